@@ -1,0 +1,167 @@
+"""Process-wide defaults for ``scope()`` / ``scoped()``: configure, reset, inspect."""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from airlock.exceptions import UsageError
+
+if TYPE_CHECKING:
+    from airlock._scope import Scope
+    from airlock.typing import Executor, Policy
+
+__all__ = [
+    "configure",
+    "get_configuration",
+    "get_named_executor",
+    "import_string",
+    "reset_configuration",
+]
+
+_lock = threading.Lock()
+_config: dict[str, Any] = {}
+
+
+def _defaults() -> dict[str, Any]:
+    return {
+        "scope_cls": None,
+        "policy": None,
+        "executor": None,
+        "scope_kwargs": {},
+        "executors": {},
+    }
+
+
+def import_string(path: str) -> Any:
+    """Import ``package.module.attr`` and return the attribute; a clear ImportError otherwise."""
+    module_path, _, attr = path.rpartition(".")
+    if not module_path:
+        raise ImportError(f"{path!r} is not a dotted path; write it as 'package.module.name'")
+    try:
+        module = importlib.import_module(module_path)
+    except ImportError as exc:
+        raise ImportError(f"cannot import {path!r}: {exc}") from exc
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ImportError(
+            f"cannot import {path!r}: module {module_path!r} has no {attr!r}"
+        ) from None
+
+
+def _resolve_policy(value: Any) -> Policy:
+    if isinstance(value, str):
+        value = import_string(value)
+    if isinstance(value, type):
+        value = value()
+    if not (
+        callable(getattr(value, "allows", None)) and callable(getattr(value, "on_enqueue", None))
+    ):
+        raise TypeError(
+            f"{value!r} is not a policy: a policy needs on_enqueue(intent) and allows(intent) "
+            "methods (e.g. airlock.AllowAll())"
+        )
+    return value  # type: ignore[no-any-return]
+
+
+def _resolve_executor(value: Any, what: str = "executor") -> Executor:
+    if isinstance(value, str):
+        value = import_string(value)
+    if not callable(value):
+        raise TypeError(
+            f"{what} {value!r} is not callable: an executor is a callable executor(intent), "
+            "e.g. airlock.integrations.executors.sync.sync_executor"
+        )
+    return value  # type: ignore[no-any-return]
+
+
+def _resolve_scope_cls(value: Any) -> type[Scope]:
+    from airlock._scope import Scope
+
+    if isinstance(value, str):
+        value = import_string(value)
+    if not (isinstance(value, type) and issubclass(value, Scope)):
+        raise TypeError(f"scope_cls {value!r} is not a subclass of airlock.Scope")
+    return value
+
+
+def configure(
+    *,
+    scope_cls: type[Scope] | str | None = None,
+    policy: Policy | str | None = None,
+    executor: Executor | str | None = None,
+    scope_kwargs: Mapping[str, Any] | None = None,
+    executors: Mapping[str, Executor | str] | None = None,
+) -> None:
+    """Set process-wide defaults for ``scope()`` and ``scoped()``.
+
+    Only the arguments given change; explicit arguments to ``scope()`` always win. Values may
+    be objects or dotted import paths; a bad one raises ``TypeError``/``ImportError`` here.
+    ``executors`` is the registry of named executors that
+    ``_dispatch_options={"executor": "name"}`` picks from.
+    """
+    updates: dict[str, Any] = {}
+    if scope_cls is not None:
+        updates["scope_cls"] = _resolve_scope_cls(scope_cls)
+    if policy is not None:
+        updates["policy"] = _resolve_policy(policy)
+    if executor is not None:
+        updates["executor"] = _resolve_executor(executor)
+    if scope_kwargs is not None:
+        updates["scope_kwargs"] = dict(scope_kwargs)
+    if executors is not None:
+        updates["executors"] = {
+            str(name): _resolve_executor(ex, f"executor {name!r}") for name, ex in executors.items()
+        }
+    with _lock:
+        _config.update(updates)
+
+
+def reset_configuration() -> None:
+    """Forget everything ``configure()`` set."""
+    with _lock:
+        _config.clear()
+        _config.update(_defaults())
+
+
+def get_configuration() -> dict[str, Any]:
+    """A copy of the current defaults: scope_cls, policy, executor, scope_kwargs, executors."""
+    with _lock:
+        snapshot = dict(_config)
+    snapshot["scope_kwargs"] = dict(snapshot["scope_kwargs"])
+    snapshot["executors"] = dict(snapshot["executors"])
+    return snapshot
+
+
+def get_named_executor(name: str) -> Executor:
+    """The executor registered under ``name``; ``UsageError`` naming the known ones otherwise."""
+    registry: Mapping[str, Executor] = _config["executors"]
+    try:
+        return registry[name]
+    except KeyError:
+        known = ", ".join(sorted(registry)) or "none are registered"
+        raise UsageError(
+            f"unknown executor name {name!r} in _dispatch_options (known: {known}); register it "
+            'with airlock.configure(executors={...}) or AIRLOCK["EXECUTORS"] in Django settings'
+        ) from None
+
+
+def default_executor() -> Executor:
+    """The configured executor, else ``sync_executor``."""
+    executor: Executor | None = _config["executor"]
+    if executor is None:
+        from airlock.integrations.executors.sync import sync_executor
+
+        executor = sync_executor
+    return executor
+
+
+def current() -> dict[str, Any]:
+    """The live configuration dict (read-only use; internal)."""
+    return _config
+
+
+reset_configuration()

@@ -1,0 +1,455 @@
+"""Scope: the buffer that holds intents until the unit of work decides their fate.
+
+The active scope lives in a ``ContextVar``, so threads, asyncio tasks and gevent greenlets each
+see their own. The variable holds either a ``Scope`` or a ``_Frame`` (a local-policy block or a
+policy-callback guard) that forwards to one; ``enqueue`` calls ``_enqueue`` on whatever is there.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar, Token
+from types import MappingProxyType, TracebackType
+from typing import Any
+
+from airlock import _config, _events
+from airlock import _intent as _intent_mod
+from airlock._intent import _EMPTY_OPTIONS, Intent
+from airlock.exceptions import NoScopeError, PolicyEnqueueError, ScopeStateError
+from airlock.policies import AllowAll
+from airlock.typing import Executor, Policy
+
+__all__ = ["Scope", "get_current_scope"]
+
+logger = logging.getLogger("airlock")
+
+_NEW, _ACTIVE, _EXITED, _FLUSHED, _DISCARDED = "new", "active", "exited", "flushed", "discarded"
+_DUPLICATE = "duplicate key"
+
+
+class _Frame:
+    """A context value that is not a scope: a local-policy block, or a policy-callback guard."""
+
+    __slots__ = ("guard", "policies", "scope")
+
+    def __init__(self, scope: Scope | None, policies: tuple[Policy, ...], guard: bool) -> None:
+        self.scope = scope
+        self.policies = policies
+        self.guard = guard
+
+    def _enqueue(self, *call: Any) -> Intent:
+        if self.guard:
+            raise PolicyEnqueueError(
+                "enqueue() was called from inside a policy callback; policies decide about "
+                "intents, they may not create them. Enqueue from application code instead."
+            )
+        if self.scope is None:
+            raise NoScopeError(_NO_SCOPE_MESSAGE)
+        task, args, kwargs, name, origin, options, key = call
+        return self.scope._enqueue(task, args, kwargs, name, origin, options, key, self.policies)
+
+
+_NO_SCOPE_MESSAGE = (
+    "airlock.enqueue() was called with no active scope. Wrap the unit of work in "
+    "`with airlock.scope():`, decorate it with `@airlock.scoped()`, or add "
+    "airlock.integrations.django.AirlockMiddleware for requests."
+)
+
+_current: ContextVar[Scope | _Frame | None] = ContextVar("airlock_scope", default=None)
+
+
+def get_current_scope() -> Scope | None:
+    """The innermost active scope in this context, or None."""
+    cur = _current.get()
+    return cur.scope if isinstance(cur, _Frame) else cur
+
+
+def _current_policies() -> tuple[Policy, ...]:
+    cur = _current.get()
+    if isinstance(cur, _Frame):
+        return cur.policies
+    return cur._inherited if cur is not None else ()
+
+
+def _is_trivial(policy: Policy) -> bool:
+    return type(policy).on_enqueue is Policy.on_enqueue
+
+
+def _prepare_options(options: Mapping[str, Any]) -> Mapping[str, Any]:
+    if not isinstance(options, Mapping):
+        raise TypeError(
+            f"_dispatch_options must be a mapping such as {{'queue': 'mail'}}, got {options!r}"
+        )
+    return MappingProxyType(dict(options)) if options else _EMPTY_OPTIONS
+
+
+class Scope:
+    """Buffers intents; at the end of the unit of work, flushes (dispatches) or discards them.
+
+    Use it through ``airlock.scope()`` / ``@airlock.scoped()`` or as a context manager. Override
+    points: ``should_flush(error)``, ``before_descendant_flushes(exiting_scope, intents)``,
+    ``dispatch(intents)``, and ``on_buffered(intent)`` (called as an intent enters the buffer).
+    Not thread-safe beyond what ``list.append`` gives: one scope belongs to one unit of work.
+    """
+
+    def __init__(self, policy: Policy | None = None, *, executor: Executor | None = None) -> None:
+        self.policy: Policy = policy if policy is not None else AllowAll()
+        self.executor: Executor = executor if executor is not None else _config.default_executor()
+        self._prepare = getattr(self.executor, "prepare", None)
+        self._state = _NEW
+        self._buffer: list[Intent] = []
+        self._captured: list[Intent] = []
+        self._keys: dict[str, Intent] = {}
+        self.dropped: list[tuple[Intent, Any]] = []
+        """Intents removed by a policy or as a duplicate key, as ``(intent, reason)`` pairs."""
+        self.dispatched: list[Intent] = []
+        """Intents this scope handed to its executor(s)."""
+        self._parent: Scope | None = None
+        self._inherited: tuple[Policy, ...] = ()
+        self._observers: tuple[Policy, ...] = ()
+        self._token: Token[Scope | _Frame | None] | None = None
+        self._prior: Scope | _Frame | None = None
+        self._trivial_policy = type(self.policy) is AllowAll
+        self._has_local = False
+
+    # -- state -------------------------------------------------------------------------------
+    @property
+    def intents(self) -> list[Intent]:
+        """Every intent buffered here (own and captured), in FIFO order."""
+        return list(self._buffer)
+
+    @property
+    def captured_intents(self) -> list[Intent]:
+        """Intents captured from exiting descendant scopes."""
+        return list(self._captured)
+
+    @property
+    def own_intents(self) -> list[Intent]:
+        """Intents enqueued directly into this scope."""
+        captured = {id(i) for i in self._captured}
+        return [i for i in self._buffer if id(i) not in captured]
+
+    @property
+    def is_active(self) -> bool:
+        """Entered and not yet exited."""
+        return self._state is _ACTIVE
+
+    @property
+    def is_flushed(self) -> bool:
+        return self._state is _FLUSHED
+
+    @property
+    def is_discarded(self) -> bool:
+        return self._state is _DISCARDED
+
+    @property
+    def parent(self) -> Scope | None:
+        """The scope that was current when this one was entered."""
+        return self._parent
+
+    def ancestors(self) -> Iterator[Scope]:
+        """Enclosing scopes that are still active, innermost first (finished ones are skipped)."""
+        scope = self._parent
+        while scope is not None:
+            if scope._state is _ACTIVE:
+                yield scope
+            scope = scope._parent
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def enter(self) -> Scope:
+        """Make this the current scope of this context."""
+        if self._state is not _NEW:
+            raise ScopeStateError(f"{self!r} was already entered; create a new scope instead")
+        prior = _current.get()
+        self._prior = prior
+        self._parent = prior.scope if isinstance(prior, _Frame) else prior
+        self._inherited = _current_policies()
+        observers = [p for p in (self.policy,) if not _is_trivial(p)]
+        if self._parent is not None:
+            observers += self._parent._observers
+        self._observers = tuple(observers)
+        self._token = _current.set(self)
+        self._state = _ACTIVE
+        return self
+
+    def exit(self) -> None:
+        """Stop being current. Does not flush or discard: call ``flush()`` or ``discard()``."""
+        if self._state is not _ACTIVE:
+            raise ScopeStateError(f"{self!r} is not active; exit() goes with one enter()")
+        self._state = _EXITED
+        token, self._token = self._token, None
+        try:
+            _current.reset(token)  # type: ignore[arg-type]
+        except ValueError:
+            # Exited from another context than the one it was entered in (e.g. another task).
+            _current.set(self._prior)
+
+    def should_flush(self, error: BaseException | None) -> bool:
+        """Called on exit: True to flush, False to discard. Default: flush unless an error."""
+        return error is None
+
+    def before_descendant_flushes(
+        self, exiting_scope: Scope, intents: list[Intent]
+    ) -> list[Intent]:
+        """Return the intents a flushing descendant may dispatch itself; the rest are captured.
+
+        The default returns ``[]``: the outermost scope decides everything.
+        """
+        return []
+
+    def on_buffered(self, intent: Intent) -> None:
+        """Hook: called for each intent entering this buffer (own or captured)."""
+
+    # -- enqueue -------------------------------------------------------------------------------
+    def _enqueue(
+        self,
+        task: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        name: str | None,
+        origin: str | None,
+        options: Mapping[str, Any] | None,
+        key: str | None,
+        local: tuple[Policy, ...] | None = None,
+    ) -> Intent:
+        if self._state is not _ACTIVE:
+            raise ScopeStateError(
+                f"cannot enqueue into {self!r}: it is {self._state}. The scope finished while "
+                "this code still held it (e.g. a thread that outlived its request)."
+            )
+        if local is None:
+            local = self._inherited
+        intent: Intent = tuple.__new__(
+            Intent,
+            (
+                task,
+                args,
+                kwargs,
+                name,
+                origin,
+                _prepare_options(options) if options is not None else _EMPTY_OPTIONS,
+                key,
+                local,
+                _intent_mod._prefix,
+                next(_intent_mod._counter),
+            ),
+        )
+        if intent[5]:
+            intent = self._prepare_for(intent)
+        elif self._prepare is not None:
+            intent = self._prepare(intent)
+        if self._observers or local:
+            self._observe(intent, local)
+            self._has_local = self._has_local or bool(local)
+        if key is not None:
+            first = self._keys.get(key)
+            if first is not None:
+                self._drop(intent, _DUPLICATE)
+                return intent
+            self._keys[key] = intent
+        self._buffer.append(intent)
+        if type(self).on_buffered is not Scope.on_buffered:
+            self.on_buffered(intent)
+        if _events.listeners:
+            _events.emit(_events.ENQUEUED, intent, self)
+        return intent
+
+    def _prepare_for(self, intent: Intent) -> Intent:
+        name = intent[5].get("executor")
+        if name is None:
+            return self._prepare(intent) if self._prepare is not None else intent
+        executor = _config.get_named_executor(name)
+        prepare = getattr(executor, "prepare", None)
+        return prepare(intent) if prepare is not None else intent
+
+    def _observe(self, intent: Intent, local: tuple[Policy, ...]) -> None:
+        token = _current.set(_Frame(self, local, guard=True))
+        try:
+            for policy in local:
+                policy.on_enqueue(intent)
+            for policy in self._observers:
+                policy.on_enqueue(intent)
+        finally:
+            _current.reset(token)
+
+    def _drop(self, intent: Intent, reason: Any) -> None:
+        self.dropped.append((intent, reason))
+        if _events.listeners:
+            _events.emit(_events.DROPPED, intent, self, reason)
+
+    # -- flush / discard -----------------------------------------------------------------------
+    def _check_finishable(self, what: str) -> None:
+        if self._state is _ACTIVE:
+            raise ScopeStateError(f"cannot {what} {self!r} while it is active; exit() it first")
+        if self._state is _FLUSHED or self._state is _DISCARDED:
+            raise ScopeStateError(f"cannot {what} {self!r}: it is already {self._state}")
+
+    def _filter(self, intents: list[Intent], local_too: bool) -> list[Intent]:
+        if self._trivial_policy and not (local_too and self._has_local):
+            return intents
+        keep: list[Intent] = []
+        token = _current.set(_Frame(self, (), guard=True))
+        try:
+            for intent in intents:
+                if local_too and intent[7]:
+                    refusing = next((p for p in intent[7] if not p.allows(intent)), None)
+                    if refusing is not None:
+                        self._drop(intent, refusing)
+                        continue
+                if self._trivial_policy or self.policy.allows(intent):
+                    keep.append(intent)
+                else:
+                    self._drop(intent, self.policy)
+        finally:
+            _current.reset(token)
+        return keep
+
+    def flush(self) -> list[Intent]:
+        """Apply policies and dispatch the survivors, FIFO; returns what this scope dispatched.
+
+        Nested: intents that pass this scope's policy are offered to each active ancestor
+        (``before_descendant_flushes``); whatever an ancestor does not hand back it captures.
+        On a plain Scope an executor error stops the flush and propagates (the scope is still
+        marked flushed).
+        """
+        self._check_finishable("flush")
+        ancestors = list(self.ancestors())
+        if ancestors:
+            # Local policies travel with captured intents and are checked where they dispatch.
+            remaining = self._filter(self._buffer, local_too=False)
+            for ancestor in ancestors:
+                if not remaining:
+                    break
+                released = ancestor.before_descendant_flushes(self, list(remaining))
+                released_ids = {id(i) for i in released}
+                ancestor._capture(self, [i for i in remaining if id(i) not in released_ids])
+                remaining = [i for i in remaining if id(i) in released_ids]
+            survivors = self._filter(remaining, local_too=True) if remaining else []
+        else:
+            survivors = self._filter(self._buffer, local_too=True)
+        self._state = _FLUSHED
+        self._buffer = []
+        self._keys.clear()
+        if survivors:
+            self.dispatch(survivors)
+        return survivors
+
+    def _capture(self, child: Scope, intents: list[Intent]) -> None:
+        for intent in intents:
+            key = intent[6]
+            if key is not None:
+                if key in self._keys:
+                    self._drop(intent, _DUPLICATE)
+                    continue
+                self._keys[key] = intent
+            self._buffer.append(intent)
+            self._captured.append(intent)
+            self._has_local = self._has_local or bool(intent[7])
+            if type(self).on_buffered is not Scope.on_buffered:
+                self.on_buffered(intent)
+            if _events.listeners:
+                _events.emit(_events.CAPTURED, intent, self, child)
+
+    def discard(self) -> list[Intent]:
+        """Drop everything buffered; returns the discarded intents."""
+        self._check_finishable("discard")
+        discarded, self._buffer = self._buffer, []
+        self._keys.clear()
+        self._state = _DISCARDED
+        if _events.listeners:
+            for intent in discarded:
+                _events.emit(_events.DISCARDED, intent, self)
+        return discarded
+
+    def executor_for(self, intent: Intent) -> tuple[Executor, Intent]:
+        """The executor for an intent (a named one if its options say so) and what to pass it."""
+        options = intent[5]
+        if options and "executor" in options:
+            return _config.get_named_executor(options["executor"]), intent.without_options(
+                "executor"
+            )
+        return self.executor, intent
+
+    def dispatch(self, intents: list[Intent]) -> None:
+        """Hand each intent to its executor in order, then call ``after_flush()`` once on each.
+
+        Fail-fast: the first executor error stops the loop and propagates.
+        """
+        used: list[Executor] = [self.executor]
+        executor, record = self.executor, self.dispatched.append
+        try:
+            for intent in intents:
+                if intent[5] or _events.listeners:
+                    self.run_executor(intent, used)
+                else:  # the common case, kept free of calls it does not need
+                    executor(intent)
+                    record(intent)
+        finally:
+            _after_flush(used)
+
+    def run_executor(self, intent: Intent, used: list[Executor] | None = None) -> None:
+        """Dispatch one intent, recording it in ``dispatched`` and emitting its fate."""
+        executor, prepared = self.executor_for(intent)
+        if used is not None and executor is not self.executor and executor not in used:
+            used.append(executor)
+        try:
+            executor(prepared)
+        except BaseException as exc:
+            if _events.listeners:
+                _events.emit(_events.FAILED, intent, self, exc)
+            raise
+        self.dispatched.append(intent)
+        if _events.listeners:
+            _events.emit(_events.DISPATCHED, intent, self, executor)
+
+    # -- context manager -----------------------------------------------------------------------
+    def __enter__(self) -> Scope:
+        return self.enter()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.exit()
+        self._finish(exc)
+
+    async def __aenter__(self) -> Scope:
+        return self.enter()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.exit()
+        self._finish(exc)
+
+    def _finish(self, error: BaseException | None) -> None:
+        if not self.should_flush(error):
+            self.discard()
+            return
+        if error is None:
+            self.flush()
+            return
+        try:
+            self.flush()
+        except Exception:
+            # The original error must propagate unchanged; the flush failure is only logged.
+            logger.exception("airlock: flush of %r failed while handling %r", self, error)
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} {self._state} intents={len(self._buffer)} "
+            f"policy={self.policy!r}>"
+        )
+
+
+def _after_flush(executors: list[Executor]) -> None:
+    for executor in executors:
+        hook = getattr(executor, "after_flush", None)
+        if hook is not None:
+            hook()

@@ -1,0 +1,1 @@
+"""Django integration (being built: see issue 3)."""
