@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DjangoTestsConfig(AppConfig):
+    name = "tests.django"
+    label = "tests_django"
