@@ -285,8 +285,11 @@ class Scope:
         if self._state is _FLUSHED or self._state is _DISCARDED:
             raise ScopeStateError(f"cannot {what} {self!r}: it is already {self._state}")
 
-    def _filter(self, intents: list[Intent], local_too: bool) -> list[Intent]:
-        if self._trivial_policy and not (local_too and self._has_local):
+    def _filter(
+        self, intents: list[Intent], local_too: bool, policy_too: bool = True
+    ) -> list[Intent]:
+        skip_policy = self._trivial_policy or not policy_too
+        if skip_policy and not (local_too and self._has_local):
             return intents
         keep: list[Intent] = []
         token = _current.set(_Frame(self, (), guard=True))
@@ -297,7 +300,7 @@ class Scope:
                     if refusing is not None:
                         self._drop(intent, refusing)
                         continue
-                if self._trivial_policy or self.policy.allows(intent):
+                if skip_policy or self.policy.allows(intent):
                     keep.append(intent)
                 else:
                     self._drop(intent, self.policy)
@@ -325,7 +328,10 @@ class Scope:
                 released_ids = {id(i) for i in released}
                 ancestor._capture(self, [i for i in remaining if id(i) not in released_ids])
                 remaining = [i for i in remaining if id(i) in released_ids]
-            survivors = self._filter(remaining, local_too=True) if remaining else []
+            # Released intents already passed this scope's policy above: ask it only once.
+            survivors = (
+                self._filter(remaining, local_too=True, policy_too=False) if remaining else []
+            )
         else:
             survivors = self._filter(self._buffer, local_too=True)
         self._state = _FLUSHED
