@@ -1,0 +1,147 @@
+"""``AIRLOCK["OUTBOX"]``: the outbox settings, their defaults and their validation."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["DEFAULTS", "OutboxSettings", "problems", "settings"]
+
+DEFAULTS: dict[str, Any] = {
+    # False (only intents with _dispatch_options={"durable": True}), True (every intent), or a
+    # list of task names (short names like "send_receipt" or full queue names).
+    "DURABLE": False,
+    # Dotted paths of tasks to register at startup (settings are code; the table never is).
+    "TASKS": [],
+    # Database alias holding the table; None: the router's choice (usually "default").
+    "DATABASE": None,
+    # Seconds a committed row waits for its own process to send it before the relay steps in.
+    "GRACE": 60.0,
+    # Rows whose process never reported back within GRACE: "send" them or park them as "dead".
+    "UNDECIDED": "send",
+    "MAX_ATTEMPTS": 10,
+    "BACKOFF": 2.0,  # seconds before the first retry; doubles per attempt, with jitter
+    "MAX_BACKOFF": 600.0,
+    "BATCH_SIZE": 100,
+    "INTERVAL": 1.0,  # seconds the relay sleeps when it finds nothing to send
+}
+
+_UNDECIDED = ("send", "dead")
+
+
+@dataclass(frozen=True)
+class OutboxSettings:
+    durable: bool | frozenset[str]
+    tasks: tuple[str, ...]
+    database: str | None
+    grace: float
+    undecided: str
+    max_attempts: int
+    backoff: float
+    max_backoff: float
+    batch_size: int
+    interval: float
+
+
+def _raw_or_invalid() -> Any:
+    """``AIRLOCK["OUTBOX"]`` as written (``{}`` when absent), even if it is not a dict."""
+    from django.conf import settings as dj
+
+    airlock = getattr(dj, "AIRLOCK", None) or {}
+    value = airlock.get("OUTBOX") if isinstance(airlock, Mapping) else None
+    return {} if value is None else value
+
+
+def problems(raw: Any) -> list[tuple[str, str]]:
+    """``(message, hint)`` for each thing wrong with an ``AIRLOCK["OUTBOX"]`` value."""
+    if not isinstance(raw, Mapping):
+        return [(f'AIRLOCK["OUTBOX"] must be a dict, got {raw!r}', "e.g. {'DURABLE': True}")]
+    out: list[tuple[str, str]] = []
+    for key in raw:
+        if key not in DEFAULTS:
+            import difflib
+
+            close = difflib.get_close_matches(str(key), DEFAULTS, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(DEFAULTS)}"
+            out.append((f'unknown key {key!r} in AIRLOCK["OUTBOX"]', hint))
+    value = {**DEFAULTS, **raw}
+    durable = value["DURABLE"]
+    if not isinstance(durable, bool) and not (
+        isinstance(durable, (list, tuple, set, frozenset))
+        and all(isinstance(n, str) for n in durable)
+    ):
+        out.append(
+            (
+                f'AIRLOCK["OUTBOX"]["DURABLE"] must be True, False or a list of task names, got '
+                f"{durable!r}",
+                "e.g. 'DURABLE': ['send_receipt']",
+            )
+        )
+    tasks = value["TASKS"]
+    if not (isinstance(tasks, (list, tuple)) and all(isinstance(t, str) for t in tasks)):
+        out.append(
+            (
+                f'AIRLOCK["OUTBOX"]["TASKS"] must be a list of dotted paths, got {tasks!r}',
+                "e.g. 'TASKS': ['shop.tasks.send_receipt']",
+            )
+        )
+    if value["DATABASE"] is not None and not isinstance(value["DATABASE"], str):
+        out.append(
+            (
+                f'AIRLOCK["OUTBOX"]["DATABASE"] must be an alias, got {value["DATABASE"]!r}',
+                "e.g. 'DATABASE': 'default'",
+            )
+        )
+    if value["UNDECIDED"] not in _UNDECIDED:
+        out.append(
+            (
+                f'AIRLOCK["OUTBOX"]["UNDECIDED"] must be "send" or "dead", got '
+                f"{value['UNDECIDED']!r}",
+                '"send" relays them, "dead" parks them for review',
+            )
+        )
+    for key in ("GRACE", "BACKOFF", "MAX_BACKOFF", "INTERVAL"):
+        v = value[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+            out.append(
+                (
+                    f'AIRLOCK["OUTBOX"]["{key}"] must be a number of seconds >= 0, got {v!r}',
+                    f"e.g. '{key}': {DEFAULTS[key]}",
+                )
+            )
+    for key in ("MAX_ATTEMPTS", "BATCH_SIZE"):
+        v = value[key]
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            out.append(
+                (
+                    f'AIRLOCK["OUTBOX"]["{key}"] must be an integer >= 1, got {v!r}',
+                    f"e.g. '{key}': {DEFAULTS[key]}",
+                )
+            )
+    return out
+
+
+def settings() -> OutboxSettings:
+    """The current outbox settings, defaults filled in; ``ImproperlyConfigured`` if invalid."""
+    raw = _raw_or_invalid()
+    found = problems(raw)
+    if found:
+        from django.core.exceptions import ImproperlyConfigured
+
+        message, hint = found[0]
+        raise ImproperlyConfigured(f"{message} ({hint})")
+    v = {**DEFAULTS, **raw}
+    durable = v["DURABLE"] if isinstance(v["DURABLE"], bool) else frozenset(v["DURABLE"])
+    return OutboxSettings(
+        durable=durable,
+        tasks=tuple(v["TASKS"]),
+        database=v["DATABASE"],
+        grace=float(v["GRACE"]),
+        undecided=v["UNDECIDED"],
+        max_attempts=v["MAX_ATTEMPTS"],
+        backoff=float(v["BACKOFF"]),
+        max_backoff=float(v["MAX_BACKOFF"]),
+        batch_size=v["BATCH_SIZE"],
+        interval=float(v["INTERVAL"]),
+    )

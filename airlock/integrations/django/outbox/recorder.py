@@ -1,0 +1,196 @@
+"""Enqueue side of the outbox: write durable intents with the data, then follow their fate.
+
+``record(intent)`` runs as an intent enters a scope's buffer (``DjangoScope.on_buffered`` calls
+it), so the row is inserted inside whatever transaction or savepoint is open: a rollback removes
+it with the data, and an argument JSON cannot hold fails right there. Afterwards the fate events
+keep the row honest: dispatched in-process -> ``sent``; the executor raised -> left for the relay
+with a backoff; dropped by a policy or discarded with its scope -> deleted. A row whose process
+dies before any of that stays ``pending`` and the relay takes it after ``GRACE`` seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import timedelta
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import router, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from airlock import _events
+from airlock._intent import Intent
+from airlock.integrations.django.outbox import conf, registry
+
+__all__ = ["encode", "install", "is_durable", "record", "uninstall"]
+
+logger = logging.getLogger("airlock.outbox")
+
+# intent id -> (alias, row pk) for rows this process wrote and has not yet settled.
+_rows: dict[str, tuple[str, int]] = {}
+_settings: conf.OutboxSettings | None = None
+_unsubscribe: Any = None
+_lock = threading.Lock()
+
+
+def current_settings() -> conf.OutboxSettings:
+    """The outbox settings, cached until Django's ``setting_changed`` signal clears them."""
+    global _settings
+    if _settings is None:
+        settings = conf.settings()
+        registry.load(settings.tasks)
+        _settings = settings
+    return _settings
+
+
+def clear_settings(**_: Any) -> None:
+    global _settings
+    _settings = None
+
+
+def is_durable(intent: Intent, settings: conf.OutboxSettings | None = None) -> bool:
+    """True if ``intent`` goes through the outbox: its ``durable`` option, else the setting."""
+    choice = intent.dispatch_options.get("durable")
+    if choice is not None:
+        return bool(choice)
+    durable = (settings or current_settings()).durable
+    if isinstance(durable, bool):
+        return durable
+    full = getattr(intent.task, "name", None)
+    return intent.name in durable or (isinstance(full, str) and full in durable)
+
+
+def encode(intent: Intent) -> str:
+    """The row payload: JSON text. ``TypeError`` naming the argument JSON cannot represent."""
+    options = {k: v for k, v in intent.dispatch_options.items() if k != "durable"}
+    body = {
+        "args": list(intent.args),
+        "kwargs": intent.kwargs,
+        "options": options,
+        "name": intent[3],
+        "origin": intent.origin,
+        "key": intent.key,
+        "id": intent.id,
+    }
+    try:
+        return json.dumps(body, cls=DjangoJSONEncoder, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(_which_argument(intent, options, exc)) from exc
+
+
+def _which_argument(intent: Intent, options: dict[str, Any], exc: Exception) -> str:
+    named = [(f"argument {i}", v) for i, v in enumerate(intent.args)]
+    named += [(f"keyword argument {k!r}", v) for k, v in intent.kwargs.items()]
+    named += [(f"dispatch option {k!r}", v) for k, v in options.items()]
+    where = "an argument"
+    for label, value in named:
+        try:
+            json.dumps(value, cls=DjangoJSONEncoder)
+        except (TypeError, ValueError):
+            where = f"{label} ({type(value).__name__})"
+            break
+    return (
+        f"durable intent {intent}: {where} cannot be stored as JSON ({exc}). The outbox keeps "
+        "JSON only (dates, decimals and UUIDs become strings): pass ids or plain values instead."
+    )
+
+
+def record(intent: Intent) -> None:
+    """Insert the outbox row for ``intent`` if it is durable (once, even if captured again)."""
+    if intent.id in _rows:
+        return
+    settings = current_settings()
+    if not is_durable(intent, settings):
+        return
+    from airlock.integrations.django.outbox.models import OutboxMessage
+
+    reference = registry.reference_for(intent.task)
+    payload = encode(intent)
+    alias = settings.database or router.db_for_write(OutboxMessage)
+    now = timezone.now()
+    row = OutboxMessage.objects.using(alias).create(
+        message_id=intent.key or intent.id,
+        task=reference,
+        payload=payload,
+        created_at=now,
+        available_at=now + timedelta(seconds=settings.grace),
+    )
+    _rows[intent.id] = (alias, row.pk)
+
+
+def _on_event(event: str, intent: Intent, scope: Any, detail: Any) -> None:
+    if not _rows:
+        return
+    if event == _events.DISPATCHED:
+        entry = _rows.pop(intent.id, None)
+        if entry is not None:
+            _mark_sent(*entry)
+    elif event == _events.FAILED:
+        entry = _rows.pop(intent.id, None)
+        if entry is not None:
+            _mark_failed(*entry, detail)
+    elif event in (_events.DROPPED, _events.DISCARDED):
+        entry = _rows.pop(intent.id, None)
+        if entry is not None:
+            _delete(*entry)
+    elif event == _events.ROLLED_BACK:
+        _rows.pop(intent.id, None)  # the rollback took the row with it
+
+
+def _manager(alias: str) -> Any:
+    from airlock.integrations.django.outbox.models import OutboxMessage
+
+    return OutboxMessage.objects.using(alias)
+
+
+def _mark_sent(alias: str, pk: int) -> None:
+    _manager(alias).filter(pk=pk, status="pending").update(
+        status="sent", sent_at=timezone.now(), attempts=F("attempts") + 1
+    )
+
+
+def _mark_failed(alias: str, pk: int, error: BaseException) -> None:
+    from airlock.integrations.django.outbox.relay import backoff
+
+    settings = current_settings()
+    now = timezone.now()
+    message = f"{type(error).__name__}: {error}"
+    if settings.max_attempts <= 1:
+        _manager(alias).filter(pk=pk, status="pending").update(
+            status="dead", attempts=1, last_error=message
+        )
+        return
+    _manager(alias).filter(pk=pk, status="pending").update(
+        attempts=1, last_error=message, available_at=now + backoff(1, settings)
+    )
+
+
+def _delete(alias: str, pk: int) -> None:
+    connection = transaction.get_connection(alias)
+    if connection.in_atomic_block and connection.needs_rollback:
+        # The block is doomed; if it still commits an outer level, delete then.
+        transaction.on_commit(lambda: _delete(alias, pk), using=alias)
+        return
+    _manager(alias).filter(pk=pk, status="pending").delete()
+
+
+def install() -> None:
+    """Subscribe to fate events and to settings changes (idempotent)."""
+    global _unsubscribe
+    with _lock:
+        if _unsubscribe is None:
+            from django.core.signals import setting_changed
+
+            setting_changed.connect(clear_settings, dispatch_uid="airlock_outbox_settings")
+            _unsubscribe = _events.subscribe(_on_event)
+
+
+def uninstall() -> None:
+    global _unsubscribe
+    with _lock:
+        if _unsubscribe is not None:
+            _unsubscribe()
+            _unsubscribe = None

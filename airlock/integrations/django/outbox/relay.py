@@ -1,0 +1,260 @@
+"""The relay: claims ready outbox rows, sends them through the executor, settles each row.
+
+One batch is one transaction: rows are claimed with ``SELECT … FOR UPDATE SKIP LOCKED`` where
+the database has it (PostgreSQL, MySQL 8, MariaDB 10.6), so several relays share the table
+without sending a row twice; SQLite has no row locks, so run one relay at a time there. A row
+that fails is retried with exponential backoff and jitter; after ``MAX_ATTEMPTS`` it is ``dead``
+with its last error. A row whose task reference or payload no registry or decoder accepts is
+dead at once, and the relay carries on with the next row.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db import close_old_connections, connections, router, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from airlock import _config
+from airlock._intent import Intent
+from airlock.integrations.django.outbox import conf, recorder, registry
+from airlock.typing import Executor
+
+__all__ = ["BadRow", "Counts", "Relay", "backoff", "decode", "revive"]
+
+logger = logging.getLogger("airlock.outbox")
+
+# Dispatch options that executors expect as datetimes; JSON brought them back as strings.
+_DATETIME_OPTIONS = ("eta", "expires", "run_after")
+
+
+class BadRow(ValueError):
+    """A row that can never be sent as it is (corrupt or tampered payload, unknown task)."""
+
+
+@dataclass
+class Counts:
+    """What a relay did so far."""
+
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"sent": self.sent, "retried": self.retried, "dead": self.dead}
+
+
+def backoff(attempts: int, settings: conf.OutboxSettings) -> timedelta:
+    """Delay before retry number ``attempts``: doubling from ``BACKOFF``, capped, with jitter."""
+    delay = min(settings.max_backoff, settings.backoff * 2 ** max(attempts - 1, 0))
+    return timedelta(seconds=delay / 2 + random.uniform(0, delay / 2))
+
+
+def decode(reference: str, payload: str) -> Intent:
+    """Rebuild the intent a row stores; ``BadRow`` when anything in it is not as written."""
+    try:
+        task = registry.resolve(reference)
+    except registry.UnknownTask as exc:
+        raise BadRow(str(exc)) from None
+    try:
+        body = json.loads(payload)
+    except ValueError as exc:
+        raise BadRow(f"payload is not valid JSON ({exc}); the row was corrupted or edited") from (
+            None
+        )
+    if not isinstance(body, dict):
+        raise BadRow("payload is not a JSON object; the row was corrupted or edited")
+    args, kwargs, options = body.get("args"), body.get("kwargs"), body.get("options")
+    if not isinstance(args, list) or not isinstance(kwargs, dict) or not isinstance(options, dict):
+        raise BadRow("payload lacks args (list), kwargs (object) or options (object)")
+    for name in ("name", "origin", "key", "id"):
+        if body.get(name) is not None and not isinstance(body[name], str):
+            raise BadRow(f"payload field {name!r} is not a string")
+    if not isinstance(body.get("id"), str):
+        raise BadRow("payload has no intent id")
+    for opt in _DATETIME_OPTIONS:
+        if isinstance(options.get(opt), str):
+            parsed = parse_datetime(options[opt])
+            if parsed is not None:
+                options[opt] = parsed
+    return Intent(
+        task=task,
+        args=tuple(args),
+        kwargs=kwargs,
+        name=body.get("name"),
+        origin=body.get("origin"),
+        dispatch_options=options,
+        key=body.get("key"),
+        id=body["id"],
+    )
+
+
+class Relay:
+    """Sends ready outbox rows; ``run_batch()`` once, ``drain()`` until empty, ``run()`` forever.
+
+    ``executor`` defaults to the configured one (``AIRLOCK["EXECUTOR"]``); an intent with an
+    ``executor`` dispatch option goes to that named executor. Not thread-safe: one per thread.
+    """
+
+    def __init__(
+        self,
+        executor: Executor | None = None,
+        *,
+        batch_size: int | None = None,
+        database: str | None = None,
+        settings: conf.OutboxSettings | None = None,
+    ) -> None:
+        from airlock.integrations.django.outbox.models import OutboxMessage
+
+        self.settings = settings or recorder.current_settings()
+        registry.load(self.settings.tasks)  # no-op when already loaded
+        self.executor = executor
+        self.batch_size = batch_size or self.settings.batch_size
+        self.alias = database or self.settings.database or router.db_for_write(OutboxMessage)
+        self.counts = Counts()
+        self.stop = threading.Event()
+        self._rows = OutboxMessage.objects.using(self.alias)
+
+    # -- public ---------------------------------------------------------------------------------
+    def backlog(self) -> int:
+        """How many rows are ready to send now."""
+        return int(self._ready().count())
+
+    def run_batch(self) -> int:
+        """Claim up to ``batch_size`` ready rows, send them, settle them; returns how many."""
+        with transaction.atomic(using=self.alias):
+            rows = list(self._claim())
+            if rows:
+                self._send(rows)
+        return len(rows)
+
+    def drain(self, progress: Callable[[int], None] | None = None) -> int:
+        """Run batches until none is ready or ``stop`` is set; returns the rows handled."""
+        total = 0
+        while not self.stop.is_set():
+            handled = self.run_batch()
+            if progress is not None and handled:
+                progress(handled)
+            total += handled
+            if handled < self.batch_size:
+                break
+        return total
+
+    def run(
+        self, interval: float | None = None, progress: Callable[[int], None] | None = None
+    ) -> None:
+        """Drain, sleep ``interval`` when idle, repeat until ``stop`` is set (e.g. by SIGTERM).
+
+        A database error is logged and retried after the interval: a relay outlives a restart.
+        """
+        interval = self.settings.interval if interval is None else interval
+        while not self.stop.is_set():
+            close_old_connections()
+            try:
+                handled = self.drain(progress)
+            except Exception:
+                logger.exception("airlock outbox relay: batch failed; retrying in %ss", interval)
+                handled = 0
+            if not handled:
+                self.stop.wait(interval)
+
+    # -- internals ------------------------------------------------------------------------------
+    def _ready(self) -> Any:
+        return self._rows.filter(status="pending", available_at__lte=timezone.now())
+
+    def _claim(self) -> Any:
+        rows = self._ready().order_by("available_at", "id")
+        features = connections[self.alias].features
+        if features.has_select_for_update:
+            rows = rows.select_for_update(skip_locked=features.has_select_for_update_skip_locked)
+        return rows[: self.batch_size]
+
+    def _executor_for(self, intent: Intent) -> tuple[Executor, Intent]:
+        name = intent.dispatch_options.get("executor")
+        if name is not None:
+            return _config.get_named_executor(name), intent.without_options("executor")
+        return self.executor or _config.default_executor(), intent
+
+    def _send(self, rows: list[Any]) -> None:
+        sent: list[int] = []
+        used: list[Executor] = []
+        for row in rows:
+            if self.settings.undecided == "dead" and row.attempts == 0 and not row.last_error:
+                self._dead(
+                    row,
+                    "undecided: its process ended before the scope decided or "
+                    'sent it (AIRLOCK["OUTBOX"]["UNDECIDED"] = "dead"); retry it from '
+                    "the admin if it should go",
+                )
+                continue
+            try:
+                intent = decode(row.task, row.payload)
+                executor, intent = self._executor_for(intent)
+            except Exception as exc:
+                self._dead(row, f"{type(exc).__name__}: {exc}")
+                continue
+            try:
+                executor(intent)
+            except Exception as exc:
+                self._failed(row, exc)
+                continue
+            if executor not in used:
+                used.append(executor)
+            sent.append(row.pk)
+        try:
+            for executor in used:
+                hook = getattr(executor, "after_flush", None)
+                if hook is not None:
+                    hook()
+        except Exception as exc:
+            for row in rows:
+                if row.pk in sent:
+                    self._failed(row, exc)
+            return
+        if sent:
+            self._rows.filter(pk__in=sent).update(
+                status="sent", sent_at=timezone.now(), attempts=F("attempts") + 1, last_error=""
+            )
+            self.counts.sent += len(sent)
+
+    def _failed(self, row: Any, exc: BaseException) -> None:
+        attempts = row.attempts + 1
+        message = f"{type(exc).__name__}: {exc}"
+        if attempts >= self.settings.max_attempts:
+            self._dead(row, f"gave up after {attempts} attempts; last error: {message}", attempts)
+            return
+        self._rows.filter(pk=row.pk).update(
+            attempts=attempts,
+            last_error=message,
+            available_at=timezone.now() + backoff(attempts, self.settings),
+        )
+        self.counts.retried += 1
+        logger.warning("airlock outbox: %s failed (attempt %s): %s", row, attempts, message)
+
+    def _dead(self, row: Any, message: str, attempts: int | None = None) -> None:
+        attempts = row.attempts if attempts is None else attempts
+        self._rows.filter(pk=row.pk).update(status="dead", last_error=message, attempts=attempts)
+        self.counts.dead += 1
+        logger.error("airlock outbox: %s is dead: %s", row, message)
+
+
+def revive(rows: Any, note: str = "retried") -> int:
+    """Make dead rows pending again with a fresh set of attempts; returns how many."""
+    count = 0
+    for row in rows.filter(status="dead"):
+        row.status = "pending"
+        row.attempts = 0
+        row.available_at = timezone.now()
+        row.last_error = f"{note} after: {row.last_error}"[:10000]
+        row.save(update_fields=["status", "attempts", "available_at", "last_error"])
+        count += 1
+    return count
