@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.admin",
     "airlock.integrations.django",
+    "airlock.integrations.django.outbox",
     "tests.django",
 ]
 
