@@ -1,0 +1,209 @@
+"""Celery: run task bodies in scopes, and migrate code that still calls ``.delay()``.
+
+Task scoping (one line of setup, pick one):
+
+- ``Celery(..., task_cls="airlock.integrations.celery:ScopedTask")`` (or ``base=ScopedTask``
+  per task): every run of a task body happens inside ``airlock.scope()``; intents it enqueued
+  flush when it returns and are discarded when it raises (including ``Retry``).
+- ``scope_all_tasks()``: the same through Celery's ``task_prerun``/``task_postrun`` signals, for
+  apps that already have their own task base class.
+
+Migration from ``.delay()``: ``AirlockTask`` (a ``ScopedTask``) and the opt-in global
+``install()`` route ``.delay()`` / ``.apply_async()`` called inside a scope through
+``airlock.enqueue`` with a ``DeprecationWarning``; outside a scope they pass straight through.
+At flush such a call reaches the broker through the task's own ``apply_async`` (never run
+inline, never intercepted again), whatever the scope's executor is.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+
+try:
+    from celery import signals, states
+    from celery.app.task import Task
+    from celery.utils import uuid
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        f"airlock's Celery integration needs Celery: pip install \"airlock[celery]\" ({exc})"
+    ) from exc
+
+import airlock
+from airlock._intent import task_name
+from airlock.integrations._task_scopes import TaskFailed, TaskScopes
+from airlock.integrations.executors.celery import (
+    _sending,
+    absolute_times,
+    check_serializable,
+    is_sending,
+    sending,
+)
+
+__all__ = [
+    "AirlockTask",
+    "DeferredCall",
+    "ScopedTask",
+    "install",
+    "is_installed",
+    "scope_all_tasks",
+    "uninstall",
+]
+
+
+class ScopedTask(Task):  # type: ignore[misc]
+    """Celery task base class: each run of the body happens inside ``airlock.scope()``.
+
+    Follow-ups the body enqueues leave when it returns and are discarded when it raises. A
+    failing flush makes the task fail (unlike the signal hooks, which can only log it).
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # An eager task run while airlock publishes must still defer its own follow-ups.
+        token = _sending.set(False) if is_sending() else None
+        try:
+            with airlock.scope():
+                return super().__call__(*args, **kwargs)
+        finally:
+            if token is not None:
+                _sending.reset(token)
+
+
+_task_scopes = TaskScopes("Celery")
+
+
+def _on_prerun(**_: Any) -> None:
+    _task_scopes.start()
+
+
+def _on_postrun(state: str | None = None, **_: Any) -> None:
+    _task_scopes.finish(None if state == states.SUCCESS else TaskFailed(f"task ended in {state}"))
+
+
+def scope_all_tasks() -> Callable[[], None]:
+    """Run every Celery task body in this process inside a scope, through signals.
+
+    Call once at worker start-up (e.g. next to the app definition). Returns a function that
+    disconnects the hooks again. A flush error is only logged (the task has already succeeded);
+    use ``ScopedTask`` when it must fail the task.
+    """
+    signals.task_prerun.connect(_on_prerun, weak=False, dispatch_uid="airlock.prerun")
+    signals.task_postrun.connect(_on_postrun, weak=False, dispatch_uid="airlock.postrun")
+
+    def disconnect() -> None:
+        signals.task_prerun.disconnect(_on_prerun, dispatch_uid="airlock.prerun")
+        signals.task_postrun.disconnect(_on_postrun, dispatch_uid="airlock.postrun")
+
+    return disconnect
+
+
+class DeferredCall:
+    """A ``.delay()``/``.apply_async()`` held in a scope: the task plus its Celery options.
+
+    Calling it (any executor that runs plain callables) or its ``apply_async`` (the Celery
+    executor) publishes through the task's own ``apply_async``, with interception off.
+    """
+
+    __slots__ = ("name", "options", "task")
+
+    def __init__(self, task: Any, options: Mapping[str, Any]) -> None:
+        self.task = task
+        self.options = dict(options)
+        self.name: str = task.name
+
+    def apply_async(
+        self, args: Any = None, kwargs: Any = None, **extra: Any
+    ) -> Any:  # the executor's task_id yields to the one the caller already holds
+        with sending():
+            return self.task.apply_async(args, kwargs, **{**extra, **self.options})
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.apply_async(args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<DeferredCall {self.name} {self.options!r}>"
+
+
+def _route(
+    task: Any,
+    original: Callable[..., Any],
+    args: Any,
+    kwargs: Any,
+    options: dict[str, Any],
+    stacklevel: int,
+) -> Any:
+    if is_sending() or airlock.get_current_scope() is None:
+        return original(args, kwargs, **options)
+    warnings.warn(
+        f"{task.name}.delay()/.apply_async() inside an airlock scope is deferred until the "
+        "scope flushes; call airlock.enqueue(task, ...) instead",
+        DeprecationWarning,
+        stacklevel=stacklevel + 1,
+    )
+    args = tuple(args or ())
+    kwargs = dict(kwargs or {})
+    options.pop("producer", None)  # bound to a connection that is gone by flush time
+    options = absolute_times(options)
+    options.setdefault("task_id", None)
+    options["task_id"] = options["task_id"] or uuid()
+    check_serializable(task, args, kwargs, options)
+    airlock.enqueue(
+        DeferredCall(task, options),
+        *args,
+        _name=task_name(task),
+        _origin="celery .delay()/.apply_async() intercept",
+        **kwargs,
+    )
+    return task.AsyncResult(options["task_id"])
+
+
+class AirlockTask(ScopedTask):
+    """Migration base class: a ``ScopedTask`` whose ``.delay()``/``.apply_async()`` made inside a
+    scope go through ``airlock.enqueue`` (``DeprecationWarning``) and pass through outside one.
+
+    The returned ``AsyncResult`` already carries the task id the message will have.
+    """
+
+    def apply_async(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+        return _route(self, super().apply_async, args, kwargs, options, stacklevel=2)
+
+    def delay(self, *args: Any, **kwargs: Any) -> Any:
+        return _route(self, super().apply_async, args, kwargs, {}, stacklevel=2)
+
+
+_originals: dict[str, Any] = {}
+
+
+def install() -> None:
+    """Opt in, process-wide: intercept ``.delay()``/``.apply_async()`` of every Celery task.
+
+    Inside a scope the call becomes an intent (``DeprecationWarning``); outside one it passes
+    through. Idempotent; ``uninstall()`` restores Celery's methods.
+    """
+    if _originals:
+        return
+    original_apply = Task.apply_async
+    _originals.update(apply_async=original_apply, delay=Task.delay)
+
+    def apply_async(self: Any, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+        return _route(self, original_apply.__get__(self), args, kwargs, options, stacklevel=2)
+
+    def delay(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return _route(self, self.apply_async, args, kwargs, {}, stacklevel=2)
+
+    Task.apply_async = apply_async
+    Task.delay = delay
+
+
+def uninstall() -> None:
+    """Undo ``install()``; a no-op when it is not installed."""
+    if not _originals:
+        return
+    Task.apply_async = _originals.pop("apply_async")
+    Task.delay = _originals.pop("delay")
+
+
+def is_installed() -> bool:
+    """True between ``install()`` and ``uninstall()``."""
+    return bool(_originals)

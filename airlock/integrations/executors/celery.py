@@ -1,0 +1,194 @@
+"""``celery_executor``: send each intent to the broker through Celery's ``apply_async``.
+
+The intent's ``key`` (else its ``id``) becomes the Celery ``task_id``, so the id is known inside
+the transaction and a consumer can de-duplicate. Signatures and canvas (``chain``, ``group``,
+``chord``) are sent through their own ``apply_async``; a plain function runs synchronously
+through ``sync_executor`` (documented fallback), so one executor serves mixed code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import numbers
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+try:
+    from celery.app.task import Task
+    from celery.canvas import Signature
+    from kombu.exceptions import EncodeError
+    from kombu.serialization import dumps as _kombu_dumps
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        f"airlock's Celery executor needs Celery: pip install \"airlock[celery]\" ({exc})"
+    ) from exc
+
+from airlock._intent import Intent
+from airlock.integrations.executors.sync import sync_executor
+
+__all__ = ["CeleryExecutor", "absolute_times", "celery_executor", "check_serializable", "send"]
+
+_dumps: Callable[..., Any] = _kombu_dumps  # kombu is untyped
+
+# Set while airlock itself hands a message to Celery: the migration intercept
+# (airlock.integrations.celery) lets such calls through instead of buffering them again.
+_sending: ContextVar[bool] = ContextVar("airlock_celery_sending", default=False)
+
+
+@contextlib.contextmanager
+def sending() -> Iterator[None]:
+    """Mark calls made inside as airlock's own publishes (never intercepted again)."""
+    token = _sending.set(True)
+    try:
+        yield
+    finally:
+        _sending.reset(token)
+
+
+def is_sending() -> bool:
+    """True inside ``sending()``."""
+    return _sending.get()
+
+
+def send(intent: Intent) -> None:
+    """Publish one intent: ``task.apply_async(args, kwargs, task_id=key or id, **options)``.
+
+    This is the whole send path; a task without ``apply_async`` runs inline (sync fallback).
+    """
+    task = intent.task
+    apply_async = getattr(task, "apply_async", None)
+    if apply_async is None:
+        sync_executor(intent)
+        return
+    options = intent.dispatch_options
+    task_id = intent.key or intent.id
+    token = _sending.set(True)
+    try:
+        if "task_id" in options:
+            apply_async(intent.args, intent.kwargs, **options)
+        else:
+            apply_async(intent.args, intent.kwargs, task_id=task_id, **options)
+    finally:
+        _sending.reset(token)
+
+
+def absolute_times(options: Mapping[str, Any], now: datetime | None = None) -> dict[str, Any]:
+    """Celery options with relative ``countdown``/``expires`` turned into absolute datetimes."""
+    result = dict(options)
+    now = now or datetime.now(timezone.utc)
+    if "countdown" in result:
+        countdown = result.pop("countdown")
+        if "eta" in result:
+            raise ValueError(
+                "Celery dispatch options have both 'countdown' and 'eta'; give one of them"
+            )
+        if countdown is not None:
+            result["eta"] = now + timedelta(seconds=float(countdown))
+    expires = result.get("expires")
+    if isinstance(expires, numbers.Real) and not isinstance(expires, bool):
+        result["expires"] = now + timedelta(seconds=float(expires))
+    return result
+
+
+def _leaves(sig: Any) -> Iterator[Any]:
+    """The single-task signatures inside a (possibly nested) canvas."""
+    children = getattr(sig, "tasks", None)
+    if children is not None:
+        for child in children:
+            yield from _leaves(child)
+        if sig.get("subtask_type") == "chord":
+            yield from _leaves(sig.body)
+        return
+    yield sig
+
+
+def _serializer_of(task: Any, options: Mapping[str, Any]) -> str:
+    if options.get("serializer"):
+        return str(options["serializer"])
+    if isinstance(task, Signature):
+        if task.options.get("serializer"):
+            return str(task.options["serializer"])
+        try:
+            task = task.type
+        except Exception:  # unregistered task name: the app's default applies
+            return str(task.app.conf.task_serializer)
+    name = getattr(task, "serializer", None)
+    if name is None:
+        app = getattr(task, "app", None)
+        name = app.conf.task_serializer if app is not None else "json"
+    return str(name)
+
+
+def check_serializable(
+    task: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], options: Mapping[str, Any]
+) -> None:
+    """Raise ``TypeError`` naming the argument the task's serializer would reject."""
+    if isinstance(task, Signature):
+        leaves = list(_leaves(task)) or [task]
+        for leaf in leaves:
+            _check(leaf, tuple(leaf.args), leaf.kwargs, _serializer_of(leaf, options))
+        if args or kwargs:  # partial arguments given at enqueue go to the first task(s)
+            _check(task, args, kwargs, _serializer_of(leaves[0], options))
+        return
+    _check(task, args, kwargs, _serializer_of(task, options))
+
+
+def _check(task: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], serializer: str) -> None:
+    try:
+        _dumps((args, dict(kwargs)), serializer=serializer)
+        return
+    except EncodeError as exc:
+        whole = exc
+    named = [(f"argument {i}", a) for i, a in enumerate(args)] + [
+        (f"argument {k!r}", v) for k, v in kwargs.items()
+    ]
+    for label, value in named:
+        try:
+            _dumps(value, serializer=serializer)
+        except EncodeError as exc:
+            raise TypeError(
+                f"{_label(task)}: {label} ({type(value).__name__} {value!r:.60}) cannot be "
+                f"serialized by Celery's {serializer!r} serializer: {exc}. Pass something it "
+                "can encode (e.g. a primary key instead of a model instance) or set the task's "
+                "serializer."
+            ) from None
+    raise TypeError(
+        f"{_label(task)}: the arguments cannot be serialized by Celery's {serializer!r} "
+        f"serializer: {whole}"
+    ) from None
+
+
+def _label(task: Any) -> str:
+    name = task.get("task") if isinstance(task, dict) else getattr(task, "name", None)
+    return str(name or getattr(task, "__name__", task))
+
+
+class CeleryExecutor:
+    """Sends intents with Celery; ``prepare`` validates and fixes times at enqueue.
+
+    ``prepare(intent)``: arguments the task's serializer rejects raise ``TypeError`` naming the
+    argument; ``countdown`` (and a numeric ``expires``) become absolute datetimes, so a late
+    flush does not push the schedule back. Plain functions are left alone (they run inline).
+    """
+
+    def __call__(self, intent: Intent) -> None:
+        send(intent)
+
+    def prepare(self, intent: Intent) -> Intent:
+        task = intent.task
+        if not isinstance(task, (Task, Signature)):
+            return intent  # plain function (runs inline) or an already checked wrapper
+        options = intent.dispatch_options
+        check_serializable(task, intent.args, intent.kwargs, options)
+        if "countdown" in options or "expires" in options:
+            return intent.replace(dispatch_options=absolute_times(options))
+        return intent
+
+    def __repr__(self) -> str:
+        return "celery_executor"
+
+
+celery_executor = CeleryExecutor()
+"""The Celery executor instance to configure: ``AIRLOCK = {"EXECUTOR": "...celery_executor"}``."""

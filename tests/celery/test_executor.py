@@ -1,0 +1,152 @@
+"""celery_executor: task ids, options, canvas, serializer checks at enqueue, sync fallback."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from celery import chain, chord, group
+
+import airlock
+from airlock.integrations.executors.celery import celery_executor
+from tests.celery.conftest import add, pickled, ran
+
+
+def test_task_is_published_with_the_intent_id_as_task_id(published):
+    with airlock.scope(executor=celery_executor):
+        intent = airlock.enqueue(add, 1, y=2)
+        assert published == []
+    [(name, headers, body)] = published
+    assert name == "tests.add"
+    assert headers["id"] == intent.id
+    assert list(body[0]) == [1] and body[1] == {"y": 2}
+
+
+def test_key_becomes_the_task_id(published):
+    with airlock.scope(executor=celery_executor):
+        airlock.enqueue(add, 1, _key="order-7-mail")
+    assert published[0][1]["id"] == "order-7-mail"
+
+
+def test_explicit_task_id_option_wins(published):
+    with airlock.scope(executor=celery_executor):
+        airlock.enqueue(add, 1, _dispatch_options={"task_id": "mine"})
+    assert published[0][1]["id"] == "mine"
+
+
+def test_countdown_becomes_an_absolute_eta_at_enqueue(published):
+    with airlock.scope(executor=celery_executor):
+        before = datetime.now(timezone.utc)
+        intent = airlock.enqueue(add, 1, _dispatch_options={"countdown": 60, "queue": "mail"})
+        eta = intent.dispatch_options["eta"]
+        assert "countdown" not in intent.dispatch_options
+        assert before + timedelta(seconds=60) <= eta <= datetime.now(timezone.utc) + timedelta(
+            seconds=60
+        )
+    [(_, headers, _)] = published
+    assert datetime.fromisoformat(headers["eta"]) == eta
+
+
+def test_numeric_expires_becomes_absolute():
+    with airlock.scope(executor=celery_executor):
+        intent = airlock.enqueue(add, 1, _dispatch_options={"expires": 30})
+        assert isinstance(intent.dispatch_options["expires"], datetime)
+
+
+def test_countdown_and_eta_together_is_an_error():
+    with pytest.raises(ValueError, match=r"countdown.*eta"):
+        with airlock.scope(executor=celery_executor):
+            airlock.enqueue(
+                add, 1, _dispatch_options={"countdown": 1, "eta": datetime.now(timezone.utc)}
+            )
+
+
+def test_queue_option_reaches_the_message(published):
+    received = []
+    from celery import signals
+
+    def on_publish(sender=None, routing_key=None, exchange=None, **kw):
+        received.append(routing_key)
+
+    signals.after_task_publish.connect(on_publish, weak=False)
+    try:
+        with airlock.scope(executor=celery_executor):
+            airlock.enqueue(add, 1, _dispatch_options={"queue": "airlock_celery_mail"})
+    finally:
+        signals.after_task_publish.disconnect(on_publish)
+    assert received == ["airlock_celery_mail"]
+
+
+class Model:
+    def __repr__(self):
+        return "<Order: 7>"
+
+
+def test_argument_the_json_serializer_rejects_fails_at_enqueue_naming_it(published):
+    with airlock.scope(executor=celery_executor):
+        message = r"tests\.add: argument 'y' \(Model <Order: 7>\).*'json'"
+        with pytest.raises(TypeError, match=message):
+            airlock.enqueue(add, 1, y=Model())
+        with pytest.raises(TypeError, match=r"argument 0 \(Model"):
+            airlock.enqueue(add, Model())
+    assert published == []
+
+
+def test_the_task_serializer_is_the_one_checked(published):
+    with airlock.scope(executor=celery_executor):
+        airlock.enqueue(pickled, Model())  # pickle can carry it
+        with pytest.raises(TypeError, match="'json'"):
+            airlock.enqueue(pickled, Model(), _dispatch_options={"serializer": "json"})
+    assert [p[0] for p in published] == ["tests.pickled"]
+
+
+def test_signature_args_are_checked_too():
+    with airlock.scope(executor=celery_executor):
+        with pytest.raises(TypeError, match=r"tests\.add: argument 0"):
+            airlock.enqueue(chain(add.s(1), add.s(Model())))
+
+
+def test_signature_and_canvas_are_sent_through_their_apply_async(published):
+    with airlock.scope(executor=celery_executor):
+        sig = airlock.enqueue(add.s(1, 2))
+        airlock.enqueue(add.s(5), 6)  # partial: Celery puts the new args first, add(6, 5)
+        airlock.enqueue(chain(add.s(1, 1), add.s(3)))
+        airlock.enqueue(group(add.s(1, 1), add.s(2, 2)))
+        airlock.enqueue(chord([add.s(1, 1), add.s(2, 2)], add.s()))
+        assert published == []
+    bodies = [(name, list(body[0])) for name, _, body in published]
+    assert published[0][1]["id"] == sig.id
+    assert bodies[:2] == [("tests.add", [1, 2]), ("tests.add", [6, 5])]
+    assert ("tests.add", [1, 1]) in bodies[2:] and ("tests.add", [2, 2]) in bodies[2:]
+    assert len(published) == 2 + 1 + 2 + 2  # chain sends its first task; chord its header
+
+
+def test_plain_function_runs_synchronously_in_its_own_scope(published):
+    seen = []
+
+    def plain(x):
+        seen.append((x, airlock.get_current_scope() is not None))
+
+    with airlock.scope(executor=celery_executor):
+        airlock.enqueue(plain, 3)
+        assert seen == []
+    assert seen == [(3, True)]
+    assert published == []
+
+
+def test_configured_by_dotted_path(published):
+    airlock.configure(executor="airlock.integrations.executors.celery.celery_executor")
+    with airlock.scope():
+        airlock.enqueue(add, 4)
+    assert [p[0] for p in published] == ["tests.add"]
+    assert ran == []  # published, not run here
+
+
+def test_missing_celery_names_the_extra(monkeypatch):
+    import importlib
+    import sys
+
+    monkeypatch.setitem(sys.modules, "celery.canvas", None)  # simulate the extra not installed
+    monkeypatch.delitem(sys.modules, "airlock.integrations.executors.celery")
+    with pytest.raises(ImportError, match=r'pip install "airlock\[celery\]"'):
+        importlib.import_module("airlock.integrations.executors.celery")

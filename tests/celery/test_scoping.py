@@ -1,0 +1,66 @@
+"""Task-body scoping: follow-ups leave when the task succeeds, never when it fails."""
+
+from __future__ import annotations
+
+import pytest
+
+import airlock
+from airlock.integrations.celery import ScopedTask, scope_all_tasks
+from airlock.integrations.executors.celery import celery_executor
+from tests.celery.conftest import add, app
+
+
+@app.task(name="tests.spawn", base=ScopedTask)
+def spawn(fail: bool) -> None:
+    airlock.enqueue(add, 1, _name="follow_up")
+    if fail:
+        raise RuntimeError("task failed after enqueueing")
+
+
+@app.task(name="tests.plain_spawn")
+def plain_spawn(fail: bool) -> None:
+    airlock.enqueue(add, 2)
+    if fail:
+        raise RuntimeError("task failed after enqueueing")
+
+
+@pytest.fixture(autouse=True)
+def celery_default():
+    airlock.configure(executor=celery_executor)
+
+
+def test_scoped_task_success_sends_its_follow_up(published):
+    result = spawn.apply(args=(False,))
+    assert result.successful()
+    assert [(name, list(body[0])) for name, _, body in published] == [("tests.add", [1])]
+
+
+def test_scoped_task_failure_sends_nothing(published):
+    result = spawn.apply(args=(True,))
+    assert result.failed()
+    assert published == []
+
+
+def test_scoped_task_follow_ups_wait_for_an_enclosing_scope(published):
+    with airlock.scope() as outer:
+        spawn.apply(args=(False,))
+        assert published == []
+        assert [i.name for i in outer.intents] == ["follow_up"]
+    assert len(published) == 1
+
+
+def test_without_scoping_a_task_body_has_no_scope():
+    result = plain_spawn.apply(args=(False,))
+    assert isinstance(result.result, airlock.NoScopeError)
+
+
+def test_signal_hooks_scope_every_task(published):
+    disconnect = scope_all_tasks()
+    try:
+        assert plain_spawn.apply(args=(True,)).failed()
+        assert published == []
+        assert plain_spawn.apply(args=(False,)).successful()
+        assert [list(body[0]) for _, _, body in published] == [[2]]
+    finally:
+        disconnect()
+    assert isinstance(plain_spawn.apply(args=(False,)).result, airlock.NoScopeError)
