@@ -1,0 +1,24 @@
+"""Sample code for the lint tests: each line marked `# flagged` must be reported."""
+
+from django_q.tasks import async_task
+
+from shop.tasks import actor, huey_task, send_receipt, signal, task
+
+
+def checkout(order):
+    send_receipt.delay(order.id)  # flagged
+    send_receipt.apply_async((order.id,), countdown=5)  # flagged
+    send_receipt.s(order.id).delay()  # flagged
+    send_receipt.delay_on_commit(order.id)  # flagged
+    actor.send(order.id)  # flagged
+    actor.send_with_options(args=(order.id,), delay=1000)  # flagged
+    task.enqueue(order.id)  # flagged
+    huey_task.schedule((order.id,), delay=10)  # flagged
+    async_task("shop.tasks.mail", order.id)  # flagged
+    send_receipt.delay(  # flagged
+        order.id,
+    )
+    send_receipt.delay(order.id)  # noqa: AIR001 - deliberate: runs before commit on purpose
+    signal.send(sender=None)  # noqa: AIR001
+    send_receipt.delay(order.id)  # noqa
+    send_receipt.delay(order.id)  # noqa: E501
