@@ -1,0 +1,111 @@
+"""What every wrapper shares: forwarding ``prepare``, ``after_flush`` and ``close``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from airlock._intent import Intent
+from airlock.typing import Executor
+
+__all__ = ["Group", "Wrapper", "call_hooks", "describe", "prepare_with", "unique"]
+
+
+def describe(executor: Any) -> str:
+    """A short readable name for an executor in messages and reprs."""
+    name = getattr(executor, "__qualname__", None) or getattr(executor, "__name__", None)
+    return name if isinstance(name, str) else repr(executor)
+
+
+def prepare_with(executor: Any, intent: Intent) -> Intent:
+    """``executor.prepare(intent)`` when it has one, else the intent unchanged."""
+    prepare = getattr(executor, "prepare", None)
+    return prepare(intent) if prepare is not None else intent
+
+
+def unique(executors: Iterable[Any]) -> list[Any]:
+    """The executors without repeats (by identity), in order."""
+    seen: list[Any] = []
+    for executor in executors:
+        if not any(executor is s for s in seen):
+            seen.append(executor)
+    return seen
+
+
+def call_hooks(executors: Iterable[Any], hook: str) -> None:
+    """Call ``hook()`` on each executor that has it; every one is called, the first error raised.
+
+    One inner executor failing to send its batch must not stop the others from sending theirs.
+    """
+    first: BaseException | None = None
+    for executor in unique(executors):
+        method = getattr(executor, hook, None)
+        if method is None:
+            continue
+        try:
+            method()
+        except BaseException as exc:
+            if first is None:
+                first = exc
+    if first is not None:
+        raise first
+
+
+class Wrapper:
+    """Base of the single-executor wrappers: forwards the optional executor methods.
+
+    Subclasses implement ``__call__``. ``inner`` is the wrapped executor.
+    """
+
+    def __init__(self, executor: Executor) -> None:
+        if not callable(executor):
+            raise TypeError(
+                f"{executor!r} is not an executor: an executor is a callable executor(intent)"
+            )
+        self.inner = executor
+
+    def __call__(self, intent: Intent) -> object:  # pragma: no cover - always overridden
+        raise NotImplementedError
+
+    def prepare(self, intent: Intent) -> Intent:
+        """Forwarded to the wrapped executor (validation and delays happen at enqueue)."""
+        return prepare_with(self.inner, intent)
+
+    def after_flush(self) -> None:
+        """Forwarded to the wrapped executor."""
+        call_hooks([self.inner], "after_flush")
+
+    def close(self) -> None:
+        """Forwarded to the wrapped executor."""
+        call_hooks([self.inner], "close")
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {describe(self.inner)}>"
+
+
+class Group:
+    """Base of the wrappers over several executors (fallback, broadcast).
+
+    ``prepare`` runs through every executor in turn, since each of them may receive the
+    intent; ``after_flush`` and ``close`` reach each one once.
+    """
+
+    def __init__(self, executors: tuple[Executor, ...], what: str) -> None:
+        for executor in executors:
+            if not callable(executor):
+                raise TypeError(f"{what} got {executor!r}, which is not a callable executor")
+        self.executors = executors
+
+    def prepare(self, intent: Intent) -> Intent:
+        """Every executor's ``prepare`` in turn: arguments any of them rejects fail at enqueue."""
+        for executor in self.executors:
+            intent = prepare_with(executor, intent)
+        return intent
+
+    def after_flush(self) -> None:
+        """Forwarded to every executor."""
+        call_hooks(self.executors, "after_flush")
+
+    def close(self) -> None:
+        """Forwarded to every executor."""
+        call_hooks(self.executors, "close")

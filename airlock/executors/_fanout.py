@@ -1,0 +1,125 @@
+"""One intent to many executors (``broadcast``), many intents in one send (``batching``)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from airlock._intent import Intent
+from airlock.exceptions import DispatchError
+from airlock.executors._base import Group, Wrapper, call_hooks, describe
+from airlock.typing import Executor
+
+__all__ = ["batching", "broadcast"]
+
+
+class _Broadcast(Group):
+    def __call__(self, intent: Intent) -> None:
+        errors: list[tuple[Intent | None, BaseException]] = []
+        failed: list[str] = []
+        for executor in self.executors:
+            try:
+                executor(intent)
+            except Exception as exc:
+                errors.append((intent, exc))
+                failed.append(f"{describe(executor)}: {exc!r}")
+        if errors:
+            raise DispatchError(
+                f"broadcast of {intent}: {len(errors)} of {len(self.executors)} executors "
+                f"failed ({'; '.join(failed)})",
+                errors,
+            ) from errors[0][1]
+
+    def __repr__(self) -> str:
+        return f"<broadcast {', '.join(describe(e) for e in self.executors)}>"
+
+
+def broadcast(*executors: Executor) -> _Broadcast:
+    """Send each intent to every executor, in order; all are attempted even if some fail.
+
+    Failures are collected into one ``airlock.DispatchError`` (``errors``: ``(intent, error)``
+    pairs, the message names each failing executor), raised after the last executor ran.
+    """
+    if not executors:
+        raise TypeError("broadcast() needs at least one executor")
+    return _Broadcast(executors, "broadcast")
+
+
+class _Batching(Wrapper):
+    def __init__(self, executor: Executor, size: int) -> None:
+        super().__init__(executor)
+        self.size = size
+        self._pending: list[Intent] = []
+        self._lock = threading.Lock()  # guards _pending
+        self._send_lock = threading.Lock()  # one send at a time keeps order
+        self.batches_sent = 0
+
+    @property
+    def pending(self) -> list[Intent]:
+        """Intents collected and not yet sent."""
+        with self._lock:
+            return list(self._pending)
+
+    def __call__(self, intent: Intent) -> None:
+        with self._lock:
+            self._pending.append(intent)
+            full = len(self._pending) >= self.size
+        if full:
+            self.send()
+
+    def send(self) -> None:
+        """Send everything pending, ``size`` at a time. What fails stays pending for next time."""
+        with self._send_lock:
+            while True:
+                with self._lock:
+                    batch = self._pending[: self.size]
+                if not batch:
+                    return
+                sent = self._send(batch)
+                with self._lock:
+                    del self._pending[:sent]
+                    self.batches_sent += 1
+
+    def _send(self, batch: list[Intent]) -> int:
+        send_batch: Any = getattr(self.inner, "send_batch", None)
+        if send_batch is not None:
+            send_batch(list(batch))
+            return len(batch)
+        for done, intent in enumerate(batch):
+            try:
+                self.inner(intent)
+            except BaseException:
+                with self._lock:
+                    del self._pending[:done]
+                raise
+        return len(batch)
+
+    def after_flush(self) -> None:
+        """Send the partial batch, then forward ``after_flush``."""
+        try:
+            self.send()
+        finally:
+            call_hooks([self.inner], "after_flush")
+
+    def close(self) -> None:
+        """Send what is left, then forward ``close``."""
+        try:
+            self.send()
+        finally:
+            call_hooks([self.inner], "close")
+
+    def __repr__(self) -> str:
+        return f"<batching {describe(self.inner)} size={self.size} pending={len(self._pending)}>"
+
+
+def batching(executor: Executor, *, size: int = 100) -> _Batching:
+    """Collect intents and send them ``size`` at a time; the rest goes in ``after_flush``.
+
+    A batch goes to ``executor.send_batch(intents)`` when the executor has that method (one
+    round trip for many messages), else to ``executor(intent)`` one by one. A partial batch is
+    never lost: ``after_flush()`` (once per scope flush) and ``close()`` send it, and intents
+    whose send failed stay ``pending`` and go out with the next send. Thread-safe; order kept.
+    """
+    if size < 1:
+        raise ValueError(f"batching needs size >= 1, got {size!r}")
+    return _Batching(executor, size)

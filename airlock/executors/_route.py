@@ -1,0 +1,121 @@
+"""``route``: choose the executor for each intent by its name or a dispatch option."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping
+from typing import Any
+
+from airlock._intent import Intent
+from airlock.exceptions import UsageError
+from airlock.executors._base import call_hooks, describe, prepare_with
+from airlock.typing import Executor
+
+__all__ = ["route"]
+
+_MISSING: Any = object()
+
+
+class _Route:
+    def __init__(
+        self,
+        table: Mapping[Hashable, Executor],
+        by: str | Callable[[Intent], Hashable],
+        default: Executor | None,
+        strip: tuple[str, ...],
+    ) -> None:
+        self.table = dict(table)
+        self.by = by
+        self.default = default
+        self.strip = strip
+
+    def _key(self, intent: Intent) -> Hashable:
+        if callable(self.by):
+            return self.by(intent)
+        if self.by == "name":
+            return intent.name
+        return intent.dispatch_options.get(self.by)
+
+    def choose(self, intent: Intent) -> Executor:
+        """The executor this intent goes to; ``UsageError`` when no route matches."""
+        key = self._key(intent)
+        executor = self.table.get(key, _MISSING) if _hashable(key) else _MISSING
+        if executor is _MISSING:
+            if self.default is None:
+                what = (
+                    f"dispatch option {self.by!r}={key!r}"
+                    if isinstance(self.by, str) and self.by != "name"
+                    else f"route key {key!r}"
+                )
+                known = ", ".join(repr(k) for k in self.table) or "none"
+                raise UsageError(
+                    f"no route for {intent}: {what} is not in the table (known: {known}) and "
+                    "route() has no default; add it to the table or pass default=..."
+                )
+            executor = self.default
+        return executor  # type: ignore[no-any-return]
+
+    def prepare(self, intent: Intent) -> Intent:
+        """Pick the route now (an unknown one fails at enqueue) and let that executor prepare.
+
+        The chosen executor's ``prepare`` never sees the routing options; they stay on the
+        intent so the flush can route it again.
+        """
+        executor = self.choose(intent)
+        kept = {k: intent.dispatch_options[k] for k in self.strip if k in intent.dispatch_options}
+        prepared = prepare_with(executor, intent.without_options(*self.strip))
+        if kept:
+            prepared = prepared.replace(dispatch_options={**prepared.dispatch_options, **kept})
+        return prepared
+
+    def __call__(self, intent: Intent) -> object:
+        return self.choose(intent)(intent.without_options(*self.strip))
+
+    def _executors(self) -> list[Executor]:
+        return [*self.table.values(), *([self.default] if self.default is not None else [])]
+
+    def after_flush(self) -> None:
+        call_hooks(self._executors(), "after_flush")
+
+    def close(self) -> None:
+        call_hooks(self._executors(), "close")
+
+    def __repr__(self) -> str:
+        by = describe(self.by) if callable(self.by) else repr(self.by)
+        routes = ", ".join(f"{k!r}: {describe(v)}" for k, v in self.table.items())
+        return f"<route by={by} {{{routes}}} default={describe(self.default)}>"
+
+
+def _hashable(key: object) -> bool:
+    try:
+        hash(key)
+    except TypeError:
+        return False
+    return True
+
+
+def route(
+    table: Mapping[Hashable, Executor],
+    *,
+    by: str | Callable[[Intent], Hashable] = "name",
+    default: Executor | None = None,
+    strip: tuple[str, ...] | None = None,
+) -> _Route:
+    """An executor that hands each intent to ``table[key]``, or ``default`` when none matches.
+
+    ``by="name"`` (default): the key is the intent's name. ``by="<option>"``: the key is that
+    dispatch option's value (``None`` when absent), and the option is removed before the chosen
+    executor sees it. ``by=callable``: ``key = by(intent)``; name in ``strip`` the options it
+    consumes. No route and no default: ``UsageError`` at enqueue time (``prepare``), not at flush.
+    """
+    if not isinstance(table, Mapping):
+        raise TypeError(f"route() needs a mapping of key -> executor, got {table!r}")
+    for key, executor in table.items():
+        if not callable(executor):
+            raise TypeError(f"route {key!r} maps to {executor!r}, which is not a callable executor")
+    if default is not None and not callable(default):
+        raise TypeError(f"route default {default!r} is not a callable executor")
+    if not (callable(by) or isinstance(by, str)):
+        raise TypeError(f"route by= must be 'name', an option name or a callable, got {by!r}")
+    if strip is None:
+        strip = (by,) if isinstance(by, str) and by != "name" else ()
+    return _Route(table, by, default, tuple(strip))

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import pytest
+
+import airlock
+from airlock.executors import batching, broadcast
+from tests.executors.helpers import Recorder, intent, noop, run_threads
+
+
+def test_broadcast_sends_the_same_intent_to_every_executor() -> None:
+    email, slack = Recorder("email"), Recorder("slack")
+    i = intent("notify")
+    broadcast(email, slack)(i)
+    assert email.received == [i] and slack.received == [i]
+
+
+def test_broadcast_attempts_all_and_collects_errors() -> None:
+    email, slack, hook = Recorder("email", fail=9), Recorder("slack"), Recorder("hook", fail=9)
+    with pytest.raises(airlock.DispatchError) as info:
+        broadcast(email, slack, hook)(intent("notify"))
+    assert len(slack.received) == 1 and hook.calls == 1
+    assert "2 of 3 executors failed" in str(info.value) and "email" in str(info.value)
+    assert [type(e) for _, e in info.value.errors] == [ConnectionError, ConnectionError]
+
+
+def test_broadcast_prepares_through_every_executor() -> None:
+    a, b = Recorder("a"), Recorder("b")
+    prepared = broadcast(a, b).prepare(intent("x"))
+    assert dict(prepared.dispatch_options) == {"a_ok": 1, "b_ok": 1}
+
+
+class BatchSender:
+    """A backend with a bulk API (like SQS send_message_batch)."""
+
+    def __init__(self, fail_times: int = 0) -> None:
+        self.batches: list[list[str]] = []
+        self.fail_times = fail_times
+
+    def __call__(self, intent: airlock.Intent) -> None:
+        raise AssertionError("send_batch should be used")
+
+    def send_batch(self, intents: list[airlock.Intent]) -> None:
+        if self.fail_times:
+            self.fail_times -= 1
+            raise ConnectionError("bulk endpoint down")
+        self.batches.append([i.name for i in intents])
+
+
+def test_batching_sends_full_batches_at_once_and_the_rest_after_flush() -> None:
+    sender = BatchSender()
+    ex = batching(sender, size=3)
+    with airlock.scope(executor=ex):
+        for n in range(7):
+            airlock.enqueue(noop, _name=f"t{n}")
+    assert sender.batches == [["t0", "t1", "t2"], ["t3", "t4", "t5"], ["t6"]]
+    assert ex.pending == []
+
+
+def test_batching_keeps_a_failed_batch_for_the_next_send() -> None:
+    sender = BatchSender(fail_times=1)
+    ex = batching(sender, size=10)
+    with pytest.raises(ConnectionError):
+        with airlock.scope(executor=ex):
+            airlock.enqueue(noop, _name="a")
+            airlock.enqueue(noop, _name="b")
+    assert [i.name for i in ex.pending] == ["a", "b"]
+    ex.close()
+    assert sender.batches == [["a", "b"]] and ex.pending == []
+
+
+def test_batching_one_by_one_keeps_only_the_unsent_tail_on_failure() -> None:
+    inner = Recorder(fail=lambda i: i.name == "b" and not hasattr(inner, "fixed"))
+    ex = batching(inner, size=5)
+    for name in "abc":
+        ex(intent(name))
+    with pytest.raises(ConnectionError):
+        ex.after_flush()
+    assert [i.name for i in inner.received] == ["a"]
+    assert [i.name for i in ex.pending] == ["b", "c"]
+    inner.fixed = True  # type: ignore[attr-defined]
+    ex.after_flush()
+    assert [i.name for i in inner.received] == ["a", "b", "c"]
+    assert inner.events == ["after_flush", "after_flush"]
+
+
+def test_batching_under_eight_threads_loses_nothing_and_keeps_batches_whole() -> None:
+    sender = BatchSender()
+    ex = batching(sender, size=7)
+    errors = run_threads(8, lambda n: [ex(intent(f"t{n}-{k}")) for k in range(50)])
+    ex.after_flush()
+    assert errors == []
+    sent = [name for batch in sender.batches for name in batch]
+    assert sorted(sent) == sorted(f"t{n}-{k}" for n in range(8) for k in range(50))
+    assert all(len(b) == 7 for b in sender.batches[:-1])
+    for n in range(8):  # each producer's intents keep their order
+        mine = [s for s in sent if s.startswith(f"t{n}-")]
+        assert mine == [f"t{n}-{k}" for k in range(50)]
+
+
+def test_batching_rejects_a_bad_size() -> None:
+    with pytest.raises(ValueError, match="size >= 1"):
+        batching(Recorder(), size=0)
