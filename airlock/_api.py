@@ -143,11 +143,7 @@ class policy:
     """
 
     def __init__(self, p: Policy) -> None:
-        if not (callable(getattr(p, "allows", None)) and callable(getattr(p, "on_enqueue", None))):
-            raise TypeError(
-                f"{p!r} is not a policy: it needs on_enqueue(intent) and allows(intent) methods"
-            )
-        self.policy = p
+        self.policy = _config.check_policy(p)
         self._token: Token[Scope | _Frame | None] | None = None
 
     def __enter__(self) -> Policy:

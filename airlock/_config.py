@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from airlock.typing import Executor, Policy
 
 __all__ = [
+    "check_executor",
+    "check_policy",
     "configure",
     "get_configuration",
     "get_named_executor",
@@ -52,11 +54,10 @@ def import_string(path: str) -> Any:
         ) from None
 
 
-def _resolve_policy(value: Any) -> Policy:
-    if isinstance(value, str):
-        value = import_string(value)
+def check_policy(value: Any) -> Policy:
+    """Return ``value`` if it is a policy; a ``TypeError`` naming the missing methods otherwise."""
     if isinstance(value, type):
-        value = value()
+        raise TypeError(f"{value.__name__} is a class; pass a policy instance: {value.__name__}()")
     if not (
         callable(getattr(value, "allows", None)) and callable(getattr(value, "on_enqueue", None))
     ):
@@ -67,9 +68,22 @@ def _resolve_policy(value: Any) -> Policy:
     return value  # type: ignore[no-any-return]
 
 
+def _resolve_policy(value: Any) -> Policy:
+    if isinstance(value, str):
+        value = import_string(value)
+    if isinstance(value, type):
+        value = value()
+    return check_policy(value)
+
+
 def _resolve_executor(value: Any, what: str = "executor") -> Executor:
     if isinstance(value, str):
         value = import_string(value)
+    return check_executor(value, what)
+
+
+def check_executor(value: Any, what: str = "executor") -> Executor:
+    """Return ``value`` if it is callable; a ``TypeError`` saying what an executor is otherwise."""
     if not callable(value):
         raise TypeError(
             f"{what} {value!r} is not callable: an executor is a callable executor(intent), "

@@ -194,11 +194,14 @@ class Intent(tuple):  # type: ignore[type-arg]
         raise TypeError("Intent is not iterable; use its fields (task, args, kwargs, ...)")
 
     def __reduce__(self) -> tuple[Callable[..., Intent], tuple[Any, ...]]:
-        return (_rebuild, (tuple.__getitem__(self, slice(None)),))
+        fields = tuple.__getitem__(self, slice(None))
+        # A mappingproxy does not pickle: send the options as a plain dict.
+        return (_rebuild, ((*fields[:5], dict(fields[5]), *fields[6:]),))
 
     def __getnewargs__(self) -> tuple[Any, ...]:  # pragma: no cover - pickle uses __reduce__
         return ()
 
 
 def _rebuild(fields: tuple[Any, ...]) -> Intent:
-    return tuple.__new__(Intent, fields)
+    options = MappingProxyType(fields[5]) if fields[5] else _EMPTY_OPTIONS
+    return tuple.__new__(Intent, (*fields[:5], options, *fields[6:]))

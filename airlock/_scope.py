@@ -73,7 +73,8 @@ def _current_policies() -> tuple[Policy, ...]:
 
 
 def _is_trivial(policy: Policy) -> bool:
-    return type(policy).on_enqueue is Policy.on_enqueue
+    # getattr: a duck-typed policy may carry its methods on the instance, not the class.
+    return getattr(type(policy), "on_enqueue", None) is Policy.on_enqueue
 
 
 def _prepare_options(options: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -94,8 +95,10 @@ class Scope:
     """
 
     def __init__(self, policy: Policy | None = None, *, executor: Executor | None = None) -> None:
-        self.policy: Policy = policy if policy is not None else AllowAll()
-        self.executor: Executor = executor if executor is not None else _config.default_executor()
+        self.policy: Policy = _config.check_policy(policy) if policy is not None else AllowAll()
+        self.executor: Executor = (
+            _config.check_executor(executor) if executor is not None else _config.default_executor()
+        )
         self._prepare = getattr(self.executor, "prepare", None)
         self._state = _NEW
         self._buffer: list[Intent] = []
@@ -371,10 +374,11 @@ class Scope:
     def executor_for(self, intent: Intent) -> tuple[Executor, Intent]:
         """The executor for an intent (a named one if its options say so) and what to pass it."""
         options = intent[5]
-        if options and "executor" in options:
-            return _config.get_named_executor(options["executor"]), intent.without_options(
-                "executor"
-            )
+        if options and ("executor" in options or "durable" in options):
+            # Both options are airlock's own ("durable": the outbox); no executor sees them.
+            name = options.get("executor")
+            executor = self.executor if name is None else _config.get_named_executor(name)
+            return executor, intent.without_options("executor", "durable")
         return self.executor, intent
 
     def dispatch(self, intents: list[Intent]) -> None:

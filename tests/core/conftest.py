@@ -41,10 +41,11 @@ def notify(*args: object, **kwargs: object) -> None:
 @pytest.fixture(autouse=True)
 def clean_state():
     airlock.reset_configuration()
+    listeners = _events.listeners
     yield
     airlock.reset_configuration()
     assert airlock.get_current_scope() is None, "a test left a scope active"
-    assert _events.listeners == (), "a test left an event listener subscribed"
+    assert _events.listeners == listeners, "a test left an event listener subscribed"
 
 
 @pytest.fixture
