@@ -1,1 +1,11 @@
-"""Django integration (being built: see issue 3)."""
+"""Django integration: transaction-aware scopes, middleware, settings and system checks.
+
+``INSTALLED_APPS += ["airlock.integrations.django"]`` configures airlock from
+``settings.AIRLOCK``; ``AirlockMiddleware`` runs each request in a ``DjangoScope``.
+"""
+
+from airlock.integrations.django.conf import get_executor, get_policy, get_setting
+from airlock.integrations.django.middleware import AirlockMiddleware
+from airlock.integrations.django.scope import DjangoScope
+
+__all__ = ["AirlockMiddleware", "DjangoScope", "get_executor", "get_policy", "get_setting"]

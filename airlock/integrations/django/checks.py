@@ -1,0 +1,194 @@
+"""System checks for ``settings.AIRLOCK`` (ids ``airlock.E001`` ... ``airlock.E006``).
+
+E001 not a dict, E002 unknown key, E003 a dotted path that does not import, E004 a value of
+the wrong kind, E005 ``EXECUTOR`` names no entry of ``EXECUTORS``, E006 ``SCOPE_KWARGS`` that
+the scope class does not accept (or an unknown database alias in ``using``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from django.core.checks import CheckMessage, Error, register
+
+from airlock import _config
+from airlock.integrations.django import conf
+
+__all__ = ["check_settings"]
+
+_EXAMPLES = {
+    "POLICY": "'airlock.AllowAll' or an object with on_enqueue(intent) and allows(intent)",
+    "EXECUTOR": "'airlock.integrations.executors.sync.sync_executor' or a callable",
+    "SCOPE": "'airlock.integrations.django.DjangoScope' or another airlock.Scope subclass",
+}
+
+
+def _where(key: str, entry: str | None = None) -> str:
+    return f"settings.AIRLOCK[{key!r}]" + (f"[{entry!r}]" if entry is not None else "")
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f"Did you mean {close[0]!r}? " if close else ""
+
+
+def _resolve(
+    key: str,
+    value: Any,
+    resolver: Callable[[Any], Any],
+    errors: list[CheckMessage],
+    entry: str | None = None,
+) -> Any:
+    where = _where(key, entry)
+    try:
+        return resolver(value)
+    except ImportError as exc:
+        errors.append(
+            Error(
+                f"{where} = {value!r} does not import: {exc}",
+                hint="Check the spelling of the dotted path and that the module is installed "
+                "(write it as 'package.module.name').",
+                obj=where,
+                id="airlock.E003",
+            )
+        )
+    except (TypeError, ValueError) as exc:
+        errors.append(
+            Error(
+                f"{where} has the wrong kind of value: {exc}",
+                hint=f"Use {_EXAMPLES.get(key, 'a callable executor(intent) or its dotted path')}.",
+                obj=where,
+                id="airlock.E004",
+            )
+        )
+    return None
+
+
+def _check_executors(settings: Mapping[str, Any], errors: list[CheckMessage]) -> list[str]:
+    table = settings.get("EXECUTORS", {})
+    if not isinstance(table, Mapping):
+        errors.append(
+            Error(
+                f"{_where('EXECUTORS')} must be a dict of name -> executor, got {table!r}",
+                hint="Write it as {'mail': 'myapp.executors.mail_executor', ...}.",
+                obj=_where("EXECUTORS"),
+                id="airlock.E004",
+            )
+        )
+        return []
+    for name, value in table.items():
+        if not isinstance(name, str) or not name:
+            errors.append(
+                Error(
+                    f"{_where('EXECUTORS')} has a key {name!r} that is not a non-empty string",
+                    hint="Executor names are what _dispatch_options={'executor': name} uses.",
+                    obj=_where("EXECUTORS"),
+                    id="airlock.E004",
+                )
+            )
+            continue
+        _resolve("EXECUTORS", value, _config._resolve_executor, errors, entry=name)
+    return [str(n) for n in table]
+
+
+def _check_executor(value: Any, names: list[str], errors: list[CheckMessage]) -> None:
+    if value is None:
+        return
+    if isinstance(value, str) and "." not in value:
+        if value not in names:
+            errors.append(
+                Error(
+                    f"{_where('EXECUTOR')} = {value!r} names no entry of AIRLOCK['EXECUTORS'] "
+                    f"(known: {', '.join(sorted(names)) or 'none'})",
+                    hint=_did_you_mean(value, names)
+                    + "Add it to AIRLOCK['EXECUTORS'] or give a dotted path to an executor.",
+                    obj=_where("EXECUTOR"),
+                    id="airlock.E005",
+                )
+            )
+        return
+    _resolve("EXECUTOR", value, _config._resolve_executor, errors)
+
+
+def _check_scope_kwargs(scope_cls: Any, kwargs: Any, errors: list[CheckMessage]) -> None:
+    where = _where("SCOPE_KWARGS")
+    if not isinstance(kwargs, Mapping):
+        errors.append(
+            Error(
+                f"{where} must be a dict of keyword arguments, got {kwargs!r}",
+                hint="For example {'using': 'default'}.",
+                obj=where,
+                id="airlock.E004",
+            )
+        )
+        return
+    if scope_cls is None or not kwargs:
+        return
+    try:
+        inspect.signature(scope_cls).bind(**kwargs)
+    except TypeError as exc:
+        accepted = [
+            p.name
+            for p in inspect.signature(scope_cls).parameters.values()
+            if p.kind is p.KEYWORD_ONLY and p.name != "executor"
+        ]
+        typo = next((_did_you_mean(k, accepted) for k in kwargs if k not in accepted), "")
+        errors.append(
+            Error(
+                f"{where} does not fit {scope_cls.__name__}: {exc}",
+                hint=f"{typo}{scope_cls.__name__} accepts: {', '.join(accepted) or 'nothing'}.",
+                obj=where,
+                id="airlock.E006",
+            )
+        )
+        return
+    try:
+        scope_cls(**kwargs)
+    except Exception as exc:
+        errors.append(
+            Error(
+                f"{where} is rejected by {scope_cls.__name__}: {exc}",
+                hint="Fix the value (database aliases must be keys of settings.DATABASES).",
+                obj=where,
+                id="airlock.E006",
+            )
+        )
+
+
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Validate ``settings.AIRLOCK``; every problem is an ``Error`` with an id and a hint."""
+    settings = conf.user_settings()
+    if not isinstance(settings, Mapping):
+        return [
+            Error(
+                f"settings.AIRLOCK must be a dict, got {type(settings).__name__}",
+                hint="Write it as AIRLOCK = {'EXECUTOR': ..., 'POLICY': ...}.",
+                obj="settings.AIRLOCK",
+                id="airlock.E001",
+            )
+        ]
+    errors: list[CheckMessage] = []
+    known = sorted(conf.DEFAULTS)
+    for key in settings:
+        if key not in conf.DEFAULTS:
+            errors.append(
+                Error(
+                    f"settings.AIRLOCK has an unknown key {key!r}",
+                    hint=f"{_did_you_mean(str(key), known)}Known keys: {', '.join(known)}.",
+                    obj=f"settings.AIRLOCK[{key!r}]",
+                    id="airlock.E002",
+                )
+            )
+    if "POLICY" in settings:
+        _resolve("POLICY", settings["POLICY"], _config._resolve_policy, errors)
+    names = _check_executors(settings, errors)
+    _check_executor(settings.get("EXECUTOR"), names, errors)
+    scope_cls = _resolve("SCOPE", conf.get_setting("SCOPE"), _config._resolve_scope_cls, errors)
+    _check_scope_kwargs(scope_cls, settings.get("SCOPE_KWARGS", {}), errors)
+    return errors
+
+
+register(check_settings, "airlock")

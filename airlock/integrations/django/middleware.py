@@ -1,0 +1,104 @@
+"""AirlockMiddleware: one scope per request, flushed or discarded by the response status."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.http import HttpRequest, HttpResponseBase
+
+import airlock
+from airlock._scope import Scope
+
+__all__ = ["AirlockMiddleware"]
+
+GetResponse = Callable[[HttpRequest], Any]
+
+
+class AirlockMiddleware:
+    """Runs each request in a scope (``request.airlock_scope``), sync or async.
+
+    The response decides: ``should_flush(request, response)`` (default: status < 400) flushes,
+    otherwise the scope is discarded; an exception discards and propagates. A streaming
+    response keeps its scope open (and current) until the response is closed, so code that
+    enqueues while the body streams works. Override ``make_scope(request)`` for another scope.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+
+    def make_scope(self, request: HttpRequest) -> Scope:
+        """The scope for one request (default: ``airlock.scope()``, i.e. the SCOPE setting)."""
+        return airlock.scope()
+
+    def should_flush(self, request: HttpRequest, response: HttpResponseBase) -> bool:
+        """True to flush the request's scope, False to discard it."""
+        return response.status_code < 400
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.async_mode:
+            return self.__acall__(request)
+        scope = self._enter(request)
+        try:
+            response = self.get_response(request)
+        except BaseException:
+            scope.exit()
+            scope.discard()
+            raise
+        if response.streaming:
+            return self._finish_on_close(request, scope, response)
+        scope.exit()
+        self._settle(request, scope, response)
+        return response
+
+    async def __acall__(self, request: HttpRequest) -> Any:
+        scope = self._enter(request)
+        try:
+            response = await self.get_response(request)
+        except BaseException:
+            scope.exit()
+            scope.discard()
+            raise
+        if response.streaming:
+            return self._finish_on_close(request, scope, response)
+        scope.exit()
+        if scope.intents:
+            # Executors are blocking code: keep them off the event loop.
+            await sync_to_async(self._settle, thread_sensitive=True)(request, scope, response)
+        else:
+            self._settle(request, scope, response)
+        return response
+
+    def _enter(self, request: HttpRequest) -> Scope:
+        scope = self.make_scope(request).enter()
+        request.airlock_scope = scope  # type: ignore[attr-defined]
+        return scope
+
+    def _settle(self, request: HttpRequest, scope: Scope, response: HttpResponseBase) -> None:
+        if self.should_flush(request, response):
+            scope.flush()
+        else:
+            scope.discard()
+
+    def _finish_on_close(
+        self, request: HttpRequest, scope: Scope, response: HttpResponseBase
+    ) -> HttpResponseBase:
+        close: Callable[[], Awaitable[None] | None] = response.close
+
+        def close_then_settle() -> None:
+            try:
+                close()
+            finally:
+                if scope.is_active:
+                    scope.exit()
+                    self._settle(request, scope, response)
+
+        response.close = close_then_settle  # type: ignore[method-assign]
+        return response

@@ -1,0 +1,319 @@
+"""DjangoScope: intents wait for the database transactions they were enqueued in.
+
+Each buffered intent gets a ``Ticket``: the aliases whose transaction it waits for, and its fate.
+For every alias inside ``atomic`` at enqueue time a ``CommitHook`` is registered with Django's
+``on_commit``. Django already discards callbacks of a rolled-back savepoint or transaction; the
+hook notices being discarded (it is freed without having run) and drops its intent. An intent
+goes to its executor once the scope has flushed ("released" it) and every hook has fired.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.db import connections
+
+from airlock import _events
+from airlock._intent import Intent
+from airlock._scope import Scope, _after_flush
+from airlock.exceptions import UsageError
+from airlock.integrations.django import signals
+from airlock.typing import Executor, Policy
+
+__all__ = ["CommitHook", "DjangoScope", "Ticket"]
+
+logger = logging.getLogger("airlock")
+
+# Ticket fates; None while the intent is still alive.
+DISPATCHED, FAILED, DROPPED, DISCARDED, ROLLED_BACK = (
+    "dispatched",
+    "failed",
+    "dropped",
+    "discarded",
+    "rolled_back",
+)
+_UNTIED = object()  # marks an intent captured from a DjangoScope child that waits for nothing
+
+# Run first for each intent entering a DjangoScope buffer (the outbox app adds its recorder);
+# a hook that raises makes the enqueue fail.
+buffer_hooks: list[Callable[[DjangoScope, Intent], None]] = []
+
+
+class Ticket:
+    """The transaction bookkeeping of one buffered intent.
+
+    ``aliases``: the database aliases it was tied to at enqueue; ``waiting``: those whose
+    commit has not happened yet (alias -> id of the thread's connection); ``released``: its
+    scope flushed and the policies let it through; ``fate``: None while pending, else one of
+    ``"dispatched"``, ``"failed"``, ``"dropped"``, ``"discarded"``, ``"rolled_back"``.
+    """
+
+    __slots__ = ("aliases", "fate", "intent", "released", "scope", "waiting")
+
+    def __init__(self, intent: Intent, scope: DjangoScope) -> None:
+        self.intent = intent
+        self.scope = scope
+        self.aliases: tuple[str, ...] = ()
+        self.waiting: dict[str, int] = {}
+        self.released = False
+        self.fate: str | None = None
+
+    def __repr__(self) -> str:
+        state = self.fate or ("released" if self.released else "buffered")
+        return f"<Ticket {self.intent} {state} waiting={sorted(self.waiting)}>"
+
+
+class CommitHook:
+    """The ``on_commit`` callback of one ticket on one alias.
+
+    Called: the transaction committed. Freed without having been called: Django dropped it
+    because the savepoint or transaction rolled back (or the connection closed mid-transaction).
+    """
+
+    __slots__ = ("alias", "connection_id", "fired", "ticket")
+
+    def __init__(self, ticket: Ticket, alias: str, connection_id: int) -> None:
+        self.ticket = ticket
+        self.alias = alias
+        self.connection_id = connection_id
+        self.fired = False
+
+    def __call__(self) -> None:
+        if self.fired:  # captureOnCommitCallbacks may run a callback Django runs again later
+            return
+        self.fired = True
+        self.ticket.scope._on_commit(self)
+
+    def __del__(self) -> None:
+        if not self.fired:
+            self.fired = True
+            try:
+                self.ticket.scope._on_rollback(self)
+            except Exception:  # pragma: no cover - never let a finalizer raise
+                logger.exception("airlock: handling the rollback of %r failed", self.ticket)
+
+
+def _as_aliases(using: str | Iterable[str] | None) -> tuple[str, ...] | None:
+    if using is None:
+        return None
+    aliases = (using,) if isinstance(using, str) else tuple(using)
+    unknown = [a for a in aliases if a not in connections.settings]
+    if unknown or not aliases:
+        known = ", ".join(connections.settings)
+        raise UsageError(
+            f"DjangoScope(using={using!r}): unknown database alias(es) {unknown or aliases!r}; "
+            f"use aliases from settings.DATABASES ({known})"
+        )
+    return aliases
+
+
+class DjangoScope(Scope):
+    """A scope whose intents wait for the database.
+
+    An intent enqueued while ``atomic`` is open on some aliases (or on the aliases given as
+    ``using=``) dispatches only after each of those transactions commits, at the later of
+    scope flush and commit, in enqueue order; it is dropped (``ROLLED_BACK`` fate, the
+    ``intent_rolled_back`` signal) when the savepoint or transaction it was enqueued in rolls
+    back. A failing intent is logged and signalled (``intent_failed``); the others still go and
+    nothing raises from the flush. ``schedule_dispatch(callback)`` decides when a ready batch
+    runs (default: at once).
+    """
+
+    def __init__(
+        self,
+        policy: Policy | None = None,
+        *,
+        executor: Executor | None = None,
+        using: str | Iterable[str] | None = None,
+    ) -> None:
+        super().__init__(policy, executor=executor)
+        self.using = _as_aliases(using)
+        self._tickets: dict[int, Ticket] = {}  # id(intent) -> ticket, for tied intents
+        self._incoming: dict[int, Ticket | object] = {}  # tickets handed over by a child
+        self._live: dict[int, int] = {}  # connection id -> hooks not yet fired or dropped
+        self._ready: list[Intent] = []  # released by commit hooks, sent when the commit ends
+        self._rolled_back = 0  # rolled-back intents still sitting in the buffer
+        self._thread = -1
+        self._connections: list[Any] = []
+
+    # -- enqueue side ----------------------------------------------------------------------
+    def ticket_for(self, intent: Intent) -> Ticket | None:
+        """The bookkeeping of a buffered intent, or None when it waits for no transaction."""
+        return self._tickets.get(id(intent))
+
+    def on_buffered(self, intent: Intent) -> None:
+        for hook in buffer_hooks:
+            hook(self, intent)
+        incoming = self._incoming.pop(id(intent), None)
+        if incoming is _UNTIED:
+            return
+        if isinstance(incoming, Ticket):
+            self._adopt(incoming)
+            return
+        ticket = self._tie(intent)
+        if ticket is not None:
+            self._tickets[id(intent)] = ticket
+
+    def _open_connections(self) -> list[Any]:
+        if self.using is not None:
+            candidates = [connections[alias] for alias in self.using]
+        else:
+            # Connections are thread-local and stable: look them up once per thread.
+            thread = threading.get_ident()
+            if thread != self._thread:
+                self._thread, self._connections = thread, list(connections.all())
+            candidates = self._connections
+        return [c for c in candidates if c.in_atomic_block]
+
+    def _tie(self, intent: Intent) -> Ticket | None:
+        open_connections = self._open_connections()
+        if not open_connections:
+            return None
+        ticket = Ticket(intent, self)
+        ticket.aliases = tuple(c.alias for c in open_connections)
+        for connection in open_connections:
+            cid = id(connection)
+            ticket.waiting[connection.alias] = cid
+            self._live[cid] = self._live.get(cid, 0) + 1
+        for connection in open_connections:
+            connection.on_commit(CommitHook(ticket, connection.alias, id(connection)))
+        return ticket
+
+    def _adopt(self, ticket: Ticket) -> None:
+        previous = ticket.scope
+        for cid in ticket.waiting.values():
+            previous._live[cid] -= 1
+            self._live[cid] = self._live.get(cid, 0) + 1
+        ticket.scope = self
+        self._tickets[id(ticket.intent)] = ticket
+
+    def before_descendant_flushes(
+        self, exiting_scope: Scope, intents: list[Intent]
+    ) -> list[Intent]:
+        released = super().before_descendant_flushes(exiting_scope, intents)
+        if isinstance(exiting_scope, DjangoScope):
+            # What we capture keeps the transactions it was enqueued in, not today's ones.
+            kept = {id(i) for i in released}
+            for intent in intents:
+                if id(intent) not in kept:
+                    self._incoming[id(intent)] = exiting_scope._tickets.get(id(intent), _UNTIED)
+        return released
+
+    # -- transaction side ------------------------------------------------------------------
+    def _on_commit(self, hook: CommitHook) -> None:
+        try:
+            self._live[hook.connection_id] -= 1
+            ticket = hook.ticket
+            if ticket.fate is None:
+                ticket.waiting.pop(hook.alias, None)
+                if ticket.released and not ticket.waiting:
+                    self._ready.append(ticket.intent)
+            self._send_ready(hook.connection_id)
+        except Exception:  # a commit hook must never raise into the committing code
+            logger.exception("airlock: handling the commit of %r failed", hook.ticket)
+
+    def _on_rollback(self, hook: CommitHook) -> None:
+        self._live[hook.connection_id] -= 1
+        ticket = hook.ticket
+        if ticket.fate is None:
+            ticket.fate = ROLLED_BACK
+            intent = ticket.intent
+            if not ticket.released:
+                self._rolled_back += 1
+                key = intent.key
+                if key is not None and self._keys.get(key) is intent:
+                    del self._keys[key]  # a retry may enqueue the same key again
+            if _events.listeners:
+                _events.emit(_events.ROLLED_BACK, intent, self, hook.alias)
+            signals.send(
+                signals.intent_rolled_back, type(self), intent=intent, scope=self, alias=hook.alias
+            )
+        self._send_ready(hook.connection_id)
+
+    def _send_ready(self, connection_id: int) -> None:
+        # One commit runs all our hooks on that connection in a row: send when the last has run.
+        if self._ready and not self._live.get(connection_id):
+            batch, self._ready = self._ready, []
+            self.schedule_dispatch(functools.partial(self._send, batch))
+
+    # -- flush side ------------------------------------------------------------------------
+    def _prune(self) -> None:
+        if self._rolled_back:
+            gone = {id(t.intent) for t in self._tickets.values() if t.fate == ROLLED_BACK}
+            self._buffer = [i for i in self._buffer if id(i) not in gone]
+            self._captured = [i for i in self._captured if id(i) not in gone]
+            self._rolled_back = 0
+
+    @property
+    def intents(self) -> list[Intent]:
+        """Every intent buffered here and not rolled back, in FIFO order."""
+        self._prune()
+        return list(self._buffer)
+
+    def flush(self) -> list[Intent]:
+        """Apply policies; dispatch what is committed now and the rest as it commits.
+
+        Returns the intents released (dispatched now or waiting for their commit).
+        """
+        self._prune()
+        released = super().flush()
+        for ticket in self._tickets.values():
+            if ticket.scope is self and not ticket.released and ticket.fate is None:
+                # Dropped by a policy here, or captured by an enclosing non-Django scope.
+                ticket.fate = DROPPED
+        return released
+
+    def discard(self) -> list[Intent]:
+        self._prune()
+        for ticket in self._tickets.values():
+            if ticket.scope is self and ticket.fate is None:
+                ticket.fate = DISCARDED
+        discarded = super().discard()
+        if discarded:
+            signals.send(signals.intents_discarded, type(self), intents=discarded, scope=self)
+        return discarded
+
+    def dispatch(self, intents: list[Intent]) -> None:
+        """Send the intents whose transactions committed; release the rest to their hooks."""
+        now: list[Intent] = []
+        for intent in intents:
+            ticket = self._tickets.get(id(intent))
+            if ticket is None:
+                now.append(intent)
+            elif ticket.fate is None:
+                ticket.released = True
+                if not ticket.waiting:
+                    now.append(intent)
+        if now:
+            self.schedule_dispatch(functools.partial(self._send, now))
+
+    def schedule_dispatch(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` (which sends one ready batch). Override to change the timing."""
+        callback()
+
+    def _send(self, intents: list[Intent]) -> None:
+        used: list[Executor] = [self.executor]
+        for intent in intents:
+            ticket = self._tickets.get(id(intent))
+            try:
+                self.run_executor(intent, used)
+            except Exception as exc:
+                if ticket is not None:
+                    ticket.fate = FAILED
+                logger.exception("airlock: dispatching %r failed", intent)
+                signals.send(
+                    signals.intent_failed, type(self), intent=intent, scope=self, error=exc
+                )
+                continue
+            if ticket is not None:
+                ticket.fate = DISPATCHED
+            signals.send(signals.intent_dispatched, type(self), intent=intent, scope=self)
+        for executor in used:
+            try:
+                _after_flush([executor])
+            except Exception:
+                logger.exception("airlock: %r.after_flush() failed", executor)
