@@ -25,7 +25,7 @@ from airlock import _events
 from airlock._intent import Intent
 from airlock.integrations.django.outbox import conf, registry
 
-__all__ = ["encode", "install", "is_durable", "record", "uninstall"]
+__all__ = ["encode", "install", "is_durable", "on_buffered", "record", "uninstall"]
 
 logger = logging.getLogger("airlock.outbox")
 
@@ -59,8 +59,10 @@ def is_durable(intent: Intent, settings: conf.OutboxSettings | None = None) -> b
     durable = (settings or current_settings()).durable
     if isinstance(durable, bool):
         return durable
+    if intent.name in durable or registry.name_of(intent.task) in durable:
+        return True
     full = getattr(intent.task, "name", None)
-    return intent.name in durable or (isinstance(full, str) and full in durable)
+    return isinstance(full, str) and full in durable
 
 
 def encode(intent: Intent) -> str:
@@ -99,11 +101,12 @@ def _which_argument(intent: Intent, options: dict[str, Any], exc: Exception) -> 
 
 
 def record(intent: Intent) -> None:
-    """Insert the outbox row for ``intent`` if it is durable (once, even if captured again)."""
-    if intent.id in _rows:
-        return
+    """Insert the outbox row for ``intent`` if it is durable (once, even if captured again).
+
+    ``TypeError`` when the task is not registered or an argument is not JSON.
+    """
     settings = current_settings()
-    if not is_durable(intent, settings):
+    if not is_durable(intent, settings) or intent.id in _rows:
         return
     from airlock.integrations.django.outbox.models import OutboxMessage
 
@@ -119,6 +122,26 @@ def record(intent: Intent) -> None:
         available_at=now + timedelta(seconds=settings.grace),
     )
     _rows[intent.id] = (alias, row.pk)
+
+
+def on_buffered(scope: Any, intent: Intent) -> None:
+    """The ``DjangoScope`` buffer hook: record the row; on failure take the intent back out.
+
+    The scope appended the intent before calling its hooks, so an enqueue that fails here must
+    not leave it buffered (it would then be sent without its durable row).
+    """
+    try:
+        record(intent)
+    except BaseException:
+        buffer = scope._buffer
+        for index in range(len(buffer) - 1, -1, -1):
+            if buffer[index] is intent:
+                del buffer[index]
+                break
+        key = intent.key
+        if key is not None and scope._keys.get(key) is intent:
+            del scope._keys[key]
+        raise
 
 
 def _on_event(event: str, intent: Intent, scope: Any, detail: Any) -> None:
@@ -186,6 +209,10 @@ def install() -> None:
 
             setting_changed.connect(clear_settings, dispatch_uid="airlock_outbox_settings")
             _unsubscribe = _events.subscribe(_on_event)
+            from airlock.integrations.django.scope import buffer_hooks
+
+            if on_buffered not in buffer_hooks:
+                buffer_hooks.append(on_buffered)
 
 
 def uninstall() -> None:
@@ -194,3 +221,7 @@ def uninstall() -> None:
         if _unsubscribe is not None:
             _unsubscribe()
             _unsubscribe = None
+            from airlock.integrations.django.scope import buffer_hooks
+
+            if on_buffered in buffer_hooks:
+                buffer_hooks.remove(on_buffered)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar, overload
 __all__ = [
     "UnknownTask",
     "load",
+    "name_of",
     "reference_for",
     "register",
     "registered",
@@ -78,6 +79,11 @@ def load(paths: tuple[str, ...] | list[str]) -> None:
             if _by_task.get(id(task)) is not None:
                 continue
         register(task)
+
+
+def name_of(task: Any) -> str | None:
+    """The name ``task`` is registered under, or None."""
+    return _by_task.get(id(task))
 
 
 def registered() -> dict[str, Any]:
