@@ -51,6 +51,13 @@ INSTALLED_APPS = [
     "airlock.integrations.django.outbox",
     "tests.django",
 ]
+# django-q2's models are imported by its task API (tests/queues); join only when installed.
+try:
+    import django_q  # noqa: F401
+
+    INSTALLED_APPS.append("django_q")
+except ImportError:
+    pass
 
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -1,0 +1,90 @@
+"""``django_tasks_executor``: enqueue each intent with ``task.using(**options).enqueue(...)``.
+
+For Django's tasks framework through the ``django-tasks`` backport (and ``django.tasks`` where
+Django ships it). Dispatch options: ``priority``, ``queue_name``, ``backend`` and ``run_after``
+(a datetime, or a timedelta / number of seconds from the moment of ``enqueue``). The backend
+assigns the result id itself, so ``key`` is not passed on. A plain function runs synchronously
+(documented fallback).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+try:
+    from django_tasks.utils import normalize_json
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    from airlock.integrations.executors._queues import missing_extra
+
+    raise missing_extra("Django tasks executor", "django-tasks", exc) from exc
+
+from airlock._intent import Intent
+from airlock.integrations.executors._queues import check_arguments, to_datetime, to_timedelta
+from airlock.integrations.executors.sync import sync_executor
+
+__all__ = ["DjangoTasksExecutor", "django_tasks_executor"]
+
+_OPTIONS = frozenset({"priority", "queue_name", "backend", "run_after"})
+
+
+def _is_task(task: Any) -> bool:
+    return all(hasattr(task, a) for a in ("using", "enqueue", "func", "get_backend"))
+
+
+def _encode(value: Any) -> str:
+    return json.dumps(normalize_json(value))
+
+
+class DjangoTasksExecutor:
+    """Enqueues intents for Django tasks; ``prepare`` validates and fixes times at enqueue.
+
+    ``prepare(intent)``: arguments that are not JSON-serializable raise ``TypeError`` naming
+    the argument; an unknown option or one the backend refuses (no ``run_after`` support, an
+    unknown queue) raises at once; a relative ``run_after`` becomes an absolute datetime.
+    """
+
+    def __call__(self, intent: Intent) -> Any:
+        task = intent.task
+        if not _is_task(task):
+            sync_executor(intent)
+            return None
+        options = _absolute(intent.dispatch_options)
+        return task.using(**options).enqueue(*intent.args, **intent.kwargs)
+
+    def prepare(self, intent: Intent) -> Intent:
+        task = intent.task
+        if not _is_task(task):
+            return intent
+        unknown = set(intent.dispatch_options) - _OPTIONS
+        if unknown:
+            raise TypeError(
+                f"{intent}: unknown Django tasks dispatch option(s) "
+                f"{', '.join(sorted(unknown))}; known: {', '.join(sorted(_OPTIONS))}"
+            )
+        check_arguments(intent, _encode, "Django tasks' JSON encoding")
+        options = _absolute(intent.dispatch_options)
+        task.using(**options)  # the backend validates queue, priority and run_after support
+        if options != dict(intent.dispatch_options):
+            return intent.replace(dispatch_options=options)
+        return intent
+
+    def __repr__(self) -> str:
+        return "django_tasks_executor"
+
+
+def _absolute(source: Any) -> dict[str, Any]:
+    options: dict[str, Any] = dict(source)
+    run_after = options.get("run_after")
+    if run_after is not None:
+        if isinstance(run_after, datetime):
+            options["run_after"] = to_datetime(run_after, "run_after")
+        else:
+            delta = to_timedelta(run_after, 1.0, "run_after")
+            options["run_after"] = datetime.now(timezone.utc) + delta
+    return options
+
+
+django_tasks_executor = DjangoTasksExecutor()
+"""The Django tasks executor: ``AIRLOCK = {"EXECUTOR": "...django_tasks_executor"}``."""

@@ -1,0 +1,111 @@
+"""``huey_executor``: enqueue each intent on its task's huey instance, like ``schedule()``.
+
+Dispatch options: ``delay`` (seconds or a timedelta), ``eta`` (a datetime; naive means UTC),
+``priority``, ``retries``, ``retry_delay``, ``expires`` (seconds, timedelta or datetime),
+``timeout``. The intent's ``key`` (else its ``id``) becomes the huey task id. Task keyword
+arguments named like these options are never mistaken for them. A plain function runs
+synchronously (documented fallback).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+try:
+    from huey.api import TaskWrapper
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    from airlock.integrations.executors._queues import missing_extra
+
+    raise missing_extra("huey executor", "huey", exc) from exc
+
+from airlock._intent import Intent
+from airlock.integrations.executors._queues import (
+    check_arguments,
+    to_datetime,
+    to_timedelta,
+)
+from airlock.integrations.executors.sync import sync_executor
+
+__all__ = ["HueyExecutor", "huey_executor"]
+
+_TASK_OPTIONS = ("priority", "retries", "retry_delay", "retry_backoff", "expires", "timeout")
+
+
+class HueyExecutor:
+    """Sends intents for huey tasks; ``prepare`` validates and fixes times at enqueue.
+
+    ``prepare(intent)``: arguments the huey instance's serializer (pickle) rejects raise
+    ``TypeError`` naming the argument; ``delay`` and a relative ``expires`` become absolute
+    datetimes, so a late flush does not push the schedule back.
+    """
+
+    def __call__(self, intent: Intent) -> None:
+        task = intent.task
+        if not isinstance(task, TaskWrapper):
+            sync_executor(intent)
+            return
+        options = self._absolute(intent.dispatch_options)
+        unknown = set(options) - {"eta", "id", *_TASK_OPTIONS}
+        if unknown:
+            raise TypeError(
+                f"{intent}: unknown huey dispatch option(s) {', '.join(sorted(unknown))}; "
+                f"known: delay, eta, id, {', '.join(_TASK_OPTIONS)}"
+            )
+        huey = task.huey
+        eta = options.get("eta")
+        if eta is not None:
+            eta = _for_huey(to_datetime(eta, "eta"), huey.utc)
+        expires = options.get("expires")
+        if isinstance(expires, datetime):  # huey itself converts an aware one for its clock
+            expires = to_datetime(expires, "expires")
+        message = task.task_class(
+            intent.args,
+            intent.kwargs,
+            id=str(options.get("id") or intent.key or intent.id),
+            eta=eta,
+            **{k: options[k] for k in _TASK_OPTIONS if k != "expires" and k in options},
+            expires=expires,
+        )
+        huey.enqueue(message)
+
+    def prepare(self, intent: Intent) -> Intent:
+        task = intent.task
+        if not isinstance(task, TaskWrapper):
+            return intent
+        check_arguments(intent, task.huey.serializer.serialize, "huey's serializer (pickle)")
+        options = intent.dispatch_options
+        if "delay" in options or _relative(options.get("expires")):
+            return intent.replace(dispatch_options=self._absolute(options))
+        return intent
+
+    @staticmethod
+    def _absolute(source: Any) -> dict[str, Any]:
+        options: dict[str, Any] = dict(source)
+        now = datetime.now(timezone.utc)
+        delay = options.pop("delay", None)
+        if delay is not None:
+            if options.get("eta") is not None:
+                raise ValueError("huey dispatch options have both 'delay' and 'eta'; give one")
+            options["eta"] = now + to_timedelta(delay, 1.0, "delay")
+        if _relative(options.get("expires")):
+            options["expires"] = now + to_timedelta(options["expires"], 1.0, "expires")
+        return options
+
+    def __repr__(self) -> str:
+        return "huey_executor"
+
+
+def _relative(value: Any) -> bool:
+    return value is not None and not isinstance(value, datetime)
+
+
+def _for_huey(moment: datetime, utc: bool) -> datetime:
+    # huey compares naive datetimes: UTC ones when huey.utc (the default), else local time.
+    if utc:
+        return moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment.astimezone().replace(tzinfo=None)
+
+
+huey_executor = HueyExecutor()
+"""The huey executor to configure: ``AIRLOCK = {"EXECUTOR": "...huey_executor"}``."""

@@ -1,0 +1,121 @@
+"""huey_executor and scope_tasks on a real MemoryHuey (in-process storage), run by its own code."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+pytest.importorskip("huey")
+
+from huey import MemoryHuey
+
+import airlock
+from airlock.integrations.executors.huey import huey_executor
+from airlock.integrations.huey import scope_tasks
+
+runs: list[tuple[object, ...]] = []
+
+
+@pytest.fixture
+def huey() -> MemoryHuey:
+    runs.clear()
+    return MemoryHuey("airlock-tests", utc=True)
+
+
+@pytest.fixture
+def record(huey: MemoryHuey):
+    @huey.task()
+    def record(label: str, *args: object, **kwargs: object) -> None:
+        runs.append((label, args, kwargs))
+
+    return record
+
+
+def drain(huey: MemoryHuey) -> None:
+    """Execute what is pending, as a consumer would (scheduled tasks are left alone)."""
+    while True:
+        task = huey.dequeue()
+        if task is None:
+            return
+        if task.eta is not None and task.eta > datetime.now(timezone.utc).replace(tzinfo=None):
+            huey.add_schedule(task)
+            continue
+        huey.execute(task)
+
+
+def test_enqueues_with_key_as_task_id_and_kwargs_named_like_options(huey, record):
+    with airlock.scope(executor=huey_executor):
+        airlock.enqueue(record, "a", 1, priority="kwarg, not an option", _key="order-7")
+        intent = airlock.enqueue(record, "b")
+        assert huey.pending_count() == 0
+    ids = [t.id for t in huey.pending()]
+    assert ids == ["order-7", intent.id]
+    drain(huey)
+    assert runs == [("a", (1,), {"priority": "kwarg, not an option"}), ("b", (), {})]
+
+
+def test_delay_becomes_absolute_eta_at_enqueue(huey, record):
+    with airlock.scope(executor=huey_executor):
+        before = datetime.now(timezone.utc)
+        intent = airlock.enqueue(record, "later", _dispatch_options={"delay": 60})
+        eta = intent.dispatch_options["eta"]
+        assert "delay" not in intent.dispatch_options
+        assert before + timedelta(seconds=59) < eta < before + timedelta(seconds=61)
+    (task,) = huey.pending()
+    assert task.eta == eta.astimezone(timezone.utc).replace(tzinfo=None)
+    drain(huey)
+    assert runs == [] and huey.scheduled_count() == 1
+
+
+def test_priority_and_eta_options(huey, record):
+    eta = datetime.now(timezone.utc) + timedelta(hours=1)
+    with airlock.scope(executor=huey_executor):
+        airlock.enqueue(record, "p", _dispatch_options={"priority": 9, "retries": 2})
+        airlock.enqueue(record, "e", _dispatch_options={"eta": eta})
+    by_label = {t.args[0]: t for t in huey.pending()}
+    assert by_label["p"].priority == 9 and by_label["p"].retries == 2
+    assert by_label["e"].eta == eta.replace(tzinfo=None)
+
+
+def test_unknown_option_is_an_error(huey, record):
+    with pytest.raises(TypeError, match="unknown huey dispatch option"):
+        with airlock.scope(executor=huey_executor):
+            airlock.enqueue(record, "a", _dispatch_options={"queue": "x"})
+
+
+def test_unpicklable_argument_fails_at_enqueue_naming_it(huey, record):
+    with airlock.scope(executor=huey_executor) as scope:
+        with pytest.raises(TypeError, match=r"argument 'lock' \(lock.*pickle"):
+            airlock.enqueue(record, "a", lock=threading.Lock())
+        with pytest.raises(TypeError, match=r"argument 1 \(function"):
+            airlock.enqueue(record, "a", lambda: None)
+        assert scope.intents == []
+
+
+def test_plain_function_runs_synchronously(huey):
+    seen = []
+    with airlock.scope(executor=huey_executor):
+        airlock.enqueue(seen.append, 1)
+    assert seen == [1]
+
+
+def test_scope_tasks_sends_follow_up_only_when_the_task_succeeds(huey, record):
+    airlock.configure(executor=huey_executor)
+
+    @huey.task()
+    def parent(label: str, fail: bool = False) -> None:
+        airlock.enqueue(record, f"{label}-child")
+        if fail:
+            raise RuntimeError("parent failed after enqueueing")
+
+    remove = scope_tasks(huey)
+    parent("bad", fail=True)
+    parent("ok")
+    drain(huey)
+    assert runs == [("ok-child", (), {})]
+    remove()
+    parent("unscoped")
+    drain(huey)  # without the hooks the task body has no scope
+    assert runs == [("ok-child", (), {})]
