@@ -65,7 +65,7 @@ def test_an_argument_json_cannot_hold_fails_at_enqueue_and_nothing_is_kept() -> 
 
 def test_a_task_no_registry_knows_fails_at_enqueue() -> None:
     with airlock.scope() as scope:
-        with pytest.raises(TypeError, match="Register it with airlock.integrations"):
+        with pytest.raises(TypeError, match=r"Register it with airlock\.integrations"):
             airlock.enqueue(not_registered, 1, _dispatch_options=DURABLE, _key="k")
         assert scope.intents == []
         airlock.enqueue(deliver, 1, _key="k")  # the failed key is free again
