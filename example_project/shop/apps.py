@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class ShopConfig(AppConfig):
+    name = "shop"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from shop import journal, signals  # noqa: F401  (connects the handlers)
+
+        journal.install()

@@ -1,0 +1,103 @@
+"""Settings for the airlock example shop.
+
+It runs on SQLite with tasks executed in this process. One environment variable switches the
+executor: ``SHOP_EXECUTOR=celery`` (Celery on Redis DB 7) or ``SHOP_EXECUTOR=huey`` (huey on
+Redis DB 7); start the matching worker as the README shows. ``SHOP_DB`` moves the database file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+SECRET_KEY = "airlock-example-shop-not-a-secret"
+DEBUG = os.environ.get("SHOP_DEBUG", "1") == "1"
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+
+SHOP_EXECUTOR = os.environ.get("SHOP_EXECUTOR", "sync")
+SHOP_REDIS_URL = os.environ.get("SHOP_REDIS_URL", "redis://127.0.0.1:6379/7")
+if SHOP_EXECUTOR not in {"sync", "celery", "huey"}:
+    raise ValueError(f"SHOP_EXECUTOR must be sync, celery or huey, not {SHOP_EXECUTOR!r}")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "airlock.integrations.django",
+    "shop",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    # Records each request's intents and their fates for the /airlock/ page; it sits outside
+    # AirlockMiddleware so it sees the scope's final decision.
+    "shop.journal.JournalMiddleware",
+    "airlock.integrations.django.AirlockMiddleware",
+]
+
+ROOT_URLCONF = "shop_site.urls"
+WSGI_APPLICATION = "shop_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("SHOP_DB", str(BASE_DIR / "db.sqlite3")),
+    }
+}
+
+AIRLOCK = {
+    "POLICY": "airlock.AllowAll",
+    # with_retry(<the executor SHOP_EXECUTOR names>): see shop/executors.py
+    "EXECUTOR": "shop.executors.executor",
+}
+
+if SHOP_EXECUTOR == "celery":
+    CELERY_BROKER_URL = SHOP_REDIS_URL
+    CELERY_TASK_SERIALIZER = "json"
+elif SHOP_EXECUTOR == "huey":
+    INSTALLED_APPS.append("huey.contrib.djhuey")
+    HUEY = {
+        "huey_class": "huey.RedisHuey",
+        "name": "airlock-example-shop",
+        "immediate": False,
+        "connection": {"url": SHOP_REDIS_URL},
+    }
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+STATIC_URL = "static/"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"airlock": {"handlers": ["console"], "level": "WARNING"}},
+}

@@ -1,0 +1,94 @@
+"""``manage.py demo`` runs on a fresh SQLite database and tells the true story of each case."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.example.helpers import manage
+
+# case -> (buffered, dropped, rolled back, discarded, dispatched, failed, tasks ran)
+EXPECTED_SUMMARY = {
+    "checkout": (3, 0, 0, 0, 3, 0, 3),
+    "declined card (402)": (1, 0, 0, 1, 0, 0, 0),
+    "view raises (500)": (3, 0, 3, 0, 0, 0, 0),
+    "savepoint rolls back": (4, 0, 1, 0, 3, 0, 3),
+    "bulk command, DropAll": (6, 6, 0, 0, 0, 0, 0),
+    "task retried": (3, 0, 0, 0, 3, 0, 3),
+    "task keeps failing": (3, 0, 0, 0, 2, 1, 2),
+}
+
+
+def summary(output: str) -> dict[str, tuple[int, ...]]:
+    rows = {}
+    for line in output.splitlines():
+        match = re.match(r"^\d\. (.+?)\s{2,}([-\d][-\d\s]+)$", line)
+        if match:
+            cells = match[2].split()
+            rows[match[1]] = tuple(0 if c == "-" else int(c) for c in cells)
+    return rows
+
+
+def section(output: str, number: int) -> str:
+    match = re.search(rf"^{number}\. .*?(?=^\d\. |^case )", output, re.S | re.M)
+    assert match, f"case {number} missing from the demo output:\n{output}"
+    return match[0]
+
+
+@pytest.fixture(scope="module")
+def demo_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    db = tmp_path_factory.mktemp("shop") / "shop.sqlite3"
+    manage(db, "migrate", "-v0")
+    return manage(db, "demo"), manage(db, "demo")
+
+
+def test_summary_counts_every_fate(demo_runs: tuple[str, str]) -> None:
+    first, _ = demo_runs
+    assert summary(first) == EXPECTED_SUMMARY
+
+
+def test_rerun_tells_the_same_story(demo_runs: tuple[str, str]) -> None:
+    first, second = demo_runs
+    assert summary(second) == summary(first)
+    assert section(second, 1) == section(first, 1)
+
+
+def test_each_case_lists_its_intents_with_their_fates(demo_runs: tuple[str, str]) -> None:
+    output, _ = demo_runs
+    checkout = section(output, 1)
+    assert "[POST /checkout/ -> 302]" in checkout
+    for call in (
+        "track_event('order_placed', order_id=1)",
+        "send_receipt(order_id=1)",
+        "notify_warehouse(1)",
+    ):
+        assert re.search(rf"{re.escape(call)}\s+dispatched", checkout), checkout
+
+    assert "[POST /checkout/ -> 402]" in section(output, 2)
+    assert re.search(r"track_event\('order_placed', order_id=2\)\s+discarded", section(output, 2))
+
+    raises = section(output, 3)
+    assert "[POST /checkout/ -> 500]" in raises
+    assert len(re.findall(r"rolled back", raises)) >= 3
+
+    savepoint = section(output, 4)
+    assert re.search(r"track_event\('points_redeemed', order_id=\d+\)\s+rolled back", savepoint)
+    assert re.search(r"shipped, 0 points used", savepoint)
+
+    bulk = section(output, 5)
+    assert "[manage.py ship_orders --silent]" in bulk
+    assert len(re.findall(r"dropped\s+\(by DropAll\(\)\)", bulk)) == 6
+    assert "shipped 3 orders; 6 intents dropped" in bulk
+
+    assert "warehouse API calls: timed out, timed out, ok" in section(output, 6)
+    failing = section(output, 7)
+    assert "warehouse API calls: timed out, timed out, timed out" in failing
+    assert re.search(r"notify_warehouse\(\d+\)\s+failed\s+\(WarehouseTimeout", failing)
+    assert "logged ERROR" in failing
+
+
+def test_output_is_narrow_enough_to_read(demo_runs: tuple[str, str]) -> None:
+    output, _ = demo_runs
+    too_wide = [line for line in output.splitlines() if len(line) > 96]
+    assert not too_wide
