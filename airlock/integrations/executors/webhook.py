@@ -1,0 +1,219 @@
+"""``webhook_executor``: POST each intent as signed JSON; ``verify_webhook`` for the receiver.
+
+The body is JSON ``{"id", "key", "name", "args", "kwargs", "timestamp"}``. Headers:
+``X-Airlock-Timestamp`` (Unix seconds), ``X-Airlock-Id`` and ``X-Airlock-Signature:
+sha256=<hex>``, the HMAC-SHA256 of ``b"<timestamp>." + body`` under the shared secret.
+Standard library only (``urllib``); the ``webhook`` extra installs nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from airlock._intent import Intent
+from airlock.exceptions import DispatchError
+from airlock.integrations.executors._payload import check_json, json_body, payload
+
+__all__ = [
+    "ID_HEADER",
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "ReplayGuard",
+    "WebhookError",
+    "WebhookVerificationError",
+    "sign",
+    "verify_webhook",
+    "webhook_executor",
+]
+
+SIGNATURE_HEADER = "X-Airlock-Signature"
+TIMESTAMP_HEADER = "X-Airlock-Timestamp"
+ID_HEADER = "X-Airlock-Id"
+
+
+def _key(secret: str | bytes) -> bytes:
+    return secret.encode() if isinstance(secret, str) else secret
+
+
+def sign(secret: str | bytes, timestamp: int, body: bytes) -> str:
+    """The signature header value: ``sha256=`` + HMAC-SHA256 of ``b"<timestamp>." + body``."""
+    digest = hmac.new(_key(secret), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def _check_url(url: object, where: str) -> None:
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ValueError(f"{where}: the webhook url must be an http(s) URL, got {url!r}")
+
+
+class WebhookError(DispatchError):
+    """The endpoint could not be reached or answered with a status that is not 2xx."""
+
+    def __init__(self, message: str, intent: Intent, status: int | None, body: str) -> None:
+        super().__init__(message, [(intent, RuntimeError(message))])
+        self.status = status
+        self.body = body
+
+
+class _Webhook:
+    def __init__(
+        self,
+        url: str,
+        secret: bytes,
+        timeout: float,
+        headers: Mapping[str, str],
+        clock: Callable[[], float],
+    ) -> None:
+        self.url = url
+        self.secret = secret
+        self.timeout = timeout
+        self.headers = dict(headers)
+        self.clock = clock
+        self.opener = urllib.request.build_opener()
+
+    def prepare(self, intent: Intent) -> Intent:
+        """Check at enqueue time that the arguments are JSON-serializable and ``url`` is text."""
+        _check_url(intent.dispatch_options.get("url", self.url), str(intent))
+        check_json(intent, "the webhook")
+        return intent
+
+    def __call__(self, intent: Intent) -> int:
+        url = intent.dispatch_options.get("url", self.url)
+        timestamp = int(self.clock())
+        body = json_body(payload(intent, timestamp=timestamp))
+        request = urllib.request.Request(url, data=body, method="POST")
+        for name, value in {
+            "Content-Type": "application/json",
+            "User-Agent": "airlock-webhook",
+            **self.headers,
+            TIMESTAMP_HEADER: str(timestamp),
+            ID_HEADER: intent.id,
+            SIGNATURE_HEADER: sign(self.secret, timestamp, body),
+        }.items():
+            request.add_header(name, value)
+        try:
+            with self.opener.open(request, timeout=self.timeout) as response:
+                status: int = response.status
+                text = response.read(500).decode(errors="replace")
+        except urllib.error.HTTPError as exc:
+            status, text = exc.code, exc.read(500).decode(errors="replace")
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise WebhookError(
+                f"webhook {url} could not be reached for {intent}: {reason}", intent, None, ""
+            ) from exc
+        if not 200 <= status < 300:
+            excerpt = text[:200]
+            raise WebhookError(
+                f"webhook {url} answered {status} for {intent}: {excerpt!r}", intent, status, text
+            )
+        return status
+
+    def __repr__(self) -> str:
+        return f"<webhook_executor {self.url}>"
+
+
+def webhook_executor(
+    url: str,
+    *,
+    secret: str | bytes,
+    timeout: float = 10.0,
+    headers: Mapping[str, str] | None = None,
+    clock: Callable[[], float] = time.time,
+) -> _Webhook:
+    """POST each intent to ``url`` as signed JSON; dispatch option ``url`` overrides per intent.
+
+    Raises ``WebhookError`` (a ``DispatchError``; ``.status``, ``.body``) for a non-2xx answer
+    (the message carries the status and a body excerpt) or an unreachable endpoint, after
+    ``timeout`` seconds at most. ``prepare`` rejects arguments JSON cannot encode at enqueue.
+    Wrap in ``with_retry`` for transient failures: the receiver de-duplicates by ``id``.
+    """
+    if not secret:
+        raise ValueError("webhook_executor needs a non-empty secret= to sign requests with")
+    _check_url(url, "webhook_executor")
+    return _Webhook(url, _key(secret), timeout, dict(headers or {}), clock)
+
+
+class WebhookVerificationError(ValueError):
+    """A received webhook failed verification; the message says why (answer 400/401)."""
+
+
+class ReplayGuard:
+    """Remembers the ids seen within ``tolerance`` seconds, so each is accepted once.
+
+    Thread-safe and in-process. For several server processes, give ``verify_webhook`` any
+    object with the same ``remember(id, timestamp) -> bool`` method (e.g. backed by a cache).
+    """
+
+    def __init__(self, tolerance: float = 300.0) -> None:
+        self.tolerance = tolerance
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def remember(self, message_id: str, timestamp: float) -> bool:
+        """True the first time an id is seen; False for a replay."""
+        with self._lock:
+            horizon = timestamp - 2 * self.tolerance
+            if len(self._seen) > 1000:
+                self._seen = {k: t for k, t in self._seen.items() if t >= horizon}
+            if message_id in self._seen:
+                return False
+            self._seen[message_id] = timestamp
+            return True
+
+
+def _header(headers: Mapping[str, str] | Any, name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:  # plain dicts are case-sensitive; HTTP headers are not
+        lowered = name.lower()
+        value = next((v for k, v in headers.items() if k.lower() == lowered), None)
+    return value
+
+
+def verify_webhook(
+    body: bytes,
+    headers: Mapping[str, str] | Any,
+    *,
+    secret: str | bytes,
+    tolerance: float = 300.0,
+    seen: ReplayGuard | Any | None = None,
+    now: Callable[[], float] = time.time,
+) -> dict[str, Any]:
+    """Check a received webhook and return its payload; ``WebhookVerificationError`` otherwise.
+
+    Verifies the HMAC signature over the raw ``body`` (constant-time compare), that the
+    timestamp is within ``tolerance`` seconds of ``now()`` and matches the body, and, with
+    ``seen`` (a ``ReplayGuard``), that the id was not accepted before. ``headers`` is any
+    mapping (``request.headers`` in Django, ``self.headers`` in ``http.server``).
+    """
+    signature = _header(headers, SIGNATURE_HEADER)
+    stamp = _header(headers, TIMESTAMP_HEADER)
+    if not signature or not stamp:
+        raise WebhookVerificationError(
+            f"missing {SIGNATURE_HEADER} or {TIMESTAMP_HEADER} header: not an airlock webhook"
+        )
+    try:
+        timestamp = int(stamp)
+    except ValueError:
+        raise WebhookVerificationError(f"bad {TIMESTAMP_HEADER} header {stamp!r}") from None
+    if not hmac.compare_digest(sign(secret, timestamp, body), signature):
+        raise WebhookVerificationError("signature mismatch: wrong secret or a tampered body")
+    age = now() - timestamp
+    if abs(age) > tolerance:
+        raise WebhookVerificationError(
+            f"timestamp is {age:.0f}s off (tolerance {tolerance:.0f}s): a replay or a bad clock"
+        )
+    data: dict[str, Any] = json.loads(body)
+    if data.get("timestamp") != timestamp:
+        raise WebhookVerificationError("the body's timestamp does not match the signed header")
+    if seen is not None and not seen.remember(str(data.get("id")), timestamp):
+        raise WebhookVerificationError(f"message {data.get('id')!r} was already received (replay)")
+    return data

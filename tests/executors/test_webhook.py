@@ -1,0 +1,214 @@
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import airlock
+from airlock.executors import with_retry
+from airlock.integrations.executors.webhook import (
+    ReplayGuard,
+    WebhookError,
+    WebhookVerificationError,
+    sign,
+    verify_webhook,
+    webhook_executor,
+)
+from tests.executors.helpers import run_threads
+from tests.executors.servers import serve
+
+SECRET = "s3cret"
+
+
+def send_receipt(order_id: int, *, email: str = "") -> None:
+    raise AssertionError("a webhook executor never runs the task here")
+
+
+class Receiver:
+    """The receiving side as a user would write it: verify, de-duplicate, accept."""
+
+    def __init__(self) -> None:
+        self.accepted: list[dict[str, Any]] = []
+        self.guard = ReplayGuard()
+        self.fail_next = 0
+        self.gate: threading.Event | None = None
+
+    def __call__(self, path: str, body: bytes, headers: Any) -> tuple[int, dict[str, str], bytes]:
+        if self.gate is not None:
+            self.gate.wait(10)
+        if path == "/down" or self.fail_next:
+            self.fail_next = max(0, self.fail_next - 1)
+            return 503, {}, b"maintenance window, come back later" + b"." * 400
+        try:
+            payload = verify_webhook(body, headers, secret=SECRET, seen=self.guard)
+        except WebhookVerificationError as exc:
+            return 401, {}, str(exc).encode()
+        self.accepted.append({"path": path, **payload})
+        return 202, {}, b"accepted"
+
+
+@pytest.fixture
+def receiver() -> Receiver:
+    return Receiver()
+
+
+@pytest.fixture
+def url(receiver: Receiver) -> Iterator[str]:
+    with serve(receiver) as (base, received):
+        receiver.received = received  # type: ignore[attr-defined]
+        yield base
+
+
+def test_posts_signed_json_the_receiver_verifies(url: str, receiver: Receiver) -> None:
+    ex = webhook_executor(f"{url}/hooks", secret=SECRET)
+    with airlock.scope(executor=ex):
+        sent = airlock.enqueue(send_receipt, 7, email="a@b.c", _key="order-7")
+    (got,) = receiver.accepted
+    assert got["path"] == "/hooks"
+    assert (got["id"], got["key"], got["name"]) == (sent.id, "order-7", "send_receipt")
+    assert (got["args"], got["kwargs"]) == ([7], {"email": "a@b.c"})
+    assert abs(got["timestamp"] - time.time()) < 60
+    ((_, _, headers),) = receiver.received.requests  # type: ignore[attr-defined]
+    assert headers["X-Airlock-Id"] == sent.id
+    assert headers["Content-Type"] == "application/json"
+
+
+def test_url_dispatch_option_picks_the_endpoint_per_intent(url: str, receiver: Receiver) -> None:
+    ex = webhook_executor(f"{url}/default", secret=SECRET)
+    with airlock.scope(executor=ex):
+        airlock.enqueue(send_receipt, 1, _dispatch_options={"url": f"{url}/tasks/heavy"})
+    assert [a["path"] for a in receiver.accepted] == ["/tasks/heavy"]
+
+
+def replay(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_receiver_rejects_a_replayed_request(url: str, receiver: Receiver) -> None:
+    webhook_executor(f"{url}/hooks", secret=SECRET)(airlock.Intent(task=send_receipt, args=(1,)))
+    ((_, body, headers),) = receiver.received.requests  # type: ignore[attr-defined]
+    status, text = replay(f"{url}/hooks", body, headers)
+    assert (status, text) == (
+        401,
+        "message '{}' was already received (replay)".format(json.loads(body)["id"]),
+    )
+    assert len(receiver.accepted) == 1
+
+
+def test_receiver_rejects_a_tampered_body(url: str, receiver: Receiver) -> None:
+    webhook_executor(f"{url}/hooks", secret=SECRET)(airlock.Intent(task=send_receipt, args=(1,)))
+    ((_, body, headers),) = receiver.received.requests  # type: ignore[attr-defined]
+    tampered = body.replace(b"[1]", b"[999]")
+    assert tampered != body
+    assert replay(f"{url}/hooks", tampered, headers) == (
+        401,
+        "signature mismatch: wrong secret or a tampered body",
+    )
+    assert [a["args"] for a in receiver.accepted] == [[1]]
+
+
+def test_old_timestamp_is_rejected_and_the_error_carries_status_and_excerpt(url: str) -> None:
+    stale = webhook_executor(f"{url}/hooks", secret=SECRET, clock=lambda: time.time() - 3600)
+    with pytest.raises(WebhookError, match=r"answered 401 .*'timestamp is 36\d\ds off") as info:
+        stale(airlock.Intent(task=send_receipt, args=(1,)))
+    assert info.value.status == 401
+
+
+def test_wrong_secret_is_rejected(url: str, receiver: Receiver) -> None:
+    with pytest.raises(WebhookError, match="signature mismatch"):
+        webhook_executor(url, secret="guess")(airlock.Intent(task=send_receipt, args=(1,)))
+    assert receiver.accepted == []
+
+
+def test_non_2xx_raises_with_status_and_a_short_excerpt(url: str) -> None:
+    ex = webhook_executor(f"{url}/down", secret=SECRET)
+    with pytest.raises(WebhookError) as info:
+        with airlock.scope(executor=ex):
+            airlock.enqueue(send_receipt, 1)
+    err = info.value
+    assert err.status == 503 and isinstance(err, airlock.DispatchError)
+    assert "answered 503 for send_receipt(1): 'maintenance window, come back later..." in str(err)
+    assert str(err).endswith("." * 165 + "'") and len(err.body) == 435  # excerpt: 200 chars
+
+
+def test_timeout_is_a_clear_error(url: str, receiver: Receiver) -> None:
+    receiver.gate = threading.Event()  # the server holds the request until released
+    try:
+        with pytest.raises(WebhookError, match=r"could not be reached .*timed out"):
+            webhook_executor(url, secret=SECRET, timeout=0.2)(airlock.Intent(task=send_receipt))
+    finally:
+        receiver.gate.set()
+
+
+def test_unreachable_endpoint_is_a_clear_error() -> None:
+    with serve(lambda *a: (200, {}, b"")) as (base, _):
+        pass  # the port is now closed
+    with pytest.raises(WebhookError, match="could not be reached"):
+        webhook_executor(base, secret=SECRET)(airlock.Intent(task=send_receipt))
+
+
+def test_retry_rides_out_a_transient_outage(url: str, receiver: Receiver) -> None:
+    receiver.fail_next = 2
+    ex = with_retry(webhook_executor(url, secret=SECRET), attempts=3, sleep=lambda s: None)
+    with airlock.scope(executor=ex):
+        airlock.enqueue(send_receipt, 5)
+    assert [a["args"] for a in receiver.accepted] == [[5]]
+    assert ex.statistics.retries == 2
+
+
+def test_arguments_json_cannot_encode_fail_at_enqueue(url: str) -> None:
+    with airlock.scope(executor=webhook_executor(url, secret=SECRET)) as s:
+        with pytest.raises(TypeError, match=r"argument 'when' \(object .*JSON"):
+            airlock.enqueue(send_receipt, 1, when=object())
+        assert s.intents == []
+
+
+def test_bad_configuration_fails_at_construction() -> None:
+    with pytest.raises(ValueError, match="secret"):
+        webhook_executor("http://127.0.0.1:1/", secret="")
+    with pytest.raises(ValueError, match="http"):
+        webhook_executor("ftp://example.com", secret=SECRET)
+
+
+def test_eight_threads_post_concurrently_and_every_one_is_accepted_once(
+    url: str, receiver: Receiver
+) -> None:
+    ex = webhook_executor(url, secret=SECRET)
+
+    def produce(n: int) -> None:
+        with airlock.scope(executor=ex):
+            for k in range(5):
+                airlock.enqueue(send_receipt, n * 100 + k)
+
+    assert run_threads(8, produce) == []
+    assert sorted(a["args"][0] for a in receiver.accepted) == sorted(
+        n * 100 + k for n in range(8) for k in range(5)
+    )
+    assert len({a["id"] for a in receiver.accepted}) == 40
+
+
+def test_verify_webhook_reads_headers_case_insensitively_and_names_missing_ones() -> None:
+    body = b'{"id":"x","timestamp":100}'
+    headers = {"x-airlock-timestamp": "100", "x-airlock-signature": sign(SECRET, 100, body)}
+    assert verify_webhook(body, headers, secret=SECRET, now=lambda: 100)["id"] == "x"
+    with pytest.raises(WebhookVerificationError, match="missing X-Airlock-Signature"):
+        verify_webhook(body, {}, secret=SECRET)
+    with pytest.raises(WebhookVerificationError, match="does not match"):
+        forged = b'{"id":"x","timestamp":99}'
+        verify_webhook(
+            forged,
+            {**headers, "x-airlock-signature": sign(SECRET, 100, forged)},
+            secret=SECRET,
+            now=lambda: 100,
+        )
