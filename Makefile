@@ -25,8 +25,16 @@ $(VENV)/.dev: $(VENV)/.created pyproject.toml
 
 venv: $(VENV)/.dev
 
+# The example shop (example_project/): SQLite next to it, tasks run in-process.
+SHOP := cd example_project && ../$(PY) manage.py
+
 demo: $(VENV)/.demo
-	$(PY) scripts/demo_core.py
+	$(SHOP) migrate -v0
+	$(SHOP) demo
+
+serve: $(VENV)/.demo
+	$(SHOP) migrate -v0
+	$(SHOP) runserver
 
 test: $(VENV)/.dev test-fast test-postgres test-integrations test-django42
 
