@@ -1,0 +1,71 @@
+"""dramatiq end to end: views under AirlockMiddleware, real Redis / RabbitMQ, real workers.
+
+Per broker two workers run for the whole module: "main" reads the default queue, "other" reads
+only ``airlock_dramatiq_other``. Both record what they ran in Redis DB 3.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.services import require_module, require_service
+
+require_module("dramatiq", "dramatiq")
+
+from django.test import Client
+
+from integrations.common import queue_scenario as scenario
+from integrations.common.workers import django_worker
+from integrations.dramatiq import worker_app as app
+from integrations.dramatiq.urls import SUITE
+
+EXECUTOR = "airlock.integrations.executors.dramatiq.dramatiq_executor"
+
+
+def worker(kind: str, name: str, queue: str, db_name: str):
+    argv = ["python", "-m", "dramatiq", "integrations.dramatiq.worker_app"]
+    argv += ["--processes", "1", "--threads", "1", "--queues", queue]
+    env = {
+        "AIRLOCK_DRAMATIQ_BROKER": kind,
+        "AIRLOCK_DRAMATIQ_WORKER": "1",
+        "AIRLOCK_WORKER_NAME": name,
+    }
+    return django_worker(argv, db_name=db_name, env=env, ready_text="ready for action")
+
+
+@pytest.fixture(scope="module", params=["redis", "rabbitmq"])
+def workers(request, e2e_db_name):
+    kind = request.param
+    require_service("redis")
+    require_service(kind)
+    broker = app.use_broker(kind)
+    broker.flush_all()  # messages a previous, interrupted run may have left
+    with worker(kind, "main", app.DEFAULT_QUEUE, e2e_db_name):
+        with worker(kind, "other", app.OTHER_QUEUE, e2e_db_name):
+            yield kind
+    broker.flush_all()
+    broker.close()
+
+
+@pytest.fixture
+def client(workers, transactional_db, settings):
+    settings.AIRLOCK = {"EXECUTOR": EXECUTOR}
+    SUITE.recorder.client.delete(SUITE.recorder.key)
+    return Client(raise_request_exception=False)
+
+
+def test_commit_runs_exactly_the_tasks_with_key_as_message_id(client):
+    ran = scenario.check_commit_runs_exactly_the_tasks(client, SUITE, "dramatiq")
+    assert ran["mail"]["message_id"] == ran["mail"]["key"]
+
+
+def test_rolled_back_requests_run_nothing(client):
+    scenario.check_rolled_back_requests_run_nothing(client, SUITE, "dramatiq")
+
+
+def test_queue_name_and_delay(client):
+    scenario.check_dispatch_options(client, SUITE, "dramatiq")
+
+
+def test_follow_up_leaves_only_when_the_actor_succeeds(client):
+    scenario.check_follow_up_only_after_success(client, SUITE, "dramatiq")
