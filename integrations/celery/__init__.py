@@ -1,0 +1,1 @@
+"""End to end: Celery on Redis and RabbitMQ with real worker processes."""

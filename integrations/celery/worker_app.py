@@ -1,0 +1,88 @@
+"""The Celery app of the end-to-end suite: the worker runs it, the test process sends with it.
+
+Env: ``AIRLOCK_CELERY_BROKER`` (broker URL), ``AIRLOCK_CELERY_WORKER=1`` in the worker (sets
+Django up and makes ``celery_executor`` airlock's executor there). Every task records what it
+ran into Redis DB 2 (``RECORDER``); the broker uses Redis DB 1 or RabbitMQ queues
+``airlock_celery_*``. Task bodies run in scopes (``task_cls=ScopedTask``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from celery import Celery
+
+import airlock
+from integrations.common.recorder import Recorder
+from tests.services import redis_url
+
+DEFAULT_QUEUE = "airlock_celery_default"
+SPECIAL_QUEUE = "airlock_celery_special"
+RECORDER = Recorder(db=2)
+
+app = Celery(
+    "airlock_e2e",
+    broker=os.environ.get("AIRLOCK_CELERY_BROKER", redis_url(1)),
+    task_cls="airlock.integrations.celery:ScopedTask",
+)
+app.conf.update(
+    task_default_queue=DEFAULT_QUEUE,
+    task_ignore_result=True,
+    worker_prefetch_multiplier=1,
+    worker_enable_remote_control=False,
+    worker_send_task_events=False,
+    broker_connection_retry_on_startup=True,
+)
+
+if os.environ.get("AIRLOCK_CELERY_WORKER") == "1":
+    import django
+
+    django.setup()
+    from airlock.integrations.executors.celery import celery_executor
+
+    airlock.configure(executor=celery_executor)
+
+
+def use_broker(url: str) -> None:
+    """Point this process's app at another broker (the test process switches per broker)."""
+    app.conf.broker_url = url
+    if app._pool is not None:
+        app._pool.force_close_all()
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+def _record(task: Any, label: str, *args: Any, **kwargs: Any) -> None:
+    RECORDER.record(
+        label,
+        args=list(args),
+        kwargs=kwargs,
+        task_id=task.request.id,
+        queue=(task.request.delivery_info or {}).get("routing_key"),
+        worker=task.request.hostname,
+    )
+
+
+@app.task(name="e2e.record", bind=True)
+def record(self: Any, label: str, *args: Any, **kwargs: Any) -> None:
+    """Record that it ran, with its arguments, task id, queue and worker."""
+    _record(self, label, *args, **kwargs)
+
+
+@app.task(name="e2e.record_note", bind=True)
+def record_note(self: Any, label: str, note_id: int) -> None:
+    """Read the Note the web request wrote: a task sent before the commit would not find it."""
+    from integrations.common.models import Note
+
+    note = Note.objects.filter(pk=note_id).first()
+    _record(self, label, note_id, text=note.text if note else None)
+
+
+@app.task(name="e2e.spawn", bind=True)
+def spawn(self: Any, tag: str, fail: bool) -> None:
+    """Enqueue a follow-up, then fail or succeed: the follow-up may leave only on success."""
+    _record(self, "spawn", tag)
+    airlock.enqueue(record, "follow-up", tag)
+    if fail:
+        raise RuntimeError(f"spawn {tag} fails after enqueueing its follow-up")
