@@ -12,12 +12,12 @@ from tests.services import require_module, require_service
 
 require_module("dramatiq", "dramatiq")
 
-from django.test import Client
+from django.test import Client  # noqa: E402
 
-from integrations.common import queue_scenario as scenario
-from integrations.common.workers import django_worker
-from integrations.dramatiq import worker_app as app
-from integrations.dramatiq.urls import SUITE
+from integrations.common import queue_scenario as scenario  # noqa: E402
+from integrations.common.workers import django_worker  # noqa: E402
+from integrations.dramatiq import worker_app as app  # noqa: E402
+from integrations.dramatiq.urls import SUITE  # noqa: E402
 
 EXECUTOR = "airlock.integrations.executors.dramatiq.dramatiq_executor"
 
