@@ -2,8 +2,9 @@
 
 Flags (code ``AIR001``) direct ``.delay()``, ``.apply_async()``, ``.delay_on_commit()``,
 ``.send()``, ``.send_with_options()``, ``.enqueue()``, ``.schedule()``, ``.send_task()`` and
-django-q2's ``async_task()`` family. ``airlock.enqueue(...)`` and an ``enqueue`` imported from
-airlock are fine. ``# noqa: AIR001`` (or a bare ``# noqa``) on the line of the call silences it.
+django-q2's ``async_task()`` family. ``airlock.enqueue(...)``, an ``enqueue`` imported from
+airlock and a Django signal's ``.send(sender=...)`` are fine. ``# noqa: AIR001`` (or a bare
+``# noqa``) on the line of the call silences it.
 Exit status: 0 clean, 1 when something was found, 2 when a file could not be parsed.
 The same check runs inside flake8 through ``airlock.flake8_plugin.AirlockChecker``.
 """
@@ -86,6 +87,8 @@ def check_tree(tree: ast.AST, ignore: Iterable[str] = ()) -> Iterator[tuple[int,
                 continue
             if isinstance(func.value, ast.Name) and func.value.id in allowed:
                 continue  # airlock.enqueue(...)
+            if name == "send" and any(k.arg == "sender" for k in node.keywords):
+                continue  # a Django signal: signal.send(sender=...)
             shown = f".{name}()"
         elif isinstance(func, ast.Name) and func.id in FUNCTIONS and func.id not in allowed:
             name, shown = func.id, f"{func.id}()"
