@@ -20,6 +20,7 @@ USE_TZ = True
 ALLOWED_HOSTS = ["*"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 ROOT_URLCONF = "tests.django.urls"
+STATIC_URL = "/static/"  # the live server's static-files handler needs one
 
 if BACKEND == "postgres":
     host, port = SERVICES["postgres"]

@@ -1,0 +1,284 @@
+"""DjangoScope and real transactions (runs on SQLite and on PostgreSQL: AIRLOCK_TEST_DB)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.db import transaction
+
+import airlock
+from airlock import _events
+from airlock.integrations.django import DjangoScope, signals
+from airlock.testing import capture
+from tests.django.models import Note
+from tests.django.tasks import Recorder, explode, record
+
+pytestmark = pytest.mark.django_db(
+    transaction=True, databases=["default", "other"], available_apps=["tests.django"]
+)
+
+
+@pytest.fixture
+def ex():
+    return Recorder()
+
+
+def scope(ex, **kwargs):
+    return airlock.scope(executor=ex, _cls=DjangoScope, **kwargs)
+
+
+# 1. Inner savepoint rolled back ------------------------------------------------------------
+def test_inner_savepoint_rollback_drops_only_its_intents(ex):
+    with capture(execute=True) as seen, scope(ex), transaction.atomic():
+        Note.objects.create(text="outer")
+        airlock.enqueue(record, "before")
+        try:
+            with transaction.atomic():
+                Note.objects.create(text="inner")
+                airlock.enqueue(record, "inner")
+                raise ValueError("roll the savepoint back")
+        except ValueError:
+            pass
+        airlock.enqueue(record, "after")
+    assert ex.sent == ["before", "after"]
+    assert list(Note.objects.values_list("text", flat=True)) == ["outer"]
+    assert [(r.args[0], r.fate, r.detail) for r in seen.rolled_back] == [
+        ("inner", "rolled_back", "default")
+    ]
+
+
+def test_rolled_back_intent_frees_its_key_for_a_retry(ex):
+    with scope(ex), transaction.atomic():
+        for attempt in range(2):
+            try:
+                with transaction.atomic():
+                    airlock.enqueue(record, f"attempt {attempt}", _key="order-1")
+                    if attempt == 0:
+                        raise ValueError("first attempt fails")
+            except ValueError:
+                continue
+    assert ex.sent == ["attempt 1"]
+
+
+def test_released_savepoint_then_outer_savepoint_rollback_drops(ex):
+    with scope(ex), transaction.atomic():
+        airlock.enqueue(record, "kept")
+        try:
+            with transaction.atomic():
+                with transaction.atomic():
+                    airlock.enqueue(record, "deep")  # its savepoint is released...
+                raise ValueError("...but the enclosing one rolls back")
+        except ValueError:
+            pass
+    assert ex.sent == ["kept"]
+
+
+# 2. Outer transaction rolled back ----------------------------------------------------------
+def test_outer_rollback_drops_every_intent_even_after_the_scope_flushed(ex):
+    events = []
+    unsubscribe = _events.subscribe(lambda e, i, s, d: events.append((e, i.args[0], d)))
+    try:
+        with pytest.raises(ValueError), transaction.atomic():
+            with scope(ex):
+                Note.objects.create(text="doomed")
+                airlock.enqueue(record, "a")
+                with transaction.atomic():
+                    airlock.enqueue(record, "b")
+            assert ex.sent == []  # flushed, but waiting for the commit
+            raise ValueError("roll everything back")
+    finally:
+        unsubscribe()
+    assert ex.sent == []
+    assert Note.objects.count() == 0
+    # Intents rolled back together are reported in no particular order.
+    assert sorted((i, d) for e, i, d in events if e == _events.ROLLED_BACK) == [
+        ("a", "default"),
+        ("b", "default"),
+    ]
+
+
+def test_rollback_inside_the_scope_sends_signal_and_nothing_is_discarded(ex):
+    rolled = []
+
+    def receiver(sender, intent, scope, alias, **kw):
+        rolled.append((intent.args[0], alias))
+
+    signals.intent_rolled_back.connect(receiver)
+    try:
+        with scope(ex) as s:
+            with pytest.raises(ValueError), transaction.atomic():
+                airlock.enqueue(record, "x")
+                raise ValueError
+            assert s.intents == []
+            airlock.enqueue(record, "y")
+    finally:
+        signals.intent_rolled_back.disconnect(receiver)
+    assert rolled == [("x", "default")]
+    assert ex.sent == ["y"]
+
+
+# 3. Two aliases ------------------------------------------------------------------------------
+def test_intent_in_other_alias_waits_for_other_not_default(ex):
+    with transaction.atomic(using="default"):
+        with transaction.atomic(using="other"):
+            with scope(ex, using="other"):
+                airlock.enqueue(record, "other-only")
+            assert ex.sent == []
+        # `other` committed; `default` is still open but this intent does not wait for it.
+        assert ex.sent == ["other-only"]
+
+
+def test_intent_in_atomic_other_ignores_default_commit(ex):
+    with transaction.atomic(using="other"):
+        with scope(ex):
+            airlock.enqueue(record, "o")
+        with transaction.atomic(using="default"):
+            Note.objects.create(text="default work")
+        assert ex.sent == []  # default committed; other has not
+    assert ex.sent == ["o"]
+
+
+def test_nested_atomics_on_both_aliases_wait_for_both(ex):
+    with transaction.atomic(using="other"):
+        with transaction.atomic(using="default"):
+            with scope(ex):
+                Note.objects.using("default").create(text="d")
+                Note.objects.using("other").create(text="o")
+                airlock.enqueue(record, "both")
+        assert ex.sent == []  # default committed, other still open
+    assert ex.sent == ["both"]
+
+
+def test_rollback_on_either_alias_drops_intent_tied_to_both(ex):
+    with transaction.atomic(using="default"):
+        with pytest.raises(ValueError), transaction.atomic(using="other"):
+            with scope(ex):
+                airlock.enqueue(record, "both")
+            raise ValueError("other rolls back")
+    assert ex.sent == []
+
+
+def test_using_restricts_the_aliases_waited_for(ex):
+    with transaction.atomic(using="default"), transaction.atomic(using="other"):
+        with scope(ex, using=["default"]):
+            airlock.enqueue(record, "default-only")
+        assert ex.sent == []
+    assert ex.sent == ["default-only"]
+
+
+# 4. Flush vs commit order ----------------------------------------------------------------------
+def test_flush_before_commit_waits_for_commit(ex):
+    with transaction.atomic():
+        with scope(ex):
+            airlock.enqueue(record, "a")
+        assert ex.sent == []
+    assert ex.sent == ["a"]
+
+
+def test_commit_before_flush_dispatches_at_flush(ex):
+    with scope(ex):
+        with transaction.atomic():
+            airlock.enqueue(record, "a")
+        assert ex.sent == []
+    assert ex.sent == ["a"]
+
+
+def test_outside_a_transaction_flush_dispatches_at_once(ex):
+    with scope(ex) as s:
+        airlock.enqueue(record, "a")
+        assert s.ticket_for(s.intents[0]) is None
+    assert ex.sent == ["a"]
+
+
+def test_fifo_across_committed_before_flush_and_committed_after_flush(ex):
+    s = scope(ex).enter()
+    airlock.enqueue(record, "1 no transaction")
+    with transaction.atomic(using="other"):
+        airlock.enqueue(record, "2 other, commits before flush")
+    outer = transaction.atomic(using="default")
+    outer.__enter__()
+    airlock.enqueue(record, "3 default, commits after flush")
+    with transaction.atomic(using="other"):
+        airlock.enqueue(record, "4 default+other")
+    airlock.enqueue(record, "5 default")
+    s.exit()
+    s.flush()
+    assert ex.sent == ["1 no transaction", "2 other, commits before flush"]
+    assert ex.batches == 1
+    outer.__exit__(None, None, None)
+    assert ex.sent == [
+        "1 no transaction",
+        "2 other, commits before flush",
+        "3 default, commits after flush",
+        "4 default+other",
+        "5 default",
+    ]
+    assert ex.batches == 2  # after_flush once per batch: at flush, then at the commit
+
+
+def test_policy_drop_at_flush_never_dispatches_after_commit(ex):
+    with capture(execute=True) as seen, transaction.atomic():
+        with scope(ex):
+            with airlock.policy(airlock.DropAll()):
+                airlock.enqueue(record, "dropped")
+            airlock.enqueue(record, "kept")
+    assert ex.sent == ["kept"]
+    assert [(r.args[0], r.fate) for r in seen] == [("dropped", "dropped"), ("kept", "dispatched")]
+
+
+def test_discarded_scope_never_dispatches_after_commit(ex):
+    with transaction.atomic():
+        with pytest.raises(KeyError), scope(ex):
+            airlock.enqueue(record, "a")
+            raise KeyError
+    assert ex.sent == []
+
+
+def test_nested_scope_keeps_the_transaction_it_was_enqueued_in(ex):
+    later = transaction.atomic()
+    with scope(ex):
+        with scope(ex):
+            airlock.enqueue(record, "outside")  # no transaction at enqueue
+            later.__enter__()  # the inner scope ends inside a transaction
+        later.__exit__(ValueError, ValueError(), None)  # which then rolls back
+        assert ex.sent == []  # captured by the outer scope: not tied to the rolled-back one
+        with transaction.atomic():
+            with scope(ex):
+                airlock.enqueue(record, "inside")
+    assert ex.sent == ["outside", "inside"]
+
+
+def test_nested_scope_captured_intent_still_rolls_back(ex):
+    with scope(ex):
+        with pytest.raises(ValueError), transaction.atomic():
+            with scope(ex):
+                airlock.enqueue(record, "doomed")
+            raise ValueError
+        airlock.enqueue(record, "fine")
+    assert ex.sent == ["fine"]
+
+
+# 5. Failing intent in the middle -------------------------------------------------------------
+def test_failing_intent_is_isolated_logged_and_signalled(ex, caplog):
+    failed = []
+
+    def receiver(sender, intent, scope, error, **kw):
+        failed.append((str(intent), str(error)))
+
+    signals.intent_failed.connect(receiver)
+    try:
+        with caplog.at_level(logging.ERROR, logger="airlock"), transaction.atomic():
+            with scope(ex):
+                airlock.enqueue(record, "first")
+                airlock.enqueue(explode, "middle")
+                airlock.enqueue(record, "last")
+    finally:
+        signals.intent_failed.disconnect(receiver)
+    assert ex.sent == ["first", "last"]
+    assert failed == [("explode('middle')", "task middle exploded")]
+    assert "explode('middle')" in caplog.text and "task middle exploded" in caplog.text
+
+
+def test_scope_is_the_configured_default():
+    assert type(airlock.scope()) is DjangoScope
