@@ -58,7 +58,7 @@ class Finding(NamedTuple):
 
 def _airlock_names(tree: ast.AST) -> set[str]:
     """Names bound by ``import airlock`` / ``from airlock... import enqueue`` (never flagged)."""
-    names = set()
+    names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(
