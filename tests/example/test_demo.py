@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -36,11 +38,16 @@ def section(output: str, number: int) -> str:
     return match[0]
 
 
-@pytest.fixture(scope="module")
-def demo_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    db = tmp_path_factory.mktemp("shop") / "shop.sqlite3"
-    manage(db, "migrate", "-v0")
-    return manage(db, "demo"), manage(db, "demo")
+_runs: dict[str, tuple[str, str]] = {}
+
+
+@pytest.fixture
+def demo_runs(new_shop_db: Callable[[], Path]) -> tuple[str, str]:
+    """The demo's output, twice on one database (run once for the whole module)."""
+    if not _runs:
+        db = new_shop_db()
+        _runs["output"] = (manage(db, "demo"), manage(db, "demo"))
+    return _runs["output"]
 
 
 def test_summary_counts_every_fate(demo_runs: tuple[str, str]) -> None:

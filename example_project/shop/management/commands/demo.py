@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -196,23 +197,28 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         self._reset()
         say = self.stdout.write
-        executor = f"with_retry({settings.SHOP_EXECUTOR}_executor, attempts=3)"
+        backend = settings.SHOP_EXECUTOR
+        in_process = backend == "sync"
+        executor = f"with_retry({backend}_executor, attempts=3)"
         say(f"airlock demo: the example shop on {connection.vendor}, executor: {executor}")
-        say(
-            self._wrap(
-                "Every request runs in an airlock scope (AirlockMiddleware). Code deep in the call "
-                "stack enqueues side effects; they leave only when the request succeeds and its "
-                "transaction commits.",
-                indent="",
-            )
+        intro = (
+            "Every request runs in an airlock scope (AirlockMiddleware). Code deep in the call "
+            "stack enqueues side effects; they leave only when the request succeeds and its "
+            "transaction commits."
         )
+        if not in_process:
+            intro += f" Tasks go to the {backend} worker through Redis; it must be running."
+        say(self._wrap(intro, indent=""))
+        # Cases 6 and 7 simulate a warehouse outage in this process: only the sync executor
+        # runs the task here.
+        cases = CASES if in_process else CASES[:5]
         client = Client(raise_request_exception=False)
         rows = []
-        for number, case in enumerate(CASES, 1):
+        for number, case in enumerate(cases, 1):
             effects_before = Effect.objects.count()
             with _quiet("django.request"):
                 record, notes = case.run(client)
-            ran = Effect.objects.count() - effects_before
+            ran = Effect.objects.count() - effects_before if in_process else None
             say("")
             status = f" -> {record.status}" if record.status else ""
             say(f"{number}. {case.title}    [{record.label}{status}]")
@@ -227,24 +233,42 @@ class Command(BaseCommand):
         say("")
         self._summary(rows)
         say("")
-        say(
-            self._wrap(
+        if in_process:
+            done = (
                 f"The shop now has {Order.objects.count()} orders and its tasks did "
                 f"{Effect.objects.count()} things (the 'ran' column: each task writes a row "
-                "when it really runs). Run `make serve` and open "
-                "http://127.0.0.1:8000/airlock/ to watch the same journal in a browser.",
+                "when it really runs)."
+            )
+        else:
+            sent = sum(record.count("dispatched") for _, record, _ in rows)
+            ran = self._wait_for_worker(sent)
+            done = f"The {backend} worker ran {ran} of the {sent} tasks sent."
+            if ran < sent:
+                done += " Is it running? The README shows how to start it."
+        say(
+            self._wrap(
+                f"{done} Run `make serve` and open http://127.0.0.1:8000/airlock/ to watch the "
+                "same journal in a browser.",
                 indent="",
             )
         )
 
-    def _summary(self, rows: list[tuple[str, journal.Record, int]]) -> None:
-        headers = ["buffered", *FATES, "ran"]
+    def _wait_for_worker(self, expected: int, timeout: float = 15.0) -> int:
+        deadline = time.monotonic() + timeout
+        while (ran := Effect.objects.count()) < expected and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return ran
+
+    def _summary(self, rows: list[tuple[str, journal.Record, int | None]]) -> None:
+        show_ran = rows[0][2] is not None
+        headers = ["buffered", *FATES, *(["ran"] if show_ran else [])]
         first = max(len(title) for title, _, _ in rows)
         line = f"{'case':<{first}}  " + "  ".join(headers)
         self.stdout.write(line)
         self.stdout.write("-" * len(line))
         for title, record, ran in rows:
-            values = [record.buffered, *(record.count(f) for f in FATES), ran]
+            values = [record.buffered, *(record.count(f) for f in FATES)]
+            values += [ran] if show_ran else []
             cells = [f"{v or '-':>{len(h)}}" for v, h in zip(values, headers, strict=True)]
             self.stdout.write(f"{title:<{first}}  " + "  ".join(cells))
 
