@@ -1,0 +1,148 @@
+"""Shared by the batched executors: record intents during a flush, publish in ``after_flush``.
+
+A batched executor's ``__call__`` only records the intent (per context, so concurrent flushes in
+other threads, greenlets or asyncio tasks never mix); ``after_flush()`` then walks the recorded
+intents in order, hands runs of batchable ones to the backend's ``publish_batch`` and sends the
+others one by one. Whatever fails, the ``BatchDispatchError`` it raises says which intents reached
+the broker (``sent``), which did not (``unsent``) and which may have (``in_doubt``). Nothing is
+retried here, so nothing is sent twice by airlock itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from contextvars import ContextVar
+from typing import Any
+
+from airlock._intent import Intent
+from airlock.exceptions import DispatchError
+
+__all__ = ["BatchDispatchError", "BatchingExecutor", "NotBatchable"]
+
+
+class BatchDispatchError(DispatchError):
+    """A batch failed part-way. Nothing is retried by airlock.
+
+    ``sent``: confirmed by the broker. ``unsent``: certainly not published (safe to send again).
+    ``in_doubt``: the connection broke while the broker was answering, so they may or may not
+    be queued (they keep their message ids, so a consumer can de-duplicate a re-send).
+    ``errors`` holds ``(intent, exception)`` for every intent not in ``sent``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        sent: Sequence[Intent] = (),
+        unsent: Sequence[Intent] = (),
+        in_doubt: Sequence[Intent] = (),
+        errors: Sequence[tuple[Intent | None, BaseException]] = (),
+    ) -> None:
+        super().__init__(message, errors)
+        self.sent: list[Intent] = list(sent)
+        self.unsent: list[Intent] = list(unsent)
+        self.in_doubt: list[Intent] = list(in_doubt)
+
+    @classmethod
+    def build(
+        cls,
+        cause: BaseException,
+        *,
+        sent: Sequence[Intent],
+        unsent: Sequence[Intent] = (),
+        in_doubt: Sequence[Intent] = (),
+        errors: Sequence[tuple[Intent | None, BaseException]] = (),
+    ) -> BatchDispatchError:
+        """An error whose message counts each list and names the cause."""
+        if not errors:
+            errors = [(i, cause) for i in [*in_doubt, *unsent]]
+        total = len(sent) + len(unsent) + len(in_doubt)
+        return cls(
+            f"batch dispatch failed: {len(sent)} of {total} intents sent, {len(unsent)} not "
+            f"sent, {len(in_doubt)} in doubt ({type(cause).__name__}: {cause}); see the "
+            "error's .sent / .unsent / .in_doubt",
+            sent=sent,
+            unsent=unsent,
+            in_doubt=in_doubt,
+            errors=errors,
+        )
+
+
+class NotBatchable(Exception):
+    """Raised by ``build`` steps for an intent the fast path cannot encode: send it alone."""
+
+
+class BatchingExecutor:
+    """Base class: ``__call__`` records, ``after_flush`` publishes. Subclasses define three hooks.
+
+    ``batch_groups(intents)``: for each intent, a hashable naming the connection a run can
+    share, or ``None`` to send that intent alone with ``send_one``.
+    ``publish_batch(group, intents)``: publish a run of intents of one group; on failure raise
+    ``BatchDispatchError`` (any other exception means nothing of the run was published).
+    ``send_one(intent)``: the per-message path.
+    If ``after_flush`` is never called (a scope class that skips it), nothing is sent.
+    """
+
+    def __init__(self) -> None:
+        self._pending: ContextVar[list[Intent] | None] = ContextVar(
+            f"airlock_batch_{type(self).__name__}_{id(self):x}", default=None
+        )
+
+    def __call__(self, intent: Intent) -> None:
+        pending = self._pending.get()
+        if pending is None:
+            pending = []
+            self._pending.set(pending)
+        pending.append(intent)
+
+    def batch_groups(self, intents: list[Intent]) -> list[Hashable | None]:
+        raise NotImplementedError
+
+    def publish_batch(self, group: Any, intents: list[Intent]) -> None:
+        raise NotImplementedError
+
+    def send_one(self, intent: Intent) -> None:
+        raise NotImplementedError
+
+    def pending(self) -> list[Intent]:
+        """Intents recorded in this context and not yet published."""
+        return list(self._pending.get() or ())
+
+    def after_flush(self) -> None:
+        """Publish what this context recorded, in order; raise ``BatchDispatchError`` on failure."""
+        intents = self._pending.get()
+        if not intents:
+            return
+        self._pending.set(None)
+        self.publish_all(intents)
+
+    def publish_all(self, intents: list[Intent]) -> None:
+        """Publish ``intents`` now: runs of one group together, the rest one by one, in order."""
+        sent: list[Intent] = []
+        groups = self.batch_groups(intents)
+        start = 0
+        total = len(intents)
+        while start < total:
+            group = groups[start]
+            end = start + 1
+            if group is not None:
+                while end < total and groups[end] == group:
+                    end += 1
+            run = intents[start:end]
+            try:
+                if group is None:
+                    self.send_one(run[0])
+                else:
+                    self.publish_batch(group, run)
+            except BatchDispatchError as exc:
+                raise BatchDispatchError.build(
+                    exc,
+                    sent=sent + exc.sent,
+                    unsent=exc.unsent + intents[end:],
+                    in_doubt=exc.in_doubt,
+                    errors=[*exc.errors, *((i, exc) for i in intents[end:])],
+                ) from exc
+            except Exception as exc:
+                raise BatchDispatchError.build(exc, sent=sent, unsent=intents[start:]) from exc
+            sent += run
+            start = end

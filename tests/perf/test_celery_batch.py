@@ -1,0 +1,232 @@
+"""The batched Celery path on Redis sends exactly what apply_async sends, and says what failed.
+
+Real Redis (DB 8), a real Celery app; messages are read back from the broker's lists.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+import airlock
+from airlock import Intent
+from airlock.exceptions import DispatchError
+from tests.perf.conftest import DB, drain
+from tests.services import redis_url, require_module
+
+require_module("celery", "celery")
+
+from celery import Celery, signals  # noqa: E402
+
+from airlock.integrations.executors._batch import BatchDispatchError  # noqa: E402
+from airlock.integrations.executors._batch_celery import CeleryBatchExecutor  # noqa: E402
+from airlock.integrations.executors.celery import send  # noqa: E402
+
+pytestmark = pytest.mark.requires("redis")
+
+WHEN = datetime(2031, 5, 4, 3, 2, 1, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def app(redis_db: Any) -> Celery:
+    app = Celery("airlock_perf", broker=redis_url(DB), set_as_current=False)
+    app.conf.broker_connection_retry_on_startup = False
+
+    @app.task(name="perf.add", shared=False)
+    def add(a: Any, b: Any = 0) -> Any:
+        return a + b
+
+    @app.task(name="perf.other", shared=False)
+    def other(*args: Any, **kwargs: Any) -> None:
+        pass
+
+    app.finalize()
+    yield app
+    app.close()
+
+
+def published(client: Any) -> dict[str, tuple[str, dict[str, Any]]]:
+    """task id -> (Redis list, message) for everything queued in the DB, emptying it."""
+    found: dict[str, tuple[str, dict[str, Any]]] = {}
+    for key in client.keys():
+        if client.type(key) == b"list":
+            name = key.decode()
+            for message in drain(client, name):
+                found[message["headers"]["id"]] = (name, message)
+    return found
+
+
+def normalized(entry: tuple[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    key, message = entry
+    properties = message["properties"]
+    uuid.UUID(properties.pop("delivery_tag"))  # random per message, as with kombu
+    if "expiration" in properties:  # milliseconds left, computed at publish time
+        properties["expiration"] = round(int(properties["expiration"]) / 10_000)
+    return key, message
+
+
+def variants(app: Celery) -> list[Intent]:
+    add, other = app.tasks["perf.add"], app.tasks["perf.other"]
+    return [
+        Intent(task=add, args=(1, 2)),
+        Intent(task=add, args=(3,), kwargs={"b": 4}, key="order-7"),
+        Intent(task=add, args=(5, 6)),  # same task and options as the first: stamped
+        Intent(task=add, args=("é\n'",), kwargs={"b": [1, {"k": None}]}),  # saferepr's way
+        Intent(task=add, args=("x" * 3000,)),  # argsrepr truncated
+        Intent(task=other, kwargs={"n": 1.5, "flag": True, "none": None}),
+        Intent(task=add, args=(7,), dispatch_options={"queue": "perf_q"}),
+        Intent(task=add, args=(8,), dispatch_options={"queue": "perf_q", "priority": 7}),
+        Intent(task=add, args=(9,), dispatch_options={"queue": "perf_q", "priority": 7}),
+        Intent(task=add, args=(10,), dispatch_options={"eta": WHEN}),
+        Intent(task=add, args=(11,), dispatch_options={"expires": WHEN}),
+        Intent(task=add, args=(12,), dispatch_options={"time_limit": 30, "soft_time_limit": 20}),
+        Intent(task=add, args=(13,), dispatch_options={"headers": {"tenant": "t1"}}),
+        Intent(task=add, args=(14,), dispatch_options={"ignore_result": True}),
+        Intent(task=add, args=(15,), dispatch_options={"task_id": "explicit-id"}),
+        Intent(task=add, args=(16,), dispatch_options={"delivery_mode": 1}),
+        Intent(task=add, args=(17,), dispatch_options={"serializer": "pickle"}),
+    ]
+
+
+def test_batched_messages_are_exactly_what_apply_async_sends(app: Celery, redis_db: Any) -> None:
+    intents = variants(app)
+    for intent in intents:
+        send(intent)  # the stock path: task.apply_async(...)
+    stock = published(redis_db)
+
+    CeleryBatchExecutor().publish_all(intents)
+    ours = published(redis_db)
+
+    assert len(stock) == len(intents)
+    assert sorted(ours) == sorted(stock)
+    for task_id, entry in stock.items():
+        assert normalized(ours[task_id]) == normalized(entry), task_id
+
+
+def test_publish_receivers_see_every_message_and_may_change_it(
+    app: Celery, redis_db: Any
+) -> None:
+    def stamp(headers: dict[str, Any], **_: Any) -> None:
+        headers["stamped_for"] = headers["id"]
+
+    intents = [Intent(task=app.tasks["perf.add"], args=(i,)) for i in range(3)]
+    signals.before_task_publish.connect(stamp)
+    try:
+        CeleryBatchExecutor().publish_all(intents)
+    finally:
+        signals.before_task_publish.disconnect(stamp)
+    found = published(redis_db)
+    assert {tid: m["headers"]["stamped_for"] for tid, (_, m) in found.items()} == {
+        i.id: i.id for i in intents
+    }
+
+
+def test_a_flush_sends_in_order_through_one_after_flush(app: Celery, redis_db: Any) -> None:
+    add = app.tasks["perf.add"]
+    executor = CeleryBatchExecutor(chunk_size=3)
+    with airlock.scope(executor=executor) as scope:
+        for i in range(10):
+            airlock.enqueue(add, i, _dispatch_options={"countdown": 60} if i == 4 else None)
+        # canvas and options the fast path does not encode take the per-message path, in place
+        airlock.enqueue(add.s(100, 1))
+        airlock.enqueue(add, 11, _dispatch_options={"link": add.s(1)})
+        airlock.enqueue(add, 12)
+        assert redis_db.llen("celery") == 0  # recorded, not sent, until the flush
+    messages = drain(redis_db, "celery")
+    bodies = [m["headers"]["argsrepr"] for m in messages]
+    assert bodies == [f"({i},)" for i in range(10)] + ["(100, 1)", "(11,)", "(12,)"]
+    ids = [m["headers"]["id"] for m in messages]
+    assert ids[:10] + ids[11:] == [i.id for i in scope.dispatched][:10] + [
+        i.id for i in scope.dispatched
+    ][11:]
+    eta = datetime.fromisoformat(messages[4]["headers"]["eta"])
+    assert timedelta(seconds=50) < eta - datetime.now(timezone.utc) <= timedelta(seconds=60)
+    assert executor.pending() == []
+
+
+def test_partial_failure_names_what_was_sent_and_what_was_not(
+    app: Celery, redis_db: Any
+) -> None:
+    # A real fault: the list key of queue "perf_bad" holds a string, so its LPUSH is refused.
+    redis_db.set("perf_bad", "not a list")
+    add = app.tasks["perf.add"]
+    good = [Intent(task=add, args=(i,)) for i in range(4)]
+    bad = Intent(task=add, args=(99,), dispatch_options={"queue": "perf_bad"})
+    later = [Intent(task=add, args=(i,)) for i in range(10, 13)]
+    executor = CeleryBatchExecutor(chunk_size=5)  # chunks: good+bad, then later
+
+    with pytest.raises(BatchDispatchError) as caught:
+        executor.publish_all([*good, bad, *later])
+
+    error = caught.value
+    assert isinstance(error, DispatchError)
+    assert error.sent == good
+    assert error.unsent == [bad, *later]
+    assert error.in_doubt == []
+    assert [i for i, _ in error.errors] == [bad, *later]
+    assert "WRONGTYPE" in str(error.errors[0][1])
+    # The good ones are queued exactly once; nothing after the failure left the process.
+    assert [m["headers"]["id"] for m in drain(redis_db, "celery")] == [i.id for i in good]
+
+
+def test_unreachable_broker_sends_nothing_and_says_so(redis_db: Any) -> None:
+    app = Celery("airlock_perf_down", broker="redis://127.0.0.1:1/8", set_as_current=False)
+
+    @app.task(name="perf.down", shared=False)
+    def down() -> None:
+        pass
+
+    intents = [Intent(task=down) for _ in range(3)]
+    with pytest.raises(BatchDispatchError) as caught:
+        CeleryBatchExecutor().publish_all(intents)
+    assert caught.value.sent == []
+    assert caught.value.unsent + caught.value.in_doubt == intents
+    app.close()
+
+
+def test_flushes_in_other_threads_never_mix(app: Celery, redis_db: Any) -> None:
+    add = app.tasks["perf.add"]
+    executor = CeleryBatchExecutor()
+    barrier = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def work(offset: int) -> None:
+        try:
+            with airlock.scope(executor=executor):
+                for i in range(50):
+                    airlock.enqueue(add, offset + i, _dispatch_options={"queue": f"perf_{offset}"})
+                    if i == 25:
+                        barrier.wait(5)
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in (1000, 2000)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert failures == []
+    for offset in (1000, 2000):
+        got = [m["headers"]["argsrepr"] for m in drain(redis_db, f"perf_{offset}")]
+        assert got == [f"({offset + i},)" for i in range(50)]
+
+
+def test_other_brokers_take_the_per_message_path(redis_db: Any) -> None:
+    app = Celery("airlock_perf_memory", broker="memory://", set_as_current=False)
+
+    @app.task(name="perf.mem", shared=False)
+    def mem(x: int) -> None:
+        pass
+
+    intents = [Intent(task=mem, args=(i,)) for i in range(3)]
+    CeleryBatchExecutor().publish_all(intents)
+    with app.connection_for_read() as conn:
+        queue = conn.SimpleQueue("celery")
+        got = [queue.get(timeout=1).headers["id"] for _ in intents]
+        queue.close()
+    assert got == [i.id for i in intents]
+    app.close()
