@@ -63,7 +63,7 @@ typecheck: $(VENV)/.dev
 	$(VENV)/bin/mypy --strict airlock
 
 docs: $(VENV)/.dev
-	$(VENV)/bin/mkdocs build --strict --site-dir build/site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir build/site
 
 bench: $(VENV)/.dev
 	$(PY) benchmarks/core.py
