@@ -109,5 +109,5 @@ def test_defaults_and_unknown_setting_name(settings):
 
 def test_invalid_settings_make_every_scope_raise_instead_of_running_wrongly(settings):
     settings.AIRLOCK = {"EXECUTOR": "nowhere.executor"}
-    with pytest.raises(ImproperlyConfigured, match="airlock.E003"):
+    with pytest.raises(ImproperlyConfigured, match=r"airlock\.E003"):
         airlock.scope()
