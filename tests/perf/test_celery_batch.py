@@ -222,10 +222,12 @@ def test_other_brokers_take_the_per_message_path(redis_db: Any) -> None:
     def mem(x: int) -> None:
         pass
 
-    intents = [Intent(task=mem, args=(i,)) for i in range(3)]
+    # kombu's in-memory broker is process-wide: a queue of our own keeps other suites out
+    options = {"queue": "perf_mem"}
+    intents = [Intent(task=mem, args=(i,), dispatch_options=options) for i in range(3)]
     CeleryBatchExecutor().publish_all(intents)
     with app.connection_for_read() as conn:
-        queue = conn.SimpleQueue("celery")
+        queue = conn.SimpleQueue("perf_mem")
         got = [queue.get(timeout=1).headers["id"] for _ in intents]
         queue.close()
     assert got == [i.id for i in intents]

@@ -192,3 +192,13 @@ class CeleryExecutor:
 
 celery_executor = CeleryExecutor()
 """The Celery executor instance to configure: ``AIRLOCK = {"EXECUTOR": "...celery_executor"}``."""
+
+
+def __getattr__(name: str) -> Any:
+    # Opt-in batched variant (one Redis transaction per flush): ``celery_batch_executor`` and
+    # ``CeleryBatchExecutor`` live in _batch_celery, imported on first use (it imports us).
+    if name in ("celery_batch_executor", "CeleryBatchExecutor"):
+        from airlock.integrations.executors import _batch_celery
+
+        return getattr(_batch_celery, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
