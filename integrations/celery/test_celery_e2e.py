@@ -8,13 +8,19 @@ published straight to the broker proves what had (not) been published before it.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+
 import pytest
 
+from tests.processes import wait_until
 from tests.services import amqp_url, redis_url, require_module, require_service
 
 require_module("celery", "celery")
 
 import airlock  # noqa: E402
+from airlock import _config  # noqa: E402
 from airlock.integrations import celery as airlock_celery  # noqa: E402
 from airlock.integrations.executors.celery import celery_executor  # noqa: E402
 from integrations.celery.views import worker_ran_so_far  # noqa: E402
@@ -52,32 +58,39 @@ def broker(request, e2e_db_name):
         redis.Redis.from_url(url).flushdb()
     env = {"AIRLOCK_CELERY_BROKER": url, "AIRLOCK_CELERY_WORKER": "1"}
     use_broker(url)
-    with (
-        django_worker(
-            worker_argv(DEFAULT_QUEUE, f"main-{request.param}"),
-            db_name=e2e_db_name, env=env, ready_text=" ready.",
-        ) as main,
-        django_worker(
-            worker_argv(SPECIAL_QUEUE, f"special-{request.param}"),
-            db_name=e2e_db_name, env=env, ready_text=" ready.",
-        ) as special,
-    ):  # fmt: skip
-        yield request.param
-        for worker in (main, special):
+    with contextlib.ExitStack() as stack:
+        # Start both, then wait for both: they boot in parallel.
+        workers = [
+            stack.enter_context(
+                django_worker(worker_argv(queue, f"{role}-{request.param}"), db_name=e2e_db_name,
+                              env=env)
+            )
+            for queue, role in ((DEFAULT_QUEUE, "main"), (SPECIAL_QUEUE, "special"))
+        ]  # fmt: skip
+        for worker in workers:
+            wait_until(
+                lambda w=worker: " ready." in w.output() or not w.alive(),
+                timeout=60,
+                what="a Celery worker to be ready",
+            )
             assert worker.alive(), worker.output()[-3000:]
+        yield request.param
+        for worker in workers:
+            assert worker.alive(), worker.output()[-3000:]
+        for worker in workers:  # let both shut down at once; the stack then waits for each
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(worker.proc.pid, signal.SIGTERM)
 
 
 @pytest.fixture(autouse=True)
 def celery_is_the_executor(broker):
-    saved = airlock.get_configuration()
+    """celery_executor on top of what the Django app configured (DjangoScope), restored after."""
+    saved = {k: dict(v) if isinstance(v, dict) else v for k, v in _config.current().items()}
     airlock.configure(executor=celery_executor)
     RECORDER.flush()
     yield
-    airlock.reset_configuration()
-    airlock.configure(
-        **{k: saved[k] for k in ("scope_cls", "policy", "executor", "executors") if saved.get(k)},
-        scope_kwargs=saved.get("scope_kwargs") or {},
-    )
+    _config.current().clear()
+    _config.current().update(saved)
 
 
 def entry(label: str) -> dict:
