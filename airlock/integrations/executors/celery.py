@@ -121,6 +121,15 @@ def _serializer_of(task: Any, options: Mapping[str, Any]) -> str:
     return str(name)
 
 
+# Values every kombu serializer (json, pickle, yaml, msgpack) encodes: no need to try them.
+_PLAIN = frozenset({int, str, float, bool, type(None)})
+
+
+def _plain(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> bool:
+    plain = _PLAIN
+    return all(type(a) in plain for a in args) and all(type(v) in plain for v in kwargs.values())
+
+
 def check_serializable(
     task: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], options: Mapping[str, Any]
 ) -> None:
@@ -128,11 +137,12 @@ def check_serializable(
     if isinstance(task, Signature):
         leaves = list(_leaves(task)) or [task]
         for leaf in leaves:
-            _check(leaf, tuple(leaf.args), leaf.kwargs, _serializer_of(leaf, options))
-        if args or kwargs:  # partial arguments given at enqueue go to the first task(s)
+            if not _plain(tuple(leaf.args), leaf.kwargs):
+                _check(leaf, tuple(leaf.args), leaf.kwargs, _serializer_of(leaf, options))
+        if not _plain(args, kwargs):  # partial arguments given at enqueue go to the first task
             _check(task, args, kwargs, _serializer_of(leaves[0], options))
-        return
-    _check(task, args, kwargs, _serializer_of(task, options))
+    elif not _plain(args, kwargs):
+        _check(task, args, kwargs, _serializer_of(task, options))
 
 
 def _check(task: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], serializer: str) -> None:
