@@ -17,6 +17,8 @@ inline, never intercepted again), whatever the scope's executor is.
 
 from __future__ import annotations
 
+import logging
+import threading
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -32,7 +34,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 import airlock
 from airlock._intent import task_name
-from airlock.integrations._task_scopes import TaskFailed, TaskScopes
+from airlock._scope import Scope
 from airlock.integrations.executors.celery import (
     _sending,
     absolute_times,
@@ -40,6 +42,8 @@ from airlock.integrations.executors.celery import (
     is_sending,
     sending,
 )
+
+logger = logging.getLogger("airlock")
 
 __all__ = [
     "AirlockTask",
@@ -70,15 +74,38 @@ class ScopedTask(Task):  # type: ignore[misc]
                 _sending.reset(token)
 
 
-_task_scopes = TaskScopes("Celery")
+_local = threading.local()
 
 
-def _on_prerun(**_: Any) -> None:
-    _task_scopes.start()
+def _open_scopes() -> list[tuple[str | None, Scope]]:
+    stack: list[tuple[str | None, Scope]] | None = getattr(_local, "stack", None)
+    if stack is None:
+        stack = _local.stack = []
+    return stack
 
 
-def _on_postrun(state: str | None = None, **_: Any) -> None:
-    _task_scopes.finish(None if state == states.SUCCESS else TaskFailed(f"task ended in {state}"))
+def _on_prerun(task_id: str | None = None, **_: Any) -> None:
+    # A stack, not one slot: an eager task (apply(), task_always_eager) runs inside another.
+    _open_scopes().append((task_id, airlock.scope().enter()))
+
+
+def _on_postrun(task_id: str | None = None, state: str | None = None, **_: Any) -> None:
+    stack = _open_scopes()
+    index = next((i for i in range(len(stack) - 1, -1, -1) if stack[i][0] == task_id), None)
+    if index is None:
+        return
+    finished = [scope for _, scope in reversed(stack[index:])]
+    del stack[index:]
+    for scope in finished:  # innermost first; any above ours lost their postrun: discard them
+        ok = scope is finished[-1] and state == states.SUCCESS
+        try:
+            scope.exit()
+            if ok:
+                scope.flush()
+            else:
+                scope.discard()
+        except Exception:
+            logger.exception("airlock: finishing the scope of Celery task %s failed", task_id)
 
 
 def scope_all_tasks() -> Callable[[], None]:
@@ -145,8 +172,7 @@ def _route(
     kwargs = dict(kwargs or {})
     options.pop("producer", None)  # bound to a connection that is gone by flush time
     options = absolute_times(options)
-    options.setdefault("task_id", None)
-    options["task_id"] = options["task_id"] or uuid()
+    options["task_id"] = options.get("task_id") or uuid()
     check_serializable(task, args, kwargs, options)
     airlock.enqueue(
         DeferredCall(task, options),

@@ -64,3 +64,24 @@ def test_signal_hooks_scope_every_task(published):
     finally:
         disconnect()
     assert isinstance(plain_spawn.apply(args=(False,)).result, airlock.NoScopeError)
+
+
+@app.task(name="tests.parent")
+def parent(fail: bool) -> None:
+    airlock.enqueue(add, 10)
+    assert plain_spawn.apply(args=(False,)).successful()  # runs eagerly, nested in this task
+    if fail:
+        raise RuntimeError("parent fails after its eager child succeeded")
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_signal_hooks_handle_an_eager_task_inside_a_task(fail, published):
+    disconnect = scope_all_tasks()
+    try:
+        assert parent.apply(args=(fail,)).failed() is fail
+    finally:
+        disconnect()
+    # the child's follow-up was captured by the parent's scope: it shares the parent's fate
+    expected = [] if fail else [[10], [2]]
+    assert [list(body[0]) for _, _, body in published] == expected
+    assert airlock.get_current_scope() is None
