@@ -88,11 +88,14 @@ def test_each_case_lists_its_intents_with_their_fates(demo_runs: tuple[str, str]
     assert len(re.findall(r"dropped\s+\(by DropAll\(\)\)", bulk)) == 6
     assert "shipped 3 orders; 6 intents dropped" in bulk
 
-    assert "warehouse API calls: timed out, timed out, ok" in section(output, 6)
+    retried = section(output, 6)
+    assert "warehouse API calls: timed out, timed out, ok" in retried
+    assert "with_retry logged 2 retries as warnings" in retried
     failing = section(output, 7)
     assert "warehouse API calls: timed out, timed out, timed out" in failing
-    assert re.search(r"notify_warehouse\(\d+\)\s+failed\s+\(WarehouseTimeout", failing)
-    assert "logged ERROR" in failing
+    assert re.search(r"notify_warehouse\(\d+\)\s+failed\s+\(WarehouseTimeout\)", failing)
+    assert "with_retry logged 2 retries as warnings" in failing
+    assert "sent intent_failed for notify_warehouse(" in failing
 
 
 def test_output_is_narrow_enough_to_read(demo_runs: tuple[str, str]) -> None:

@@ -93,11 +93,27 @@ def gives_up(client: Client) -> tuple[journal.Record, list[str]]:
 
 
 def _outage(client: Client, failures: int) -> tuple[journal.Record, list[str]]:
+    from airlock.integrations.django.signals import intent_failed
+
     since = len(warehouse.calls)
-    with warehouse.outage(failures), _capture_logs("airlock") as logged:
-        record = _checkout(client, "Teapot")
+    failed: list[str] = []
+
+    def on_failed(sender: Any, intent: Any, error: BaseException, **kwargs: Any) -> None:
+        failed.append(str(intent))
+
+    intent_failed.connect(on_failed)
+    try:
+        with warehouse.outage(failures), _capture_logs("airlock") as logged:
+            record = _checkout(client, "Teapot")
+    finally:
+        intent_failed.disconnect(on_failed)
     outcomes = [outcome for _, outcome in warehouse.calls[since:]]
-    return record, [f"warehouse API calls: {', '.join(outcomes)}", *logged]
+    notes = [f"warehouse API calls: {', '.join(outcomes)}"]
+    retries = sum(1 for level, _ in logged if level == "WARNING")
+    notes.append(f"with_retry logged {retries} retries as warnings")
+    if failed:
+        notes.append(f"gave up: airlock logged an error and sent intent_failed for {failed[0]}")
+    return record, notes
 
 
 CASES = [
@@ -160,14 +176,13 @@ def _fit(line: str) -> str:
 
 
 @contextmanager
-def _capture_logs(name: str) -> Iterator[list[str]]:
-    """Collect one line per record of logger ``name`` instead of printing tracebacks."""
-    lines: list[str] = []
+def _capture_logs(name: str) -> Iterator[list[tuple[str, str]]]:
+    """Collect ``(level, message)`` of logger ``name`` instead of printing tracebacks."""
+    lines: list[tuple[str, str]] = []
 
     class Collect(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            message = record.getMessage().splitlines()[0].removeprefix("airlock: ")
-            lines.append(f"logged {record.levelname}: {message}")
+            lines.append((record.levelname, record.getMessage()))
 
     logger = logging.getLogger(name)
     saved, logger.handlers = logger.handlers, [Collect()]
@@ -225,7 +240,9 @@ class Command(BaseCommand):
             say(self._wrap(case.story.format(executor=executor)))
             width = max((len(e.call) for e in record.entries.values()), default=0)
             for entry in record.entries.values():
-                why = f"  ({entry.why})" if entry.why else ""
+                # the exception's type is enough here; the /airlock/ page shows its message
+                why = entry.why.split(":")[0] if entry.fate == "failed" else entry.why
+                why = f"  ({why})" if why else ""
                 say(_fit(f"     {entry.call:<{width}}  {entry.fate}{why}"))
             for note in notes:
                 say(_fit(f"   {note}"))
