@@ -14,7 +14,11 @@ __all__ = ["Group", "Wrapper", "call_hooks", "describe", "prepare_with", "unique
 def describe(executor: Any) -> str:
     """A short readable name for an executor in messages and reprs."""
     name = getattr(executor, "__qualname__", None) or getattr(executor, "__name__", None)
-    return name if isinstance(name, str) else repr(executor)
+    if isinstance(name, str):
+        return name
+    if type(executor).__repr__ is object.__repr__:  # "<mod.Cls object at 0x...>" says less
+        return type(executor).__qualname__
+    return repr(executor)
 
 
 def prepare_with(executor: Any, intent: Intent) -> Intent:
