@@ -9,9 +9,10 @@ from contextvars import Token
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
-from airlock import _config
-from airlock._intent import Intent
-from airlock._scope import Scope, _current, _current_policies, _Frame
+from airlock import _config, _events
+from airlock import _intent as _intent_mod
+from airlock._intent import _EMPTY_OPTIONS, Intent
+from airlock._scope import _NO_SCOPE_MESSAGE, Scope, _current, _current_policies, _Frame
 from airlock.exceptions import NoScopeError, PolicyEnqueueError
 from airlock.typing import Executor, Policy
 
@@ -51,14 +52,34 @@ def enqueue(
     """
     if not callable(task) and not any(hasattr(task, m) for m in _TASK_OBJECT_METHODS):
         raise _not_a_task(task)
-    current = _current.get()
+    current = _get_current()
     if current is None:
-        raise NoScopeError(
-            "airlock.enqueue() was called with no active scope. Wrap the unit of work in "
-            "`with airlock.scope():`, decorate it with `@airlock.scoped()`, or add "
-            "airlock.integrations.django.AirlockMiddleware for requests."
+        raise NoScopeError(_NO_SCOPE_MESSAGE)
+    if current._fast and _dispatch_options is None and _key is None and not _events.listeners:
+        # The common case, inlined (see Scope._allows_fast_path): build the intent, buffer it.
+        intent: Intent = _new_tuple(
+            Intent,
+            (
+                task,
+                args,
+                kwargs or None,
+                _name,
+                _origin,
+                _EMPTY_OPTIONS,
+                None,
+                (),
+                _intent_mod._prefix,
+                _next_seq(),
+            ),
         )
+        current._buffer.append(intent)  # type: ignore[union-attr]  # _fast: a Scope
+        return intent
     return current._enqueue(task, args, kwargs, _name, _origin, _dispatch_options, _key)
+
+
+_get_current = _current.get
+_new_tuple = tuple.__new__
+_next_seq = _intent_mod.next_seq
 
 
 def scope(

@@ -24,13 +24,14 @@ def _new_prefix() -> str:
 
 
 _prefix = _new_prefix()
-_counter = itertools.count(1)
+# The counter is never replaced (a forked child gets a new prefix instead), so the hot path
+# may hold on to its bound ``__next__``.
+next_seq = itertools.count(1).__next__
 
 
 def _reseed() -> None:
-    global _prefix, _counter
+    global _prefix
     _prefix = _new_prefix()
-    _counter = itertools.count(1)
 
 
 if hasattr(os, "register_at_fork"):
@@ -78,7 +79,7 @@ class Intent(tuple):  # type: ignore[type-arg]
     ) -> Intent:
         options = MappingProxyType(dict(dispatch_options)) if dispatch_options else _EMPTY_OPTIONS
         if id is None:
-            prefix, seq = _prefix, next(_counter)
+            prefix, seq = _prefix, next_seq()
         else:
             prefix, seq = str(id), None
         return tuple.__new__(
@@ -86,7 +87,7 @@ class Intent(tuple):  # type: ignore[type-arg]
             (
                 task,
                 tuple(args),
-                dict(kwargs) if kwargs else {},
+                dict(kwargs) if kwargs else None,  # no empty dict per intent: saves memory
                 name,
                 origin,
                 options,
@@ -97,7 +98,8 @@ class Intent(tuple):  # type: ignore[type-arg]
             ),
         )
 
-    # Field access by position keeps the object a plain 10-tuple (small and fast to build).
+    # Field access by position keeps the object a plain 10-tuple (small and fast to build);
+    # slot 2 holds None when there are no keyword arguments.
     @property
     def task(self) -> Any:
         """The callable or queue task object to run."""
@@ -111,7 +113,8 @@ class Intent(tuple):  # type: ignore[type-arg]
     @property
     def kwargs(self) -> dict[str, Any]:
         """Keyword arguments for the task."""
-        return self[2]  # type: ignore[no-any-return]
+        kwargs = self[2]
+        return kwargs if kwargs is not None else {}
 
     @property
     def name(self) -> str:
@@ -175,7 +178,7 @@ class Intent(tuple):  # type: ignore[type-arg]
 
     def __str__(self) -> str:
         parts = [repr(a) for a in self[1]]
-        parts += [f"{k}={v!r}" for k, v in self[2].items()]
+        parts += [f"{k}={v!r}" for k, v in self.kwargs.items()]
         return f"{self.name}({', '.join(parts)})"
 
     def __repr__(self) -> str:

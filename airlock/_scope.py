@@ -32,6 +32,7 @@ class _Frame:
     """A context value that is not a scope: a local-policy block, or a policy-callback guard."""
 
     __slots__ = ("guard", "policies", "scope")
+    _fast = False  # enqueue's fast path never applies to a frame
 
     def __init__(self, scope: Scope | None, policies: tuple[Policy, ...], guard: bool) -> None:
         self.scope = scope
@@ -110,11 +111,14 @@ class Scope:
         """Intents this scope handed to its executor(s)."""
         self._parent: Scope | None = None
         self._inherited: tuple[Policy, ...] = ()
-        self._observers: tuple[Policy, ...] = ()
+        self._observers: tuple[Scope, ...] = ()
+        """This scope and its ancestors whose policy has an ``on_enqueue``, innermost first."""
         self._token: Token[Scope | _Frame | None] | None = None
         self._prior: Scope | _Frame | None = None
         self._trivial_policy = type(self.policy) is AllowAll
         self._has_local = False
+        self._fast = False
+        """True while ``enqueue`` may skip ``_enqueue`` (see ``_allows_fast_path``)."""
 
     # -- state -------------------------------------------------------------------------------
     @property
@@ -168,19 +172,34 @@ class Scope:
         self._prior = prior
         self._parent = prior.scope if isinstance(prior, _Frame) else prior
         self._inherited = _current_policies()
-        observers = [p for p in (self.policy,) if not _is_trivial(p)]
+        observers: tuple[Scope, ...] = () if _is_trivial(self.policy) else (self,)
         if self._parent is not None:
             observers += self._parent._observers
-        self._observers = tuple(observers)
+        self._observers = observers
         self._token = _current.set(self)
         self._state = _ACTIVE
+        self._fast = self._allows_fast_path()
         return self
+
+    def _allows_fast_path(self) -> bool:
+        # enqueue() appends straight to the buffer when _enqueue would do nothing more: no
+        # executor prepare, no policy watching on_enqueue, no local policy, no hook overridden.
+        # (It also checks per call: no dispatch options, no key, no event listener.)
+        cls = type(self)
+        return (
+            cls._enqueue is Scope._enqueue
+            and cls.on_buffered is Scope.on_buffered
+            and self._prepare is None
+            and not self._observers
+            and not self._inherited
+        )
 
     def exit(self) -> None:
         """Stop being current. Does not flush or discard: call ``flush()`` or ``discard()``."""
         if self._state is not _ACTIVE:
             raise ScopeStateError(f"{self!r} is not active; exit() goes with one enter()")
         self._state = _EXITED
+        self._fast = False
         token, self._token = self._token, None
         try:
             _current.reset(token)  # type: ignore[arg-type]
@@ -228,14 +247,14 @@ class Scope:
             (
                 task,
                 args,
-                kwargs,
+                kwargs or None,
                 name,
                 origin,
                 _prepare_options(options) if options is not None else _EMPTY_OPTIONS,
                 key,
                 local,
                 _intent_mod._prefix,
-                next(_intent_mod._counter),
+                _intent_mod.next_seq(),
             ),
         )
         if intent[5]:
@@ -271,8 +290,9 @@ class Scope:
         try:
             for policy in local:
                 policy.on_enqueue(intent)
-            for policy in self._observers:
-                policy.on_enqueue(intent)
+            for scope in self._observers:
+                if scope._state is _ACTIVE:  # a finished ancestor is absent (SPEC 2.2)
+                    scope.policy.on_enqueue(intent)
         finally:
             _current.reset(token)
 

@@ -184,3 +184,16 @@ def test_a_failing_named_executor_stops_the_flush_like_any_other():
         airlock.enqueue(send_email, 1, _dispatch_options={"executor": "mail"})
         airlock.enqueue(send_email, 2)
     assert default.intents == [] and mail.after_flush_calls == 1
+
+
+def test_fail_fast_with_mixed_executors_records_exactly_what_went_out_in_order():
+    default, mail = Recorder(fail_on=3), Recorder()
+    airlock.configure(executors={"mail": mail})
+    with pytest.raises(RuntimeError), airlock.scope(executor=default) as scope:
+        first = airlock.enqueue(send_email, 1)
+        routed = airlock.enqueue(send_email, 2, _dispatch_options={"executor": "mail"})
+        second = airlock.enqueue(send_email, 3)
+        airlock.enqueue(send_email, 4)  # the default executor's third call fails
+        airlock.enqueue(send_email, 5)
+    assert scope.dispatched == [first, routed, second]
+    assert (default.after_flush_calls, mail.after_flush_calls) == (1, 1)

@@ -223,3 +223,38 @@ def test_prepare_also_runs_when_the_intent_has_dispatch_options():
     with airlock.scope(executor=Preparing()):
         airlock.enqueue(send_email, _dispatch_options={"queue": "q"})
     assert seen == [{"queue": "q"}]
+
+
+def test_plain_and_special_enqueues_keep_one_fifo_order():
+    # Plain enqueues take a shortcut; keys, options and local policies take the full path.
+    recorder = Recorder()
+    with airlock.scope(executor=recorder):
+        airlock.enqueue(send_email, 1)
+        airlock.enqueue(send_email, 2, _key="k")
+        airlock.enqueue(send_email, 3, _dispatch_options={"queue": "q"})
+        with airlock.policy(airlock.AllowAll()):
+            airlock.enqueue(send_email, 4)
+        airlock.enqueue(send_email, 5, _name="renamed")
+    assert recorder.calls == [
+        "send_email(1)", "send_email(2)", "send_email(3)", "send_email(4)", "renamed(5)"]
+
+
+def test_an_event_listener_subscribed_inside_a_scope_sees_the_enqueues_after_it():
+    from airlock import _events
+
+    seen = []
+    with airlock.scope(executor=Recorder()):
+        airlock.enqueue(send_email, "before")
+        unsubscribe = _events.subscribe(lambda event, intent, *_: seen.append((event, str(intent))))
+        try:
+            airlock.enqueue(send_email, "after")
+        finally:
+            unsubscribe()
+    assert seen == [("enqueued", "send_email('after')")]
+
+
+def test_kwargs_is_a_dict_even_when_none_were_given():
+    with airlock.scope(executor=Recorder()):
+        intent = airlock.enqueue(send_email)
+    assert intent.kwargs == {} and type(intent.kwargs) is dict
+    assert str(intent) == "send_email()"

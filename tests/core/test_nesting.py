@@ -306,3 +306,15 @@ def test_a_child_policy_that_drops_is_checked_before_ancestors_are_asked(recorde
             airlock.enqueue(notify)
             airlock.enqueue(send_email)
     assert asked == ["send_email()"]
+
+
+def test_a_finished_ancestors_policy_no_longer_watches_enqueues(recorder):
+    with airlock.scope(airlock.AssertNoEffects(), executor=recorder):
+        inside_request = contextvars.copy_context()
+
+    def background_job():
+        with airlock.scope(executor=recorder):
+            airlock.enqueue(send_email, "late")  # the finished request scope is absent
+
+    inside_request.run(background_job)
+    assert recorder.calls == ["send_email('late')"]
