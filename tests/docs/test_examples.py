@@ -66,8 +66,13 @@ def test_block_parser_skips_not_run_blocks_and_keeps_line_numbers() -> None:
 
 @pytest.fixture
 def restore_airlock():
+    """Run the page with airlock configured from tests.settings; put everything back after."""
+    from airlock.integrations.django.conf import apply_settings
+
     config = airlock.get_configuration()
     listeners = _events.listeners
+    airlock.reset_configuration()
+    apply_settings()  # whatever earlier tests configured, pages see the Django defaults
     yield
     airlock.reset_configuration()
     airlock.configure(**{k: v for k, v in config.items() if v not in (None, {})})
