@@ -139,3 +139,56 @@ def test_missing_boto3_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "boto3", None)
     with pytest.raises(ImportError, match=r'pip install "airlock\[lambda\]"'):
         lambda_executor("mailer")
+
+
+def test_motos_lambda_service_accepts_the_event_as_sent() -> None:
+    """moto's Lambda (docker-less mode) as a second, independent implementation of the API."""
+    import io
+    import json
+    import urllib.request
+    import zipfile
+
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        base = f"http://{host}:{port}"
+        config = json.dumps({"lambda": {"use_docker": False}}).encode()
+        urllib.request.urlopen(urllib.request.Request(f"{base}/moto-api/config", data=config))
+        kwargs = dict(
+            endpoint_url=base,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+        )
+        role = boto3.client("iam", **kwargs).create_role(
+            RoleName="airlock-test", AssumeRolePolicyDocument="{}"
+        )["Role"]["Arn"]
+        code = io.BytesIO()
+        with zipfile.ZipFile(code, "w") as z:
+            z.writestr("handler.py", "def handler(event, context):\n    return event\n")
+        client = boto3.client("lambda", **kwargs)
+        client.create_function(
+            FunctionName="mailer",
+            Runtime="python3.11",
+            Role=role,
+            Handler="handler.handler",
+            Code={"ZipFile": code.getvalue()},
+        )
+
+        sent = airlock.Intent(task=send_receipt, args=(3,), key="r-3")
+        response = lambda_executor("mailer", client=client)(sent)
+
+        assert response["StatusCode"] == 202
+        # Docker-less moto echoes the event it received.
+        assert json.loads(response["Payload"].read()) == {
+            "id": sent.id,
+            "key": "r-3",
+            "name": "send_receipt",
+            "args": [3],
+            "kwargs": {},
+        }
+    finally:
+        server.stop()
