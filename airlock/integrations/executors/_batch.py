@@ -10,14 +10,25 @@ retried here, so nothing is sent twice by airlock itself.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeAlias
 
 from airlock._intent import Intent
 from airlock.exceptions import DispatchError
 
-__all__ = ["BatchDispatchError", "BatchingExecutor", "NotBatchable"]
+__all__ = [
+    "BatchDispatchError",
+    "BatchingExecutor",
+    "Commands",
+    "NotBatchable",
+    "publish_in_transactions",
+]
+
+#: Redis commands that queue one message: ``[(method name, args), ...]``; the first one is the
+#: message itself (e.g. an LPUSH), any others are bookkeeping (e.g. PEXPIRE).
+Commands: TypeAlias = list[tuple[str, tuple[Any, ...]]]
+Built: TypeAlias = list[tuple[Intent, Commands, Any]]
 
 
 class BatchDispatchError(DispatchError):
@@ -146,3 +157,107 @@ class BatchingExecutor:
                 raise BatchDispatchError.build(exc, sent=sent, unsent=intents[start:]) from exc
             sent += run
             start = end
+
+
+def publish_in_transactions(
+    client: Any,
+    intents: list[Intent],
+    build: Callable[[Intent], tuple[Commands, Any]],
+    send_one: Callable[[Intent], object],
+    *,
+    chunk_size: int,
+    on_sent: Callable[[list[Any]], object] | None = None,
+) -> None:
+    """Queue ``intents`` on a Redis ``client``, one MULTI/EXEC per ``chunk_size`` messages.
+
+    ``build(intent)`` returns the intent's Redis commands and a note passed to ``on_sent`` once
+    its chunk is confirmed; it raises ``NotBatchable`` for an intent to send alone with
+    ``send_one`` (what came before it is pushed first, so order holds). Any failure raises
+    ``BatchDispatchError`` naming what was sent; nothing is retried.
+    """
+    sent: list[Intent] = []
+    built: Built = []
+
+    def push() -> None:
+        try:
+            run_transaction(client, built)
+        except BatchDispatchError as exc:
+            rest = intents[len(sent) + len(built) :]
+            raise BatchDispatchError.build(
+                exc,
+                sent=sent + exc.sent,
+                unsent=exc.unsent + rest,
+                in_doubt=exc.in_doubt,
+                errors=[*exc.errors, *((i, exc) for i in rest)],
+            ) from exc
+        sent.extend(intent for intent, _, _ in built)
+        if on_sent is not None:
+            on_sent([note for _, _, note in built])
+        built.clear()
+
+    for index, intent in enumerate(intents):
+        try:
+            commands, note = build(intent)
+        except NotBatchable:
+            if built:
+                push()  # keep the order: what came before goes first
+            try:
+                send_one(intent)
+            except Exception as exc:
+                raise BatchDispatchError.build(exc, sent=sent, unsent=intents[index:]) from exc
+            sent.append(intent)
+            continue
+        except Exception as exc:
+            if built:
+                push()
+            raise BatchDispatchError.build(exc, sent=sent, unsent=intents[index:]) from exc
+        built.append((intent, commands, note))
+        if len(built) >= chunk_size:
+            push()
+    if built:
+        push()
+
+
+def run_transaction(client: Any, built: Built) -> None:
+    """Run one chunk's commands in one MULTI/EXEC; raise ``BatchDispatchError`` unless all landed.
+
+    Connecting fails: all unsent. The server refuses the transaction (EXECABORT): all unsent.
+    The connection breaks while waiting for the reply: all in doubt. A command refused inside
+    the transaction (e.g. WRONGTYPE): that intent unsent, the others sent.
+    """
+    import redis.exceptions as redis_errors
+
+    chunk = [intent for intent, _, _ in built]
+    pipe = client.pipeline(transaction=True)
+    owners: list[Intent | None] = []
+    for intent, commands, _ in built:
+        for index, (command, command_args) in enumerate(commands):
+            getattr(pipe, command)(*command_args)
+            owners.append(intent if index == 0 else None)  # bookkeeping: not the message
+    try:
+        try:
+            # Connect first: a failure here means nothing of this chunk left the process.
+            pipe.connection = pipe.connection_pool.get_connection()
+        except Exception as exc:
+            raise BatchDispatchError.build(exc, sent=[], unsent=chunk) from exc
+        try:
+            results = pipe.execute(raise_on_error=False)
+        except redis_errors.ResponseError as exc:  # EXECABORT: nothing was applied
+            raise BatchDispatchError.build(exc, sent=[], unsent=chunk) from exc
+        except Exception as exc:  # the reply was lost: applied or not, we cannot tell
+            raise BatchDispatchError.build(exc, sent=[], in_doubt=chunk) from exc
+    finally:
+        pipe.reset()
+    failed = [
+        (owner, result)
+        for owner, result in zip(owners, results, strict=True)
+        if owner is not None and isinstance(result, Exception)
+    ]
+    if failed:
+        bad = {id(intent) for intent, _ in failed}
+        raise BatchDispatchError.build(
+            failed[0][1],
+            sent=[i for i in chunk if id(i) not in bad],
+            unsent=[i for i, _ in failed],
+            errors=failed,
+        )

@@ -22,7 +22,6 @@ from datetime import datetime
 from typing import Any
 
 try:
-    import redis.exceptions as redis_errors
     from celery import signals
     from celery.app.task import Task
     from celery.local import Proxy
@@ -43,7 +42,9 @@ from airlock._intent import Intent
 from airlock.integrations.executors._batch import (
     BatchDispatchError,
     BatchingExecutor,
+    Commands,
     NotBatchable,
+    publish_in_transactions,
 )
 from airlock.integrations.executors.celery import CeleryExecutor, send
 
@@ -77,10 +78,9 @@ kombu_dumps: Callable[..., Any] = _kombu_dumps  # kombu is untyped
 _UNSEEN = object()
 # Options whose values make each message different: such intents are always built in full.
 _PER_MESSAGE = frozenset({"countdown", "eta", "expires", "task_id", "compression", "headers"})
-_Template = tuple[str, str, list[tuple[str, tuple[Any, ...]]], dict[str, Any], str, Any, str]
+_Template = tuple[str, str, Commands, dict[str, Any], str, Any, str]
 # kombu's Redis transport writes ``dumps(message)``: the same encoder, built once.
 _ENVELOPE = JSONEncoder()
-_CONNECTION_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 
 
 def _task_app(task: Any) -> Any:
@@ -169,7 +169,7 @@ class _RedisBatch:
             None if router.routes or signals.before_task_publish.receivers else {}
         )
 
-    def build(self, intent: Intent) -> tuple[list[tuple[str, tuple[Any, ...]]], tuple[Any, ...]]:
+    def build(self, intent: Intent) -> tuple[Commands, tuple[Any, ...]]:
         """Redis commands that queue this intent, and what to tell ``after_task_publish``."""
         task, args, kwargs = _unproxy(intent.task), intent.args, intent.kwargs
         if task.typing:
@@ -187,7 +187,7 @@ class _RedisBatch:
 
     def _stamp(
         self, template: _Template, intent: Intent, args: Any, kwargs: Any
-    ) -> tuple[list[tuple[str, tuple[Any, ...]]], tuple[Any, ...]]:
+    ) -> tuple[Commands, tuple[Any, ...]]:
         # The fields of a message that differ between two calls of one task with one set of
         # options: ids, argument reprs, body, delivery tag (see the test comparing with stock).
         name, redis_key, extras, message, serializer, ignore_result, routing_key = template
@@ -223,7 +223,7 @@ class _RedisBatch:
     # -- building in full: the steps of apply_async -> send_task -> send_task_message -> publish
     def _build(
         self, task: Any, intent: Intent, template_key: Hashable | None
-    ) -> tuple[list[tuple[str, tuple[Any, ...]]], tuple[Any, ...]]:
+    ) -> tuple[Commands, tuple[Any, ...]]:
         args, kwargs = intent.args, intent.kwargs
         options = dict(task._get_exec_options(), **intent.dispatch_options)
         options.setdefault("ignore_result", task.ignore_result)
@@ -305,7 +305,7 @@ class _RedisBatch:
         timeout: Any = None,
         confirm_timeout: Any = None,
         **kwargs: Any,
-    ) -> tuple[str, dict[str, Any], list[tuple[str, tuple[Any, ...]]], tuple[Any, ...]]:
+    ) -> tuple[str, dict[str, Any], Commands, tuple[Any, ...]]:
         # Celery's amqp.send_task_message, up to the point where it calls producer.publish.
         headers2, properties, body, _sent_event = message
         if headers:
@@ -367,7 +367,7 @@ class _RedisBatch:
         exchange: Any = None,
         expiration: Any = None,
         **properties: Any,
-    ) -> tuple[str, dict[str, Any], list[tuple[str, tuple[Any, ...]]]]:
+    ) -> tuple[str, dict[str, Any], Commands]:
         # kombu's Producer.publish + _publish, then the virtual channel's basic_publish and the
         # Redis channel's _put, with the final LPUSH collected instead of executed.
         producer, channel = self.producer, self.channel
@@ -388,53 +388,18 @@ class _RedisBatch:
         )
         channel._inplace_augment_message(message, exchange_name, routing_key)
         key = channel._q_for_pri(routing_key, channel._get_message_priority(message))
-        extras: list[tuple[str, tuple[Any, ...]]] = []
+        extras: Commands = []
         expires = channel._expires.get(routing_key) if channel._expires else None
         if expires is not None:
             for step in channel.priority_steps:
                 extras.append(("pexpire", (channel._q_for_pri(routing_key, step), expires)))
         return key, message, extras
 
-    # -- pushing ----------------------------------------------------------------------------------
-    def push(self, client: Any, built: list[tuple[Intent, list[Any], tuple[Any, ...]]]) -> None:
-        """Queue one chunk in one MULTI/EXEC; raise ``BatchDispatchError`` unless all landed."""
-        chunk = [intent for intent, _, _ in built]
-        pipe = client.pipeline(transaction=True)
-        owners: list[Intent | None] = []
-        for intent, commands, _ in built:
-            for index, (command, command_args) in enumerate(commands):
-                getattr(pipe, command)(*command_args)
-                owners.append(intent if index == 0 else None)  # extra pexpire: not the message
-        try:
-            try:
-                # Connect first: a failure here means nothing of this chunk left the process.
-                pipe.connection = pipe.connection_pool.get_connection()
-            except Exception as exc:
-                raise BatchDispatchError.build(exc, sent=[], unsent=chunk) from exc
-            try:
-                results = pipe.execute(raise_on_error=False)
-            except (redis_errors.ExecAbortError, redis_errors.ResponseError) as exc:
-                # The server refused the transaction as a whole: nothing was applied.
-                raise BatchDispatchError.build(exc, sent=[], unsent=chunk) from exc
-            except _CONNECTION_ERRORS as exc:
-                raise BatchDispatchError.build(exc, sent=[], in_doubt=chunk) from exc
-        finally:
-            pipe.reset()
-        failed = [
-            (owner, result)
-            for owner, result in zip(owners, results, strict=True)
-            if owner is not None and isinstance(result, Exception)
-        ]
-        if failed:
-            bad = {id(intent) for intent, _ in failed}
-            raise BatchDispatchError.build(
-                failed[0][1],
-                sent=[i for i in chunk if id(i) not in bad],
-                unsent=[i for i, _ in failed],
-                errors=failed,
-            )
-        for _, _, (name, body, headers, exchange, routing_key) in built:
-            signals.after_task_publish.send(
+    def after_publish(self, notes: list[tuple[Any, ...]]) -> None:
+        """Tell ``after_task_publish`` receivers, once the broker confirmed the messages."""
+        send_after = signals.after_task_publish.send
+        for name, body, headers, exchange, routing_key in notes:
+            send_after(
                 sender=name, body=body, headers=headers, exchange=exchange, routing_key=routing_key
             )
 
@@ -476,8 +441,16 @@ class CeleryBatchExecutor(BatchingExecutor, CeleryExecutor):
                 # could queue messages twice): the per-message path, one by one.
                 self.publish_one_by_one(intents)
                 return
+            batch = _RedisBatch(app, producer, channel)
             with channel.conn_or_acquire() as client:
-                self._publish_redis(_RedisBatch(app, producer, channel), client, intents)
+                publish_in_transactions(
+                    client,
+                    intents,
+                    batch.build,
+                    send,
+                    chunk_size=self.chunk_size,
+                    on_sent=batch.after_publish if signals.after_task_publish.receivers else None,
+                )
 
     def publish_one_by_one(self, intents: list[Intent]) -> None:
         for index, intent in enumerate(intents):
@@ -487,49 +460,6 @@ class CeleryBatchExecutor(BatchingExecutor, CeleryExecutor):
                 raise BatchDispatchError.build(
                     exc, sent=intents[:index], unsent=intents[index:]
                 ) from exc
-
-    def _publish_redis(self, batch: _RedisBatch, client: Any, intents: list[Intent]) -> None:
-        sent: list[Intent] = []
-        built: list[tuple[Intent, list[Any], tuple[Any, ...]]] = []
-
-        def push() -> None:
-            try:
-                batch.push(client, built)
-            except BatchDispatchError as exc:
-                rest = intents[len(sent) + len(built) :]
-                raise BatchDispatchError.build(
-                    exc,
-                    sent=sent + exc.sent,
-                    unsent=exc.unsent + rest,
-                    in_doubt=exc.in_doubt,
-                    errors=[*exc.errors, *((i, exc) for i in rest)],
-                ) from exc
-            sent.extend(intent for intent, _, _ in built)
-            built.clear()
-
-        for index, intent in enumerate(intents):
-            try:
-                commands, published = batch.build(intent)
-            except NotBatchable:
-                if built:
-                    push()  # keep the order: what came before goes first
-                try:
-                    send(intent)
-                except Exception as exc:
-                    raise BatchDispatchError.build(
-                        exc, sent=sent, unsent=intents[index:]
-                    ) from exc
-                sent.append(intent)
-                continue
-            except Exception as exc:
-                if built:
-                    push()
-                raise BatchDispatchError.build(exc, sent=sent, unsent=intents[index:]) from exc
-            built.append((intent, commands, published))
-            if len(built) >= self.chunk_size:
-                push()
-        if built:
-            push()
 
     def __repr__(self) -> str:
         return "celery_batch_executor"

@@ -45,6 +45,11 @@ class HueyExecutor:
         if not isinstance(task, TaskWrapper):
             sync_executor(intent)
             return
+        task.huey.enqueue(self.message(intent))
+
+    def message(self, intent: Intent) -> Any:
+        """The huey ``Task`` message for an intent of a huey task (what ``__call__`` enqueues)."""
+        task = intent.task
         options = self._absolute(intent.dispatch_options)
         unknown = set(options) - {"eta", "id", *_TASK_OPTIONS}
         if unknown:
@@ -59,7 +64,7 @@ class HueyExecutor:
         expires = options.get("expires")
         if isinstance(expires, datetime):  # huey itself converts an aware one for its clock
             expires = to_datetime(expires, "expires")
-        message = task.task_class(
+        return task.task_class(
             intent.args,
             intent.kwargs,
             id=str(options.get("id") or intent.key or intent.id),
@@ -67,7 +72,6 @@ class HueyExecutor:
             **{k: options[k] for k in _TASK_OPTIONS if k != "expires" and k in options},
             expires=expires,
         )
-        huey.enqueue(message)
 
     def prepare(self, intent: Intent) -> Intent:
         task = intent.task
@@ -109,3 +113,13 @@ def _for_huey(moment: datetime, utc: bool) -> datetime:
 
 huey_executor = HueyExecutor()
 """The huey executor to configure: ``AIRLOCK = {"EXECUTOR": "...huey_executor"}``."""
+
+
+def __getattr__(name: str) -> Any:
+    # Opt-in batched variant (one Redis transaction per flush): ``huey_batch_executor`` and
+    # ``HueyBatchExecutor`` live in _batch_huey, imported on first use (it imports us).
+    if name in ("huey_batch_executor", "HueyBatchExecutor"):
+        from airlock.integrations.executors import _batch_huey
+
+        return getattr(_batch_huey, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
