@@ -83,7 +83,7 @@ def _why(event: str, detail: Any) -> str:
     if event == _events.FAILED:
         return f"{type(detail).__name__}: {detail}"
     if event == _events.ROLLED_BACK:
-        return f"transaction on {detail!r}" if detail else ""
+        return f"on {detail!r}" if detail else ""
     return ""
 
 

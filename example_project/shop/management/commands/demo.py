@@ -29,6 +29,11 @@ from shop.models import Effect, Order, Product
 
 WIDTH = 96
 FATES = ["dropped", "rolled back", "discarded", "dispatched", "failed"]
+LEGEND = (
+    "buffered: enqueued; dropped: refused by a policy; rolled back: its transaction or savepoint "
+    "rolled back; discarded: the request failed (4xx, 5xx, exception); dispatched: handed to "
+    "the executor; failed: the executor raised"
+)
 
 
 @dataclass
@@ -249,12 +254,12 @@ class Command(BaseCommand):
             rows.append((f"{number}. {case.short}", record, ran))
         say("")
         self._summary(rows)
+        say(self._wrap(LEGEND + ("; ran: tasks that really ran." if in_process else "."), ""))
         say("")
         if in_process:
             done = (
                 f"The shop now has {Order.objects.count()} orders and its tasks did "
-                f"{Effect.objects.count()} things (the 'ran' column: each task writes a row "
-                "when it really runs)."
+                f"{Effect.objects.count()} things."
             )
         else:
             sent = sum(record.count("dispatched") for _, record, _ in rows)
@@ -288,6 +293,7 @@ class Command(BaseCommand):
             values += [ran] if show_ran else []
             cells = [f"{v or '-':>{len(h)}}" for v, h in zip(values, headers, strict=True)]
             self.stdout.write(f"{title:<{first}}  " + "  ".join(cells))
+        self.stdout.write("-" * len(line))
 
     def _wrap(self, text: str, indent: str = "   ") -> str:
         return textwrap.fill(text, WIDTH, initial_indent=indent, subsequent_indent=indent)
