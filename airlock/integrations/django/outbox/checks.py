@@ -21,14 +21,16 @@ def check_outbox_settings(**_: Any) -> list[checks.CheckMessage]:
     if not errors:
         from airlock._config import import_string
 
-        for path in conf.settings().tasks:
+        settings = conf.settings()
+        paths = [*settings.tasks, *([settings.celery_app] if settings.celery_app else [])]
+        for path in paths:
             try:
                 import_string(path)
             except ImportError as exc:
                 errors.append(
                     checks.Error(
-                        f'AIRLOCK["OUTBOX"]["TASKS"] entry {path!r} does not import: {exc}',
-                        hint="list tasks by their full dotted path, e.g. 'shop.tasks.send_receipt'",
+                        f'AIRLOCK["OUTBOX"] path {path!r} does not import: {exc}',
+                        hint="give the full dotted path, e.g. 'shop.tasks.send_receipt'",
                         id="airlock_outbox.E002",
                     )
                 )

@@ -14,6 +14,8 @@ DEFAULTS: dict[str, Any] = {
     "DURABLE": False,
     # Dotted paths of tasks to register at startup (settings are code; the table never is).
     "TASKS": [],
+    # Dotted path of the Celery app whose app.tasks names Celery tasks; None: the current app.
+    "CELERY_APP": None,
     # Database alias holding the table; None: the router's choice (usually "default").
     "DATABASE": None,
     # Seconds a committed row waits for its own process to send it before the relay steps in.
@@ -34,6 +36,7 @@ _UNDECIDED = ("send", "dead")
 class OutboxSettings:
     durable: bool | frozenset[str]
     tasks: tuple[str, ...]
+    celery_app: str | None
     database: str | None
     grace: float
     undecided: str
@@ -86,6 +89,14 @@ def problems(raw: Any) -> list[tuple[str, str]]:
                 "e.g. 'TASKS': ['shop.tasks.send_receipt']",
             )
         )
+    app = value["CELERY_APP"]
+    if app is not None and not isinstance(app, str):
+        out.append(
+            (
+                f'AIRLOCK["OUTBOX"]["CELERY_APP"] must be a dotted path, got {app!r}',
+                "e.g. 'CELERY_APP': 'proj.celery.app'",
+            )
+        )
     if value["DATABASE"] is not None and not isinstance(value["DATABASE"], str):
         out.append(
             (
@@ -136,6 +147,7 @@ def settings() -> OutboxSettings:
     return OutboxSettings(
         durable=durable,
         tasks=tuple(v["TASKS"]),
+        celery_app=v["CELERY_APP"],
         database=v["DATABASE"],
         grace=float(v["GRACE"]),
         undecided=v["UNDECIDED"],

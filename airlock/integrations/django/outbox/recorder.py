@@ -22,6 +22,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from airlock import _events
+from airlock._config import import_string
 from airlock._intent import Intent
 from airlock.integrations.django.outbox import conf, registry
 
@@ -42,6 +43,8 @@ def current_settings() -> conf.OutboxSettings:
     if _settings is None:
         settings = conf.settings()
         registry.load(settings.tasks)
+        if settings.celery_app is not None:
+            registry.use_celery_app(import_string(settings.celery_app))
         _settings = settings
     return _settings
 
@@ -49,6 +52,7 @@ def current_settings() -> conf.OutboxSettings:
 def clear_settings(**_: Any) -> None:
     global _settings
     _settings = None
+    registry.use_celery_app(None)
 
 
 def is_durable(intent: Intent, settings: conf.OutboxSettings | None = None) -> bool:

@@ -21,6 +21,7 @@ __all__ = [
     "registered",
     "resolve",
     "unregister",
+    "use_celery_app",
 ]
 
 T = TypeVar("T")
@@ -28,6 +29,7 @@ T = TypeVar("T")
 _lock = threading.Lock()
 _by_name: dict[str, Any] = {}
 _by_task: dict[int, str] = {}
+_lookup_app: Any = None
 
 
 class UnknownTask(LookupError):
@@ -102,7 +104,7 @@ def _default_name(task: Any) -> str:
     return f"{module}.{qualname}"
 
 
-def _celery_app(task: Any) -> Any:
+def _app_of(task: Any) -> Any:
     app = getattr(task, "_app", None) or getattr(task, "app", None)
     return app if app is not None and hasattr(app, "tasks") else None
 
@@ -114,7 +116,7 @@ def reference_for(task: Any) -> str:
     if name is not None:
         return f"airlock:{name}"
     celery_name = getattr(task, "name", None)
-    app = _celery_app(task)
+    app = _app_of(task)
     if app is not None and isinstance(celery_name, str) and celery_name in app.tasks:
         return f"celery:{celery_name}"
     raise TypeError(
@@ -144,12 +146,21 @@ def resolve(reference: str) -> Any:
     )
 
 
+def use_celery_app(app: Any) -> None:
+    """Look Celery task names up in ``app.tasks`` (default: Celery's current app)."""
+    global _lookup_app
+    _lookup_app = app
+
+
 def _resolve_celery(name: str) -> Any:
+    app = _lookup_app
+    if app is None:
+        try:
+            from celery import current_app
+        except ImportError:
+            return None
+        app = current_app
     try:
-        from celery import current_app
-    except ImportError:
-        return None
-    try:
-        return current_app.tasks[name]
+        return app.tasks[name]
     except KeyError:
         return None

@@ -115,8 +115,8 @@ class Relay:
     ) -> None:
         from airlock.integrations.django.outbox.models import OutboxMessage
 
-        self.settings = settings or recorder.current_settings()
-        registry.load(self.settings.tasks)  # no-op when already loaded
+        current = recorder.current_settings()  # also registers TASKS and CELERY_APP
+        self.settings = settings or current
         self.executor = executor
         self.batch_size = batch_size or self.settings.batch_size
         self.alias = database or self.settings.database or router.db_for_write(OutboxMessage)

@@ -1,0 +1,1 @@
+"""End-to-end suite of the outbox: real processes, PostgreSQL, Celery on Redis (DB 6)."""
