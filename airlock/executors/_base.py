@@ -16,7 +16,7 @@ def describe(executor: Any) -> str:
     name = getattr(executor, "__qualname__", None) or getattr(executor, "__name__", None)
     if isinstance(name, str):
         return name
-    if type(executor).__repr__ is object.__repr__:  # "<mod.Cls object at 0x...>" says less
+    if getattr(type(executor), "__repr__", None) is object.__repr__:  # "<Cls object at 0x..>"
         return type(executor).__qualname__
     return repr(executor)
 

@@ -142,6 +142,8 @@ class _CircuitBreaker(Wrapper):
 
     def _admit(self, intent: Intent) -> tuple[bool, tuple[str, str] | None]:
         """Whether this call may go through, and whether it is the half-open trial."""
+        if self._state is CLOSED:  # the common case needs no lock: a stale read only delays
+            return False, None
         with self._lock:
             if self._state == CLOSED:
                 return False, None
@@ -183,14 +185,15 @@ class _CircuitBreaker(Wrapper):
                         change = self._move(OPEN)
             self._announce(change)
             raise
-        with self._lock:
-            change = None
-            if trial:
-                self._trial_running = False
-                change = self._move(CLOSED)
-            if self._state == CLOSED:
-                self._consecutive = 0
-        self._announce(change)
+        if trial or self._consecutive:
+            with self._lock:
+                change = None
+                if trial:
+                    self._trial_running = False
+                    change = self._move(CLOSED)
+                if self._state == CLOSED:
+                    self._consecutive = 0
+            self._announce(change)
         return result
 
     def __repr__(self) -> str:

@@ -45,7 +45,7 @@ def exponential_backoff(
 
 @dataclass
 class RetryStatistics:
-    """Counters of a ``with_retry`` wrapper (updated under a lock)."""
+    """Counters of a ``with_retry`` wrapper (updated under a lock when an intent is done)."""
 
     attempts: int = 0
     """Calls made to the wrapped executor."""
@@ -74,19 +74,24 @@ class _Retry(Wrapper):
         self.statistics = RetryStatistics()
         self._lock = threading.Lock()
 
-    def _count(self, **changes: int) -> None:
+    def _tally(self, attempts: int, ok: bool) -> None:
         with self._lock:
-            for field, n in changes.items():
-                setattr(self.statistics, field, getattr(self.statistics, field) + n)
+            stats = self.statistics
+            stats.attempts += attempts
+            stats.retries += attempts - 1
+            if ok:
+                stats.successes += 1
+            else:
+                stats.give_ups += 1
 
     def __call__(self, intent: Intent) -> object:
-        for attempt in range(1, self.attempts + 1):
-            self._count(attempts=1, retries=int(attempt > 1))
+        attempt = 1
+        while True:
             try:
                 result = self.inner(intent)
             except self.retry_on as exc:
-                if attempt == self.attempts:
-                    self._count(give_ups=1)
+                if attempt >= self.attempts:
+                    self._tally(attempt, ok=False)
                     raise
                 delay = self.backoff(attempt)
                 logger.warning(
@@ -99,13 +104,13 @@ class _Retry(Wrapper):
                     delay,
                 )
                 self.sleep(delay)
+                attempt += 1
             except BaseException:
-                self._count(give_ups=1)
+                self._tally(attempt, ok=False)
                 raise
             else:
-                self._count(successes=1)
+                self._tally(attempt, ok=True)
                 return result
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def __repr__(self) -> str:
         return f"<with_retry {describe(self.inner)} attempts={self.attempts}>"

@@ -38,7 +38,10 @@ class _Route:
     def choose(self, intent: Intent) -> Executor:
         """The executor this intent goes to; ``UsageError`` when no route matches."""
         key = self._key(intent)
-        executor = self.table.get(key, _MISSING) if _hashable(key) else _MISSING
+        try:
+            executor = self.table[key]
+        except (KeyError, TypeError):  # TypeError: an unhashable option value
+            executor = _MISSING
         if executor is _MISSING:
             if self.default is None:
                 what = (
@@ -52,7 +55,7 @@ class _Route:
                     "route() has no default; add it to the table or pass default=..."
                 )
             executor = self.default
-        return executor  # type: ignore[no-any-return]
+        return executor
 
     def prepare(self, intent: Intent) -> Intent:
         """Pick the route now (an unknown one fails at enqueue) and let that executor prepare.
@@ -68,7 +71,8 @@ class _Route:
         return prepared
 
     def __call__(self, intent: Intent) -> object:
-        return self.choose(intent)(intent.without_options(*self.strip))
+        executor = self.choose(intent)
+        return executor(intent.without_options(*self.strip) if self.strip else intent)
 
     def _executors(self) -> list[Executor]:
         return [*self.table.values(), *([self.default] if self.default is not None else [])]
@@ -83,14 +87,6 @@ class _Route:
         by = describe(self.by) if callable(self.by) else repr(self.by)
         routes = ", ".join(f"{k!r}: {describe(v)}" for k, v in self.table.items())
         return f"<route by={by} {{{routes}}} default={describe(self.default)}>"
-
-
-def _hashable(key: object) -> bool:
-    try:
-        hash(key)
-    except TypeError:
-        return False
-    return True
 
 
 def route(
