@@ -48,7 +48,8 @@ def python_blocks(text: str) -> list[tuple[int, str]]:
     return blocks
 
 
-PAGES = sorted(DOCS.rglob("*.md"))
+# The README's quickstart is held to the same standard as the docs.
+PAGES = [*sorted(DOCS.rglob("*.md")), DOCS.parent / "README.md"]
 # Pages without python blocks (reference pages, placeholders) have nothing to run.
 RUNNABLE = [page for page in PAGES if python_blocks(page.read_text())]
 
@@ -56,6 +57,7 @@ RUNNABLE = [page for page in PAGES if python_blocks(page.read_text())]
 def test_docs_pages_were_found() -> None:
     assert DOCS.joinpath("index.md") in RUNNABLE
     assert DOCS.joinpath("quickstart.md") in RUNNABLE
+    assert DOCS.parent.joinpath("README.md") in RUNNABLE
 
 
 def test_block_parser_skips_not_run_blocks_and_keeps_line_numbers() -> None:
@@ -80,7 +82,7 @@ def restore_airlock():
 
 
 @pytest.mark.django_db(transaction=True, databases="__all__")
-@pytest.mark.parametrize("page", RUNNABLE, ids=[str(p.relative_to(DOCS)) for p in RUNNABLE])
+@pytest.mark.parametrize("page", RUNNABLE, ids=[str(p.relative_to(DOCS.parent)) for p in RUNNABLE])
 def test_page_examples_run(page: Path, restore_airlock: None) -> None:
     blocks = python_blocks(page.read_text())
     namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
@@ -91,5 +93,5 @@ def test_page_examples_run(page: Path, restore_airlock: None) -> None:
         try:
             exec(compiled, namespace)
         except Exception as exc:
-            where = f"docs/{page.relative_to(DOCS)}, block at line {line}"
+            where = f"{page.relative_to(DOCS.parent)}, block at line {line}"
             raise AssertionError(f"{where} failed: {type(exc).__name__}: {exc}") from exc
