@@ -1,4 +1,4 @@
-"""Every ```python block of every docs page runs, in order, in one fresh namespace per page.
+"""Every ```python block of every docs page (and the README) runs, in order, per page.
 
 A block fenced as ```python title="not run: <reason>" is skipped (it needs a broker, a
 project of its own, ...). Everything else must run as written: a page that stops working is
