@@ -100,3 +100,14 @@ def test_instrumented_counts_exactly_under_eight_threads() -> None:
 
     assert run_threads(8, work) == []
     assert (ex.statistics.calls, ex.statistics.failures, ex.statistics.successes) == (240, 80, 160)
+
+
+def test_logging_executor_under_eight_threads_logs_every_intent(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="airlock.dryrun")
+    ex = logging_executor()
+    assert run_threads(8, lambda n: [ex(intent(f"t{n}")) for _ in range(10)]) == []
+    assert sorted(caplog.messages) == sorted(
+        f"airlock dry run: would run t{n}()" for n in range(8) for _ in range(10)
+    )

@@ -100,3 +100,20 @@ def test_batching_under_eight_threads_loses_nothing_and_keeps_batches_whole() ->
 def test_batching_rejects_a_bad_size() -> None:
     with pytest.raises(ValueError, match="size >= 1"):
         batching(Recorder(), size=0)
+
+
+def test_broadcast_under_eight_threads_delivers_every_intent_to_every_executor() -> None:
+    a, b = Recorder("a"), Recorder("b", fail=lambda i: i.name.endswith("-3"))
+    ex = broadcast(a, b)
+    failures: list[BaseException] = []
+
+    def produce(n: int) -> None:
+        for k in range(10):
+            try:
+                ex(intent(f"t{n}-{k}"))
+            except airlock.DispatchError as exc:
+                failures.append(exc)
+
+    assert run_threads(8, produce) == []
+    assert len(a.received) == 80 and len(b.received) == 72
+    assert len(failures) == 8 and all("1 of 2 executors failed" in str(f) for f in failures)

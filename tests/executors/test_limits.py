@@ -196,3 +196,19 @@ def test_breaker_with_fallback_sends_elsewhere_while_open() -> None:
     for _ in range(5):
         ex(intent())
     assert down.calls == 2 and len(backup.received) == 5
+
+
+def test_closed_breaker_counts_concurrent_failures_and_opens_once() -> None:
+    changes: list[str] = []
+    gate = threading.Barrier(8)
+
+    def down(i: airlock.Intent) -> None:
+        gate.wait(10)  # all eight calls are in flight before any fails
+        raise ConnectionError("down")
+
+    ex = with_circuit_breaker(
+        down, failures=8, on_state_change=lambda old, new: changes.append(new)
+    )
+    errors = run_threads(8, lambda n: ex(intent()))
+    assert [type(e) for e in errors] == [ConnectionError] * 8
+    assert changes == [OPEN] and ex.state == OPEN
