@@ -142,11 +142,14 @@ def test_configured_by_dotted_path(published):
     assert ran == []  # published, not run here
 
 
-def test_missing_celery_names_the_extra(monkeypatch):
+@pytest.mark.parametrize(
+    "module", ["airlock.integrations.executors.celery", "airlock.integrations.celery"]
+)
+def test_missing_celery_names_the_extra(module, monkeypatch):
     import importlib
     import sys
 
-    monkeypatch.setitem(sys.modules, "celery.canvas", None)  # simulate the extra not installed
-    monkeypatch.delitem(sys.modules, "airlock.integrations.executors.celery")
+    monkeypatch.setitem(sys.modules, "celery.app.task", None)  # as if the extra were missing
+    monkeypatch.delitem(sys.modules, module)
     with pytest.raises(ImportError, match=r'pip install "airlock\[celery\]"'):
-        importlib.import_module("airlock.integrations.executors.celery")
+        importlib.import_module(module)
