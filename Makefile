@@ -66,7 +66,7 @@ docs: $(VENV)/.dev
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir build/site
 
 bench: $(VENV)/.dev
-	$(PY) benchmarks/core.py
+	$(PY) benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) $(DJ42) build .mypy_cache .ruff_cache

@@ -141,7 +141,7 @@ class BatchingExecutor:
                     end += 1
             run = intents[start:end]
             try:
-                if group is None:
+                if group is None or len(run) == 1:  # a batch of one gains nothing
                     self.send_one(run[0])
                 else:
                     self.publish_batch(group, run)

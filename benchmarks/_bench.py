@@ -1,0 +1,102 @@
+"""Helpers shared by the broker benchmarks: timing, Redis, results on disk, tables.
+
+Timing is the minimum over several rounds of wall-clock time (``time.perf_counter``): the
+machine these figures come from is shared and noisy, and the minimum is the figure least
+disturbed by other processes. Broker benchmarks use Redis DBs 8-9 only and flush only those.
+Set ``AIRLOCK_BENCH_QUICK=1`` for a fast smoke run (sizes up to 1,000, fewer rounds).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `python benchmarks/x.py` from a fresh clone
+    sys.path.insert(0, str(ROOT))
+
+QUICK = os.environ.get("AIRLOCK_BENCH_QUICK") == "1"
+SIZES = [1, 10, 100, 1000] if QUICK else [1, 10, 100, 1000, 10_000]
+RESULTS = ROOT / "build" / "bench"
+BROKER_DB = 8
+
+
+def rounds_for(size: int) -> int:
+    """More rounds for small flushes (cheap, noisy), at least 3 for the biggest."""
+    if QUICK:
+        return max(2, min(20, 500 // size))
+    return max(3, min(100, 5000 // size))
+
+
+def per_intent_us(
+    run: Callable[[int], object], size: int, *, setup: Callable[[], object] | None = None
+) -> float:
+    """Minimum over rounds of ``run(size)``'s wall time, in microseconds per intent."""
+    best = float("inf")
+    for _ in range(rounds_for(size)):
+        if setup is not None:
+            setup()
+        gc.collect()
+        start = time.perf_counter()
+        run(size)
+        best = min(best, time.perf_counter() - start)
+    return best / size * 1e6
+
+
+def redis_url(db: int = BROKER_DB) -> str:
+    from tests.services import redis_url as url
+
+    return url(db)
+
+
+def redis_client(db: int = BROKER_DB) -> Any:
+    import redis
+
+    return redis.Redis.from_url(redis_url(db))
+
+
+def measure_series(
+    series: dict[str, Callable[[int], object]], *, setup: Callable[[], object]
+) -> dict[str, dict[str, float]]:
+    """``{series name: {size: us per intent}}`` for every size in ``SIZES``."""
+    results: dict[str, dict[str, float]] = {name: {} for name in series}
+    for size in SIZES:
+        for name, run in series.items():
+            results[name][str(size)] = round(per_intent_us(run, size, setup=setup), 2)
+    return results
+
+
+def save(name: str, result: dict[str, Any]) -> None:
+    """Keep a script's result for scaling.py (build/bench/<name>.json), then print it."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result))
+    print(json.dumps(result), flush=True)
+
+
+def load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def print_table(series: dict[str, dict[str, float]], title: str) -> None:
+    """Series as rows, sizes as columns, microseconds per intent."""
+    sizes = list(next(iter(series.values())))
+    print(f"{title} (us per intent, min of rounds)")
+    print(f"{'intents per flush':34}" + "".join(f"{s:>10}" for s in sizes))
+    for name, values in series.items():
+        print(f"{name:34}" + "".join(f"{values[s]:>10.1f}" for s in sizes))
+
+
+def meta() -> dict[str, Any]:
+    return {
+        "python": sys.version.split()[0],
+        "sizes": SIZES,
+        "timing": "min of rounds, wall clock; shared noisy machine",
+        "quick": QUICK,
+    }
