@@ -43,7 +43,7 @@ def outbox_settings(settings: Any) -> dict[str, Any]:
     settings.AIRLOCK = {"OUTBOX": conf}
     delivered.clear()
     failures.clear()
-    recorder._rows.clear()
+    recorder.forget()
     return conf
 
 
@@ -57,5 +57,5 @@ def stored(task: Any, *args: Any, _key: str | None = None, **kwargs: Any) -> air
         task=task, args=args, kwargs=kwargs, key=_key, dispatch_options={"durable": True}
     )
     recorder.record(intent)
-    recorder._rows.pop(intent.id, None)  # the process is gone: nobody settles this row
+    recorder.forget(intent.id)  # the process is gone: nobody settles this row
     return intent

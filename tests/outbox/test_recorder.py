@@ -146,3 +146,15 @@ def test_a_failed_in_process_send_is_left_to_the_relay() -> None:
     )
     assert Relay().drain() == 1
     assert delivered == [(5, "flaky")] and rows()[0].status == "sent"
+
+
+def test_fate_events_are_followed_only_while_a_row_waits_for_one(settings: Any) -> None:
+    from airlock import _events
+    from airlock.integrations.django.outbox.recorder import _on_event
+
+    settings.AIRLOCK = {"OUTBOX": {"DURABLE": True}}  # durable without a dispatch option
+    with airlock.scope(), transaction.atomic():
+        airlock.enqueue(deliver, 1)
+        assert _on_event in _events.listeners
+    assert _on_event not in _events.listeners
+    assert rows()[0].status == "sent" and delivered == [(1, "")]

@@ -58,7 +58,7 @@ def test_arguments_round_trip_as_json_with_djangos_encoder() -> None:
     from airlock.integrations.django.outbox import recorder
 
     recorder.record(intent)
-    recorder._rows.clear()
+    recorder.forget()
     Relay(executor=seen.append).drain()
     assert seen[0].args == ("1.50",) and seen[0].kwargs == {"note": str(UUID(int=7))}
     # the "durable" marker is airlock's own; executors get datetimes back for time options
@@ -167,7 +167,7 @@ def test_a_named_executor_option_is_honoured_by_the_relay() -> None:
     from airlock.integrations.django.outbox import recorder
 
     recorder.record(intent.replace(dispatch_options={"executor": "mail", "durable": True}))
-    recorder._rows.clear()
+    recorder.forget()
     Relay().drain()
     assert [str(i) for i in mail] == ["deliver(1)"] and mail[0].dispatch_options == {}
     assert delivered == []

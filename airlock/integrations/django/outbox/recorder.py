@@ -26,7 +26,15 @@ from airlock._config import import_string
 from airlock._intent import Intent
 from airlock.integrations.django.outbox import conf, registry
 
-__all__ = ["encode", "install", "is_durable", "on_buffered", "record", "uninstall"]
+__all__ = [
+    "encode",
+    "forget",
+    "install",
+    "is_durable",
+    "on_buffered",
+    "record",
+    "uninstall",
+]
 
 logger = logging.getLogger("airlock.outbox")
 
@@ -125,7 +133,27 @@ def record(intent: Intent) -> None:
         created_at=now,
         available_at=now + timedelta(seconds=settings.grace),
     )
-    _rows[intent.id] = (alias, row.pk)
+    _track(intent.id, (alias, row.pk))
+
+
+def _track(intent_id: str, entry: tuple[str, int]) -> None:
+    # Listen to fate events only while rows wait for one: without listeners the scopes keep
+    # their fastest dispatch path, so the app costs nothing until something is durable.
+    global _unsubscribe
+    with _lock:
+        _rows[intent_id] = entry
+        if _unsubscribe is None:
+            _unsubscribe = _events.subscribe(_on_event)
+
+
+def _settle(intent_id: str) -> tuple[str, int] | None:
+    global _unsubscribe
+    with _lock:
+        entry = _rows.pop(intent_id, None)
+        if not _rows and _unsubscribe is not None:
+            _unsubscribe()
+            _unsubscribe = None
+    return entry
 
 
 def on_buffered(scope: Any, intent: Intent) -> None:
@@ -148,23 +176,29 @@ def on_buffered(scope: Any, intent: Intent) -> None:
         raise
 
 
+def forget(intent_id: str | None = None) -> None:
+    """Stop following one row (all when None), as if this process had died (tests use it)."""
+    for key in [intent_id] if intent_id is not None else list(_rows):
+        _settle(key)
+
+
 def _on_event(event: str, intent: Intent, scope: Any, detail: Any) -> None:
     if not _rows:
         return
     if event == _events.DISPATCHED:
-        entry = _rows.pop(intent.id, None)
+        entry = _settle(intent.id)
         if entry is not None:
             _mark_sent(*entry)
     elif event == _events.FAILED:
-        entry = _rows.pop(intent.id, None)
+        entry = _settle(intent.id)
         if entry is not None:
             _mark_failed(*entry, detail)
     elif event in (_events.DROPPED, _events.DISCARDED):
-        entry = _rows.pop(intent.id, None)
+        entry = _settle(intent.id)
         if entry is not None:
             _delete(*entry)
     elif event == _events.ROLLED_BACK:
-        _rows.pop(intent.id, None)  # the rollback took the row with it
+        _settle(intent.id)  # the rollback took the row with it
 
 
 def _manager(alias: str) -> Any:
@@ -205,27 +239,18 @@ def _delete(alias: str, pk: int) -> None:
 
 
 def install() -> None:
-    """Subscribe to fate events and to settings changes (idempotent)."""
-    global _unsubscribe
-    with _lock:
-        if _unsubscribe is None:
-            from django.core.signals import setting_changed
+    """Hook into ``DjangoScope`` buffers and settings changes (idempotent)."""
+    from django.core.signals import setting_changed
 
-            setting_changed.connect(clear_settings, dispatch_uid="airlock_outbox_settings")
-            _unsubscribe = _events.subscribe(_on_event)
-            from airlock.integrations.django.scope import buffer_hooks
+    from airlock.integrations.django.scope import buffer_hooks
 
-            if on_buffered not in buffer_hooks:
-                buffer_hooks.append(on_buffered)
+    setting_changed.connect(clear_settings, dispatch_uid="airlock_outbox_settings")
+    if on_buffered not in buffer_hooks:
+        buffer_hooks.append(on_buffered)
 
 
 def uninstall() -> None:
-    global _unsubscribe
-    with _lock:
-        if _unsubscribe is not None:
-            _unsubscribe()
-            _unsubscribe = None
-            from airlock.integrations.django.scope import buffer_hooks
+    from airlock.integrations.django.scope import buffer_hooks
 
-            if on_buffered in buffer_hooks:
-                buffer_hooks.remove(on_buffered)
+    if on_buffered in buffer_hooks:
+        buffer_hooks.remove(on_buffered)
