@@ -109,20 +109,24 @@ def install() -> None:
 
 
 @contextmanager
-def record(label: str) -> Iterator[Record]:
-    """File every fate event in this block under a new record, kept in the journal."""
+def record(label: str, *, keep_empty: bool = True) -> Iterator[Record]:
+    """File every fate event in this block under a new record, kept in the journal.
+
+    With ``keep_empty=False`` a record that saw no intent is not kept (page views).
+    """
     rec = Record(label)
     token = _current.set(rec)
     try:
         yield rec
     finally:
         _current.reset(token)
-        with _lock:
-            _records.append(rec)
+        if keep_empty or rec.entries:
+            with _lock:
+                _records.append(rec)
 
 
 class JournalMiddleware:
-    """Opens a record for each request (except the journal page itself and static files)."""
+    """Opens a record for each request (not for the journal page itself or static files)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -130,7 +134,8 @@ class JournalMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path.startswith(("/airlock/", "/static/", "/favicon")):
             return self.get_response(request)
-        with record(f"{request.method} {request.path}") as rec:
+        keep_empty = request.method not in ("GET", "HEAD")  # page views only if they enqueue
+        with record(f"{request.method} {request.path}", keep_empty=keep_empty) as rec:
             try:
                 response = self.get_response(request)
             except Exception:

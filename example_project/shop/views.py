@@ -14,7 +14,7 @@ from shop.models import Effect, Order, Product
 
 class CheckoutForm(forms.Form):
     customer = forms.EmailField(initial="ada@example.com")
-    product = forms.ModelChoiceField(Product.objects.order_by("name"), empty_label=None)
+    product = forms.ModelChoiceField(Product.objects.order_by("price"), empty_label=None)
     quantity = forms.IntegerField(min_value=1, initial=1)
     card = forms.CharField(initial="4242 4242 4242 4242")
     points = forms.IntegerField(min_value=0, initial=0, required=False)
