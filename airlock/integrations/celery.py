@@ -18,12 +18,16 @@ inline, never intercepted again), whatever the scope's executor is.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Mapping
+from types import FrameType
 from typing import Any
 
 try:
+    import celery
     from celery import signals, states
     from celery.app.task import Task
     from celery.utils import uuid
@@ -152,6 +156,32 @@ class DeferredCall:
         return f"<DeferredCall {self.name} {self.options!r}>"
 
 
+_CELERY_DIR = os.path.dirname(celery.__file__) + os.sep
+_TRACER = os.path.join(_CELERY_DIR, "app", "trace.py")
+_BACKENDS = os.path.join(_CELERY_DIR, "backends") + os.sep
+_TASK = os.path.join(_CELERY_DIR, "app", "task.py")
+_SENDS_NOW = frozenset({"retry", "on_replace", "add_to_chord"})
+
+
+def _called_by_celery() -> bool:
+    """True when Celery itself publishes: a retry, a replacement, a chord step, the tracer's
+    callbacks and errbacks. Those are not the application's effects and must leave now (held in
+    a task's scope, a retry would be discarded with the ``Retry`` exception that follows it).
+    """
+    frame: FrameType | None = sys._getframe(2)
+    while frame is not None:
+        path = frame.f_code.co_filename
+        if path != __file__:
+            if not path.startswith(_CELERY_DIR):
+                return False  # the first caller outside Celery is application code
+            if path == _TRACER or path.startswith(_BACKENDS):
+                return True
+            if path == _TASK and frame.f_code.co_name in _SENDS_NOW:
+                return True
+        frame = frame.f_back
+    return False
+
+
 def _route(
     task: Any,
     original: Callable[..., Any],
@@ -160,7 +190,7 @@ def _route(
     options: dict[str, Any],
     stacklevel: int,
 ) -> Any:
-    if is_sending() or airlock.get_current_scope() is None:
+    if is_sending() or airlock.get_current_scope() is None or _called_by_celery():
         return original(args, kwargs, **options)
     warnings.warn(
         f"{task.name}.delay()/.apply_async() inside an airlock scope is deferred until the "

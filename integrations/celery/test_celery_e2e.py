@@ -157,6 +157,14 @@ def test_task_body_scope_sends_follow_ups_only_when_the_task_succeeds(client):
     ]
 
 
+def test_a_retrying_task_is_retried_and_only_the_last_attempt_sends_its_follow_up(client):
+    client.get("/celery/spawns/?retry=1")
+    RECORDER.wait_for("attempt-follow-up")
+    worker_ran_so_far("sentinel-after")
+    follow_ups = [e["args"] for e in RECORDER.entries() if e["label"] == "attempt-follow-up"]
+    assert follow_ups == [["retried", 1]]  # attempt 0 raised Retry: its follow-up was discarded
+
+
 @pytest.fixture
 def intercept():
     airlock_celery.install()

@@ -6,7 +6,15 @@ from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 
 import airlock
-from integrations.celery.worker_app import RECORDER, SPECIAL_QUEUE, app, record, record_note, spawn
+from integrations.celery.worker_app import (
+    RECORDER,
+    SPECIAL_QUEUE,
+    app,
+    flaky,
+    record,
+    record_note,
+    spawn,
+)
 from integrations.common.models import Note
 
 
@@ -46,10 +54,12 @@ def options(request: HttpRequest) -> JsonResponse:
 
 
 def spawns(request: HttpRequest) -> JsonResponse:
-    """Two tasks that enqueue follow-ups: the first fails, the second succeeds."""
+    """Two tasks that enqueue follow-ups: the first fails, the second succeeds; one retries."""
     with transaction.atomic():
         airlock.enqueue(spawn, "bad", True)
         airlock.enqueue(spawn, "good", False)
+        if request.GET.get("retry"):
+            airlock.enqueue(flaky, "retried")
     return JsonResponse({})
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from celery import Celery
 
 import airlock
+from airlock.integrations.celery import AirlockTask
 from integrations.common.recorder import Recorder
 from tests.services import redis_url
 
@@ -86,3 +87,11 @@ def spawn(self: Any, tag: str, fail: bool) -> None:
     airlock.enqueue(record, "follow-up", tag)
     if fail:
         raise RuntimeError(f"spawn {tag} fails after enqueueing its follow-up")
+
+
+@app.task(name="e2e.flaky", bind=True, base=AirlockTask, max_retries=1)
+def flaky(self: Any, tag: str) -> None:
+    """Retries once: the first attempt's follow-up is discarded, the retry itself must leave."""
+    airlock.enqueue(record, "attempt-follow-up", tag, self.request.retries)
+    if self.request.retries == 0:
+        raise self.retry(countdown=0)

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from celery import Celery
+from celery.exceptions import Retry
 
 import airlock
 from airlock.integrations import celery as airlock_celery
@@ -141,3 +142,21 @@ def test_other_apps_and_eager_mode_still_defer(installed):
         job.delay(1)
         assert seen == []
     assert seen == [1]  # eager mode runs it at flush, as the app asked
+
+
+@app.task(name="tests.flaky", bind=True, base=AirlockTask, max_retries=1)
+def flaky(self) -> None:
+    legacy.delay(1)  # an effect of this attempt: discarded with it
+    self.retry(countdown=0)
+
+
+def test_a_retry_is_published_at_once_not_held_and_lost(published):
+    # A worker-like request (not eager), so retry() publishes the next attempt to the broker.
+    flaky.push_request(id="attempt-1", retries=0, called_directly=False, is_eager=False)
+    try:
+        with pytest.raises(Retry), pytest.warns(DeprecationWarning):
+            flaky()  # ScopedTask.__call__: the body runs in a scope that the Retry discards
+    finally:
+        flaky.pop_request()
+    assert [name for name, _, _ in published] == ["tests.flaky"]
+    assert published[0][1]["retries"] == 1
