@@ -153,3 +153,12 @@ def test_missing_celery_names_the_extra(module, monkeypatch):
     monkeypatch.delitem(sys.modules, module)
     with pytest.raises(ImportError, match=r'pip install "airlock\[celery\]"'):
         importlib.import_module(module)
+
+
+def test_a_django_model_instance_fails_at_enqueue_naming_the_argument(published):
+    from django.contrib.auth.models import User
+
+    with airlock.scope(executor=celery_executor):
+        with pytest.raises(TypeError, match=r"argument 'user' \(User <User: ann>\).*primary key"):
+            airlock.enqueue(add, 1, user=User(username="ann"))
+    assert published == []
