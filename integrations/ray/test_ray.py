@@ -38,9 +38,11 @@ def ray_runtime() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _fresh_configuration() -> Iterator[None]:
+    before = airlock.get_configuration()
     airlock.reset_configuration()
     yield
     airlock.reset_configuration()
+    airlock.configure(**{k: v for k, v in before.items() if v not in (None, {})})
 
 
 def test_flush_submits_a_ray_task_that_runs_in_a_worker(tmp_path: Path) -> None:
