@@ -72,3 +72,19 @@ TEMPLATES = [
 ]
 
 AIRLOCK: dict[str, object] = {}
+
+# django-q2 (integrations/django_q): the ORM broker unless AIRLOCK_DJANGO_Q_BROKER=redis (DB 5);
+# a cluster started with Q_CLUSTER_NAME=airlock_q_other reads only that queue.
+Q_CLUSTER = {
+    "name": "airlock_q",
+    "workers": 1,
+    "timeout": 30,
+    "retry": 60,
+    "max_attempts": 1,
+    "ack_failures": True,
+    "poll": 0.1,
+    "catch_up": False,
+    "orm": "default" if os.environ.get("AIRLOCK_DJANGO_Q_BROKER", "orm") == "orm" else None,
+    "redis": "redis://{}:{}/5".format(*SERVICES["redis"]),
+    "ALT_CLUSTERS": {"airlock_q_other": {}},
+}

@@ -32,7 +32,7 @@ def make_storage(kind: str, sqlite_path: str = "") -> Any:
     return MemoryStorage(NAME)
 
 
-huey = Huey(NAME, results=False, utc=True)
+huey = Huey(NAME, results=False, utc=True, storage_class=MemoryStorage)
 huey.storage = make_storage(
     os.environ.get("AIRLOCK_HUEY_STORAGE", "memory"), os.environ.get("AIRLOCK_HUEY_SQLITE", "")
 )
