@@ -75,7 +75,7 @@ def test_placing_an_order_shows_up_on_the_intents_page(shop_url: str, browser: A
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver = browser
-    wait = WebDriverWait(driver, 15)
+    wait = WebDriverWait(driver, 30)  # generous: CI machines can be slow
 
     # Tab 1: the intents page, left open; it refreshes itself.
     driver.get(f"{shop_url}/airlock/")

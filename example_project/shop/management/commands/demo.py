@@ -275,7 +275,7 @@ class Command(BaseCommand):
             )
         )
 
-    def _wait_for_worker(self, expected: int, timeout: float = 15.0) -> int:
+    def _wait_for_worker(self, expected: int, timeout: float = 30.0) -> int:
         deadline = time.monotonic() + timeout
         while (ran := Effect.objects.count()) < expected and time.monotonic() < deadline:
             time.sleep(0.1)
