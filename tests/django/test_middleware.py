@@ -71,6 +71,13 @@ def test_streaming_response_keeps_scope_open_until_closed(client, ran):
     assert ran == ["before the body", "while streaming"]
 
 
+async def test_async_streaming_response_keeps_scope_open_until_closed(async_client, ran):
+    response = await async_client.get("/async-stream")
+    assert ran == []
+    assert b"".join([chunk async for chunk in response.streaming_content]) == b"one two"
+    assert ran == ["before the async body", "while streaming async"]
+
+
 @pytest.fixture
 def atomic_requests(monkeypatch):
     monkeypatch.setitem(connections.settings["default"], "ATOMIC_REQUESTS", True)

@@ -10,5 +10,6 @@ urlpatterns: list[object] = [
     path("write", views.write_then_raise),
     path("failing", views.failing_in_the_middle),
     path("stream", views.streaming),
+    path("async-stream", views.async_streaming),
     path("concurrent/<str:tag>", views.concurrent),
 ]

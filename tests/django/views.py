@@ -66,3 +66,14 @@ def concurrent(request, tag):
     BARRIER.wait()  # both requests are inside their scopes at the same time
     airlock.enqueue(record, f"{tag}-2")
     return JsonResponse({"intents": [i.args[0] for i in request.airlock_scope.intents]})
+
+
+async def async_streaming(request):
+    airlock.enqueue(record, "before the async body")
+
+    async def body():
+        yield b"one "
+        airlock.enqueue(record, "while streaming async")
+        yield b"two"
+
+    return StreamingHttpResponse(body())
