@@ -168,7 +168,12 @@ class Intent(tuple):  # type: ignore[type-arg]
         if unknown:
             raise TypeError(f"Intent.replace() got unknown field(s): {', '.join(sorted(unknown))}")
         fields.update(changes)
-        return Intent(**fields)
+        if "id" in changes:
+            return Intent(**fields)
+        # Keep the id's stored form (prefix + counter), so an unchanged copy compares equal.
+        fields["id"] = ""
+        copy = tuple.__getitem__(Intent(**fields), slice(8))
+        return tuple.__new__(Intent, (*copy, self[8], self[9]))
 
     def without_options(self, *names: str) -> Intent:
         """A copy without the given dispatch options (wrappers strip what they consume)."""

@@ -123,17 +123,20 @@ class Scope:
     # -- state -------------------------------------------------------------------------------
     @property
     def intents(self) -> list[Intent]:
-        """Every intent buffered here (own and captured), in FIFO order."""
+        """Every intent buffered here (own and captured), in FIFO order.
+
+        Empty once the scope has flushed or discarded: see ``dispatched`` and ``dropped``.
+        """
         return list(self._buffer)
 
     @property
     def captured_intents(self) -> list[Intent]:
-        """Intents captured from exiting descendant scopes."""
+        """The buffered intents that were captured from exiting descendant scopes."""
         return list(self._captured)
 
     @property
     def own_intents(self) -> list[Intent]:
-        """Intents enqueued directly into this scope."""
+        """The buffered intents that were enqueued directly into this scope."""
         captured = {id(i) for i in self._captured}
         return [i for i in self._buffer if id(i) not in captured]
 
@@ -358,7 +361,7 @@ class Scope:
         else:
             survivors = self._filter(self._buffer, local_too=True)
         self._state = _FLUSHED
-        self._buffer = []
+        self._buffer, self._captured = [], []
         self._keys.clear()
         if survivors:
             self.dispatch(survivors)
@@ -383,7 +386,7 @@ class Scope:
     def discard(self) -> list[Intent]:
         """Drop everything buffered; returns the discarded intents."""
         self._check_finishable("discard")
-        discarded, self._buffer = self._buffer, []
+        discarded, self._buffer, self._captured = self._buffer, [], []
         self._keys.clear()
         self._state = _DISCARDED
         if _events.listeners:

@@ -156,6 +156,8 @@ def test_replace_returns_a_modified_copy_that_keeps_the_id():
     assert changed.key == "k" and changed.task is send_receipt
     assert intent.args == (1,) and intent.dispatch_options == {"countdown": 5}
     assert intent.replace(id="new").id == "new"
+    assert intent.replace() == intent  # same fields, same id
+    assert intent.replace(args=(1,)) == intent
 
 
 def test_replace_with_an_unknown_field_is_a_type_error_naming_it():

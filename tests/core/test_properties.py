@@ -142,7 +142,7 @@ def number(ops: list, counter) -> list:
     return out
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(programs, policies)
 def test_what_is_dispatched_equals_the_reference_model(raw_program, top_policy):
     program = number(raw_program, itertools.count())
