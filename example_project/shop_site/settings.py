@@ -67,6 +67,8 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("SHOP_DB", str(BASE_DIR / "db.sqlite3")),
+        # a worker process writes to the same file: wait for its lock rather than fail
+        "OPTIONS": {"timeout": 30},
     }
 }
 
