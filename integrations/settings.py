@@ -88,3 +88,11 @@ Q_CLUSTER = {
     "redis": "redis://{}:{}/5".format(*SERVICES["redis"]),
     "ALT_CLUSTERS": {"airlock_q_other": {}},
 }
+
+# Django tasks (integrations/django_tasks): the backport's database backend (django-tasks-db).
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default", "airlock_tasks_other"],
+    }
+}
