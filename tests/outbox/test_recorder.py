@@ -158,3 +158,30 @@ def test_fate_events_are_followed_only_while_a_row_waits_for_one(settings: Any) 
         assert _on_event in _events.listeners
     assert _on_event not in _events.listeners
     assert rows()[0].status == "sent" and delivered == [(1, "")]
+
+
+def test_one_update_marks_a_whole_dispatch_batch_sent() -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    class Batching:
+        def __init__(self) -> None:
+            self.pending: list[airlock.Intent] = []
+            self.flushed: list[list[airlock.Intent]] = []
+
+        def __call__(self, intent: airlock.Intent) -> None:
+            self.pending.append(intent)
+
+        def after_flush(self) -> None:
+            self.flushed.append(self.pending)
+            self.pending = []
+
+    executor = Batching()
+    with CaptureQueriesContext(connection) as queries:
+        with airlock.scope(executor=executor), transaction.atomic():
+            for n in range(5):
+                airlock.enqueue(deliver, n, _dispatch_options=DURABLE)
+    updates = [q["sql"] for q in queries if q["sql"].startswith("UPDATE")]
+    assert len(updates) == 1 and "airlock_outbox_message" in updates[0]
+    assert [len(batch) for batch in executor.flushed] == [5]  # its own after_flush still runs
+    assert len(rows(status="sent")) == 5

@@ -27,6 +27,7 @@ from airlock._intent import Intent
 from airlock.integrations.django.outbox import conf, registry
 
 __all__ = [
+    "SentMarks",
     "encode",
     "forget",
     "install",
@@ -164,6 +165,8 @@ def on_buffered(scope: Any, intent: Intent) -> None:
     """
     try:
         record(intent)
+        if intent.id in _rows and not isinstance(scope.executor, SentMarks):
+            scope.executor = SentMarks(scope.executor)
     except BaseException:
         buffer = scope._buffer
         for index in range(len(buffer) - 1, -1, -1):
@@ -174,6 +177,41 @@ def on_buffered(scope: Any, intent: Intent) -> None:
         if key is not None and scope._keys.get(key) is intent:
             del scope._keys[key]
         raise
+
+
+class SentMarks:
+    """Wraps a scope's executor to mark its dispatched rows ``sent`` in one UPDATE per batch.
+
+    Scopes call ``after_flush()`` once after each dispatch batch, after the wrapped executor's
+    own (a batching executor sends there; if it raises, the rows stay pending for the relay).
+    Everything else is forwarded to the wrapped executor (``prepare``, ``close``, ...).
+    """
+
+    __slots__ = ("executor", "marks")
+
+    def __init__(self, executor: Any) -> None:
+        self.executor = executor
+        self.marks: list[tuple[str, int]] = []
+
+    def __call__(self, intent: Intent) -> None:
+        self.executor(intent)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.executor, name)
+
+    def after_flush(self) -> None:
+        marks, self.marks = self.marks, []
+        hook = getattr(self.executor, "after_flush", None)
+        if hook is not None:
+            hook()
+        by_alias: dict[str, list[int]] = {}
+        for alias, pk in marks:
+            by_alias.setdefault(alias, []).append(pk)
+        for alias, pks in by_alias.items():
+            _mark_sent(alias, pks)
+
+    def __repr__(self) -> str:
+        return repr(self.executor)
 
 
 def forget(intent_id: str | None = None) -> None:
@@ -188,7 +226,11 @@ def _on_event(event: str, intent: Intent, scope: Any, detail: Any) -> None:
     if event == _events.DISPATCHED:
         entry = _settle(intent.id)
         if entry is not None:
-            _mark_sent(*entry)
+            executor = getattr(scope, "executor", None)
+            if isinstance(executor, SentMarks):
+                executor.marks.append(entry)  # written once the batch is through
+            else:
+                _mark_sent(entry[0], [entry[1]])
     elif event == _events.FAILED:
         entry = _settle(intent.id)
         if entry is not None:
@@ -207,8 +249,8 @@ def _manager(alias: str) -> Any:
     return OutboxMessage.objects.using(alias)
 
 
-def _mark_sent(alias: str, pk: int) -> None:
-    _manager(alias).filter(pk=pk, status="pending").update(
+def _mark_sent(alias: str, pks: list[int]) -> None:
+    _manager(alias).filter(pk__in=pks, status="pending").update(
         status="sent", sent_at=timezone.now(), attempts=F("attempts") + 1
     )
 
