@@ -40,10 +40,14 @@ def notify(*args: object, **kwargs: object) -> None:
 
 @pytest.fixture(autouse=True)
 def clean_state():
-    airlock.reset_configuration()
+    """Each test starts from an empty configuration; whatever was configured before (the
+    Django app's settings, for the suites that run after this one) is put back afterwards."""
+    saved = airlock.get_configuration()
     listeners = _events.listeners
+    airlock.reset_configuration()
     yield
     airlock.reset_configuration()
+    airlock.configure(**{name: value for name, value in saved.items() if value not in (None, {})})
     assert airlock.get_current_scope() is None, "a test left a scope active"
     assert _events.listeners == listeners, "a test left an event listener subscribed"
 
