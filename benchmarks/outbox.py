@@ -1,5 +1,5 @@
-"""Outbox cost: rows per second relayed to Celery on Redis (1 and 4 relays), and the extra
-cost of a durable intent over the in-memory path.
+"""Outbox cost: rows per second relayed to Celery on Redis (1 and 4 relays, and 1 relay with
+the batched Celery executor), and the extra cost of a durable intent over the in-memory path.
 
 Prints one JSON line, then a short table. Needs PostgreSQL (a scratch database
 ``airlock_bench_outbox`` is created and dropped) and Redis (DB 6, the outbox's own, flushed).
@@ -29,6 +29,12 @@ ROUNDS = 3 if QUICK else 7
 DB_NAME = "airlock_bench_outbox"
 REDIS_DB = 6
 QUEUE = "airlock_outbox_bench"
+EXECUTORS = "airlock.integrations.executors.celery."
+RUNS = [  # (name, relay processes, executor the relays send with)
+    ("1_relay", 1, EXECUTORS + "celery_executor"),
+    ("4_relays", 4, EXECUTORS + "celery_executor"),  # SKIP LOCKED: each takes its own rows
+    ("1_relay_batched", 1, EXECUTORS + "celery_batch_executor"),
+]
 
 
 def setup_django() -> None:
@@ -86,9 +92,10 @@ def relay_process() -> None:
     """Child: get ready, wait for "go" on stdin, drain, print start/end/sent as JSON."""
     setup_django()
     celery_task()
+    from airlock._config import import_string
     from airlock.integrations.django.outbox.relay import Relay
 
-    relay = Relay()
+    relay = Relay(executor=import_string(sys.argv[2]))
     print("ready", flush=True)
     sys.stdin.readline()
     start = time.time()
@@ -97,11 +104,11 @@ def relay_process() -> None:
     print(json.dumps({"start": start, "end": end, "sent": relay.counts.sent}), flush=True)
 
 
-def relay_rate(relays: int) -> float:
+def relay_rate(relays: int, executor: str) -> float:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs = [
         subprocess.Popen(
-            [sys.executable, __file__, "relay"],
+            [sys.executable, __file__, "relay", executor],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -217,10 +224,10 @@ def main() -> None:
         memory = enqueue_us(task, None)
         durable = enqueue_us(task, {"durable": True})
         rates = {}
-        for relays in (1, 4):
+        for name, relays, executor in RUNS:
             fill(task)
             broker.flushdb()
-            rates[relays] = relay_rate(relays)
+            rates[name] = relay_rate(relays, executor)
             assert broker.llen(QUEUE) == ROWS
         broker.flushdb()
     finally:
@@ -230,7 +237,7 @@ def main() -> None:
         "database": "postgresql",
         "broker": "redis (celery_executor)",
         "rows": ROWS,
-        "relayed_rows_per_second": {"1_relay": round(rates[1]), "4_relays": round(rates[4])},
+        "relayed_rows_per_second": {name: round(rate) for name, rate in rates.items()},
         "enqueue_us_per_intent": {
             "in_memory": round(memory[0], 2),
             "durable": round(durable[0], 2),
@@ -246,8 +253,9 @@ def main() -> None:
         "quick": QUICK,
     }
     print(json.dumps(result))
-    print(f"relay to Celery/Redis, {ROWS} rows: 1 relay {rates[1]:.0f} rows/s, "
-          f"4 relays {rates[4]:.0f} rows/s ({os.cpu_count()} CPUs)")
+    print(f"relay to Celery/Redis, {ROWS} rows, {os.cpu_count()} CPUs (rows per second):")
+    for name, rate in rates.items():
+        print(f"  {name:<32}{rate:>10.0f}")
     print(f"{'us per intent':<34}{'in memory':>10}{'durable':>10}{'extra':>10}")
     for label, (m, d) in [("enqueue in atomic", (memory[0], durable[0])),
                           ("enqueue + commit + dispatch", (memory[1], durable[1]))]:
@@ -255,7 +263,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["relay"]:
+    if sys.argv[1:2] == ["relay"]:
         relay_process()
     else:
         main()

@@ -29,6 +29,14 @@ def flaky(order_id: int) -> None:
     delivered.append((order_id, "flaky"))
 
 
+relayed: list[airlock.Intent] = []
+
+
+def relay_executor(intent: airlock.Intent) -> None:
+    """An executor for ``AIRLOCK["OUTBOX"]["EXECUTOR"]``: records what the relay hands it."""
+    relayed.append(intent)
+
+
 def not_registered(order_id: int) -> None:
     delivered.append((order_id, "unregistered"))
 
@@ -42,6 +50,7 @@ def outbox_settings(settings: Any) -> dict[str, Any]:
     conf = {"GRACE": 0, "MAX_ATTEMPTS": 3, "BACKOFF": 0, "MAX_BACKOFF": 0}
     settings.AIRLOCK = {"OUTBOX": conf}
     delivered.clear()
+    relayed.clear()
     failures.clear()
     recorder.forget()
     return conf

@@ -20,6 +20,8 @@ from airlock.integrations.django.outbox.checks import check_outbox_settings
         ({"GRACE": -1}, "number of seconds >= 0", "GRACE"),
         ({"UNDECIDED": "drop"}, 'must be "send" or "dead"', "parks them"),
         ({"TASKS": ["no.such.module.task"]}, "does not import", "dotted path"),
+        ({"EXECUTOR": "no.such.executor"}, "does not import", "dotted path"),
+        ({"EXECUTOR": 3}, "must be an executor or its dotted path", "celery_batch_executor"),
         ("all", "must be a dict", "DURABLE"),
     ],
 )

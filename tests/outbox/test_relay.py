@@ -183,3 +183,14 @@ def test_the_command_once_drains_and_prints_counters(capsys: Any) -> None:
     # no backoff configured here, so the retry is ready again within the same drain
     assert "sent=4 retried=1 dead=0" in out
     assert sorted(delivered) == [(0, ""), (1, ""), (2, ""), (9, "flaky")]
+
+
+def test_the_relay_can_send_with_its_own_executor(settings: Any) -> None:
+    from tests.outbox.conftest import relayed
+
+    settings.AIRLOCK = {
+        "OUTBOX": {"GRACE": 0, "EXECUTOR": "tests.outbox.conftest.relay_executor"}
+    }
+    stored(deliver, 1)
+    Relay().drain()
+    assert [str(i) for i in relayed] == ["deliver(1)"] and delivered == []

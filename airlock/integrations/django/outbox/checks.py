@@ -23,6 +23,8 @@ def check_outbox_settings(**_: Any) -> list[checks.CheckMessage]:
 
         settings = conf.settings()
         paths = [*settings.tasks, *([settings.celery_app] if settings.celery_app else [])]
+        if isinstance(settings.executor, str):
+            paths.append(settings.executor)
         for path in paths:
             try:
                 import_string(path)

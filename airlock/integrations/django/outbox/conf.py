@@ -14,6 +14,8 @@ DEFAULTS: dict[str, Any] = {
     "DURABLE": False,
     # Dotted paths of tasks to register at startup (settings are code; the table never is).
     "TASKS": [],
+    # Executor the relay sends with (dotted path or object); None: AIRLOCK["EXECUTOR"].
+    "EXECUTOR": None,
     # Dotted path of the Celery app whose app.tasks names Celery tasks; None: the current app.
     "CELERY_APP": None,
     # Database alias holding the table; None: the router's choice (usually "default").
@@ -36,6 +38,7 @@ _UNDECIDED = ("send", "dead")
 class OutboxSettings:
     durable: bool | frozenset[str]
     tasks: tuple[str, ...]
+    executor: Any
     celery_app: str | None
     database: str | None
     grace: float
@@ -87,6 +90,15 @@ def problems(raw: Any) -> list[tuple[str, str]]:
             (
                 f'AIRLOCK["OUTBOX"]["TASKS"] must be a list of dotted paths, got {tasks!r}',
                 "e.g. 'TASKS': ['shop.tasks.send_receipt']",
+            )
+        )
+    executor = value["EXECUTOR"]
+    if executor is not None and not isinstance(executor, str) and not callable(executor):
+        out.append(
+            (
+                f'AIRLOCK["OUTBOX"]["EXECUTOR"] must be an executor or its dotted path, got '
+                f"{executor!r}",
+                "e.g. 'EXECUTOR': 'airlock.integrations.executors.celery.celery_batch_executor'",
             )
         )
     app = value["CELERY_APP"]
@@ -147,6 +159,7 @@ def settings() -> OutboxSettings:
     return OutboxSettings(
         durable=durable,
         tasks=tuple(v["TASKS"]),
+        executor=v["EXECUTOR"],
         celery_app=v["CELERY_APP"],
         database=v["DATABASE"],
         grace=float(v["GRACE"]),

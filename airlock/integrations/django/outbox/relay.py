@@ -101,7 +101,8 @@ def decode(reference: str, payload: str) -> Intent:
 class Relay:
     """Sends ready outbox rows; ``run_batch()`` once, ``drain()`` until empty, ``run()`` forever.
 
-    ``executor`` defaults to the configured one (``AIRLOCK["EXECUTOR"]``); an intent with an
+    ``executor`` defaults to ``AIRLOCK["OUTBOX"]["EXECUTOR"]``, else the configured one
+    (``AIRLOCK["EXECUTOR"]``); an intent with an
     ``executor`` dispatch option goes to that named executor. Not thread-safe: one per thread.
     """
 
@@ -117,6 +118,8 @@ class Relay:
 
         current = recorder.current_settings()  # also registers TASKS and CELERY_APP
         self.settings = settings or current
+        if executor is None and self.settings.executor is not None:
+            executor = _config._resolve_executor(self.settings.executor, 'OUTBOX["EXECUTOR"]')
         self.executor = executor
         self.batch_size = batch_size or self.settings.batch_size
         self.alias = database or self.settings.database or router.db_for_write(OutboxMessage)
