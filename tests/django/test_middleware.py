@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 from django.db import connections
 
-from airlock.integrations.django import signals
+from airlock.integrations.django import DjangoScope, signals
 from tests.django.models import Note
 
 # available_apps keeps the flush after each transactional test small (auth: for the middleware).
@@ -50,6 +50,15 @@ def test_exception_discards_and_propagates(client, ran):
 
 def test_request_airlock_scope_is_set(client):
     assert client.get("/scope").json() == {"scope": "DjangoScope"}
+
+
+class CustomScope(DjangoScope):
+    pass
+
+
+def test_middleware_honours_the_scope_setting(client, settings):
+    settings.AIRLOCK = {"SCOPE": "tests.django.test_middleware.CustomScope"}
+    assert client.get("/scope").json() == {"scope": "CustomScope"}
 
 
 async def test_async_view_through_async_client(async_client, ran):

@@ -280,5 +280,36 @@ def test_failing_intent_is_isolated_logged_and_signalled(ex, caplog):
     assert "explode('middle')" in caplog.text and "task middle exploded" in caplog.text
 
 
+def test_schedule_dispatch_decides_when_a_ready_batch_runs(ex):
+    later = []
+
+    class Deferred(DjangoScope):
+        def schedule_dispatch(self, callback):
+            later.append(callback)
+
+    with transaction.atomic():
+        with airlock.scope(executor=ex, _cls=Deferred):
+            airlock.enqueue(record, "a")
+            airlock.enqueue(record, "b")
+    assert ex.sent == [] and len(later) == 1  # one batch: the commit released both
+    later[0]()
+    assert ex.sent == ["a", "b"] and ex.batches == 1
+
+
+def test_finished_scope_is_freed_without_the_cycle_collector(ex):
+    import gc
+    import weakref
+
+    gc.disable()
+    try:
+        with scope(ex) as s, transaction.atomic():
+            airlock.enqueue(record, "a")
+        ref = weakref.ref(s)
+        del s
+        assert ref() is None
+    finally:
+        gc.enable()
+
+
 def test_scope_is_the_configured_default():
     assert type(airlock.scope()) is DjangoScope

@@ -148,15 +148,17 @@ class DjangoScope(Scope):
     ) -> None:
         super().__init__(policy, executor=executor)
         self.using = _as_aliases(using)
-        self._tickets: dict[int, Ticket] = {}  # id(intent) -> ticket, for tied intents
+        # id(intent) -> ticket, for tied intents not settled yet. Settled ones leave at once:
+        # scope <-> ticket is a reference cycle, and a finished scope should die by refcount.
+        self._tickets: dict[int, Ticket] = {}
         self._incoming: dict[int, Ticket | object] = {}  # tickets handed over by a child
         self._live: dict[int, int] = {}  # connection id -> hooks not yet fired or dropped
         self._ready: list[Intent] = []  # released by commit hooks, sent when the commit ends
-        self._rolled_back = 0  # rolled-back intents still sitting in the buffer
+        self._gone: set[int] = set()  # ids of rolled-back intents still in the buffer
 
     # -- enqueue side ----------------------------------------------------------------------
     def ticket_for(self, intent: Intent) -> Ticket | None:
-        """The bookkeeping of a buffered intent, or None when it waits for no transaction."""
+        """The bookkeeping of a buffered or waiting intent; None when it waits for nothing."""
         return self._tickets.get(id(intent))
 
     def on_buffered(self, intent: Intent) -> None:
@@ -194,6 +196,7 @@ class DjangoScope(Scope):
 
     def _adopt(self, ticket: Ticket) -> None:
         previous = ticket.scope
+        previous._tickets.pop(id(ticket.intent), None)
         for cid in ticket.waiting.values():
             previous._live[cid] -= 1
             self._live[cid] = self._live.get(cid, 0) + 1
@@ -231,8 +234,9 @@ class DjangoScope(Scope):
         if ticket.fate is None:
             ticket.fate = ROLLED_BACK
             intent = ticket.intent
+            self._tickets.pop(id(intent), None)
             if not ticket.released:
-                self._rolled_back += 1
+                self._gone.add(id(intent))
                 key = intent.key
                 if key is not None and self._keys.get(key) is intent:
                     del self._keys[key]  # a retry may enqueue the same key again
@@ -251,11 +255,10 @@ class DjangoScope(Scope):
 
     # -- flush side ------------------------------------------------------------------------
     def _prune(self) -> None:
-        if self._rolled_back:
-            gone = {id(t.intent) for t in self._tickets.values() if t.fate == ROLLED_BACK}
+        if self._gone:
+            gone, self._gone = self._gone, set()
             self._buffer = [i for i in self._buffer if id(i) not in gone]
             self._captured = [i for i in self._captured if id(i) not in gone]
-            self._rolled_back = 0
 
     @property
     def intents(self) -> list[Intent]:
@@ -270,10 +273,15 @@ class DjangoScope(Scope):
         """
         self._prune()
         released = super().flush()
-        for ticket in self._tickets.values():
-            if ticket.scope is self and not ticket.released and ticket.fate is None:
-                # Dropped by a policy here, or captured by an enclosing non-Django scope.
+        waiting: dict[int, Ticket] = {}
+        for key, ticket in self._tickets.items():
+            if ticket.scope is not self or ticket.fate is not None:
+                continue
+            if ticket.released:
+                waiting[key] = ticket
+            else:  # dropped by a policy here, or captured by an enclosing non-Django scope
                 ticket.fate = DROPPED
+        self._tickets = waiting
         return released
 
     def discard(self) -> list[Intent]:
@@ -281,6 +289,7 @@ class DjangoScope(Scope):
         for ticket in self._tickets.values():
             if ticket.scope is self and ticket.fate is None:
                 ticket.fate = DISCARDED
+        self._tickets = {}
         discarded = super().discard()
         if discarded:
             signals.send(signals.intents_discarded, type(self), intents=discarded, scope=self)
@@ -309,7 +318,7 @@ class DjangoScope(Scope):
         used: list[Executor] = [executor]
         tickets = self._tickets
         for intent in intents:
-            ticket = tickets.get(id(intent))
+            ticket = tickets.pop(id(intent), None)
             try:
                 if intent[5] or _events.listeners:
                     self.run_executor(intent, used)
