@@ -194,3 +194,24 @@ def test_the_relay_can_send_with_its_own_executor(settings: Any) -> None:
     stored(deliver, 1)
     Relay().drain()
     assert [str(i) for i in relayed] == ["deliver(1)"] and delivered == []
+
+
+@pytest.mark.parametrize("tqdm", [True, False])
+def test_a_backlog_on_a_terminal_gets_a_progress_bar(monkeypatch: Any, tqdm: bool) -> None:
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:  # the only way to be a terminal inside pytest
+            return True
+
+    for n in range(5):
+        stored(deliver, n)
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stderr", screen)
+    if not tqdm:
+        monkeypatch.setitem(sys.modules, "tqdm", None)  # as if not installed: the built-in bar
+    call_command("airlock_relay", "--once", "--batch-size", "2")
+    assert "5/5" in screen.getvalue()
+    assert ("#" * 30 in screen.getvalue()) is not tqdm
+    assert len(delivered) == 5
