@@ -51,12 +51,7 @@ class HueyExecutor:
         """The huey ``Task`` message for an intent of a huey task (what ``__call__`` enqueues)."""
         task = intent.task
         options = self._absolute(intent.dispatch_options)
-        unknown = set(options) - {"eta", "id", *_TASK_OPTIONS}
-        if unknown:
-            raise TypeError(
-                f"{intent}: unknown huey dispatch option(s) {', '.join(sorted(unknown))}; "
-                f"known: delay, eta, id, {', '.join(_TASK_OPTIONS)}"
-            )
+        _check_options(intent)
         huey = task.huey
         eta = options.get("eta")
         if eta is not None:
@@ -77,6 +72,7 @@ class HueyExecutor:
         task = intent.task
         if not isinstance(task, TaskWrapper):
             return intent
+        _check_options(intent)
         check_arguments(intent, task.huey.serializer.serialize, "huey's serializer (pickle)")
         options = intent.dispatch_options
         if "delay" in options or _relative(options.get("expires")):
@@ -98,6 +94,15 @@ class HueyExecutor:
 
     def __repr__(self) -> str:
         return "huey_executor"
+
+
+def _check_options(intent: Intent) -> None:
+    unknown = set(intent.dispatch_options) - {"delay", "eta", "id", *_TASK_OPTIONS}
+    if unknown:
+        raise TypeError(
+            f"{intent}: unknown huey dispatch option(s) {', '.join(sorted(unknown))}; "
+            f"known: delay, eta, id, {', '.join(_TASK_OPTIONS)}"
+        )
 
 
 def _relative(value: Any) -> bool:
