@@ -282,6 +282,7 @@ class DjangoScope(Scope):
             else:  # dropped by a policy here, or captured by an enclosing non-Django scope
                 ticket.fate = DROPPED
         self._tickets = waiting
+        self._incoming.clear()  # left over only by captures dropped as duplicate keys
         return released
 
     def discard(self) -> list[Intent]:
@@ -290,6 +291,7 @@ class DjangoScope(Scope):
             if ticket.scope is self and ticket.fate is None:
                 ticket.fate = DISCARDED
         self._tickets = {}
+        self._incoming.clear()
         discarded = super().discard()
         if discarded:
             signals.send(signals.intents_discarded, type(self), intents=discarded, scope=self)
