@@ -98,7 +98,21 @@ def main() -> dict[str, object]:
     for name, ratio in growth.items():
         print(f"{name:40}{ratio:>8.2f}x")
     print(f"plot: {PLOT.relative_to(_bench.ROOT)}")
+    print("\nMarkdown table for docs/performance.md:")
+    print(markdown_table(series))
     return result
+
+
+def markdown_table(series: dict[str, dict[str, float]]) -> str:
+    sizes = list(next(iter(series.values())))
+    lines = [
+        "| us per intent | " + " | ".join(f"{int(s):,}" for s in sizes) + " |",
+        "|---|" + "---:|" * len(sizes),
+    ]
+    for name, values in series.items():
+        cells = " | ".join(f"{values[s]:,.1f}" for s in sizes)
+        lines.append(f"| {name} | {cells} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

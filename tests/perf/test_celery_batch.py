@@ -1,6 +1,6 @@
 """The batched Celery path on Redis sends exactly what apply_async sends, and says what failed.
 
-Real Redis (DB 8), a real Celery app; messages are read back from the broker's lists.
+Real Redis (DB 9), a real Celery app; messages are read back from the broker's lists.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ require_module("celery", "celery")
 
 from celery import Celery, signals  # noqa: E402
 
-from airlock.integrations.executors._batch import BatchDispatchError  # noqa: E402
+from airlock.integrations.executors import BatchDispatchError  # noqa: E402
 from airlock.integrations.executors._batch_celery import CeleryBatchExecutor  # noqa: E402
 from airlock.integrations.executors.celery import send  # noqa: E402
 
@@ -232,3 +232,31 @@ def test_other_brokers_take_the_per_message_path(redis_db: Any) -> None:
         queue.close()
     assert got == [i.id for i in intents]
     app.close()
+
+
+def test_plain_repr_is_what_saferepr_gives_whenever_it_answers() -> None:
+    from celery.utils.saferepr import saferepr
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from airlock.integrations.executors._celery_messages import plain_repr as _plain_repr
+
+    scalars = (
+        st.integers()
+        | st.floats()
+        | st.booleans()
+        | st.none()
+        | st.text(st.characters(min_codepoint=1, max_codepoint=0x2FF), max_size=80)
+    )
+    values = st.tuples(scalars, scalars) | st.lists(scalars, max_size=12).map(tuple) | (
+        st.dictionaries(st.text(max_size=10), scalars, max_size=8)
+    )
+
+    @settings(max_examples=150, deadline=None)
+    @given(values)
+    def check(value: Any) -> None:
+        fast = _plain_repr(value)
+        if fast is not None:
+            assert fast == saferepr(value, 1024, maxlevels=3)
+
+    check()

@@ -1,6 +1,6 @@
 """Batched dramatiq and huey paths on Redis send byte-for-byte what their executors send.
 
-Real Redis (DB 8), real brokers / huey instances; messages are read back from Redis.
+Real Redis (DB 9), real brokers / huey instances; messages are read back from Redis.
 """
 
 from __future__ import annotations
