@@ -1,7 +1,7 @@
-"""Celery app of the batched-path end-to-end suite: a stock worker on Redis DB 8.
+"""Celery app of the batched-path end-to-end suite: a stock worker on Redis DB 9.
 
 The worker runs ``record`` as plain Celery (no airlock code on the worker side); each run is
-written to Redis DB 9 with its arguments, task id, queue and the time it ran.
+written to Redis DB 9 (another key) with its arguments, task id, queue and the time it ran.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ DEFAULT_QUEUE = "airlock_perf_default"
 SPECIAL_QUEUE = "airlock_perf_special"
 RECORDER = Recorder(db=9)
 
-app = Celery("airlock_perf_e2e", broker=redis_url(8))
+app = Celery("airlock_perf_e2e", broker=redis_url(9))
 app.conf.update(
     task_default_queue=DEFAULT_QUEUE,
     task_ignore_result=True,
