@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from typing import Any
 
 import pytest
@@ -30,11 +32,14 @@ def flaky(order_id: int) -> None:
 
 
 relayed: list[airlock.Intent] = []
+sigterm_at: list[int] = []  # relay_executor sends this process SIGTERM after that many sends
 
 
 def relay_executor(intent: airlock.Intent) -> None:
     """An executor for ``AIRLOCK["OUTBOX"]["EXECUTOR"]``: records what the relay hands it."""
     relayed.append(intent)
+    if sigterm_at and len(relayed) == sigterm_at[0]:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def not_registered(order_id: int) -> None:
@@ -51,6 +56,7 @@ def outbox_settings(settings: Any) -> dict[str, Any]:
     settings.AIRLOCK = {"OUTBOX": conf}
     delivered.clear()
     relayed.clear()
+    sigterm_at.clear()
     failures.clear()
     recorder.forget()
     return conf

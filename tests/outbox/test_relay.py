@@ -217,3 +217,22 @@ def test_a_backlog_on_a_terminal_gets_a_progress_bar(monkeypatch: Any, tqdm: boo
     assert "5/5" in screen.getvalue()
     assert ("#" * 30 in screen.getvalue()) is not tqdm
     assert len(delivered) == 5
+
+
+def test_sigterm_mid_batch_finishes_the_batch_and_the_command_exits(
+    settings: Any, capsys: Any
+) -> None:
+    from tests.outbox.conftest import relayed, sigterm_at
+
+    settings.AIRLOCK = {
+        "OUTBOX": {"GRACE": 0, "EXECUTOR": "tests.outbox.conftest.relay_executor"}
+    }
+    for n in range(10):
+        stored(deliver, n)
+    sigterm_at.append(2)  # the signal lands while the relay is inside its first batch of 4
+    call_command("airlock_relay", "--batch-size", "4", "--interval", "0")  # runs until stopped
+    assert len(relayed) == 4
+    assert len(rows(status="sent")) == 4 and len(rows(status="pending")) == 6
+    captured = capsys.readouterr()
+    assert "finishing the batch in hand" in captured.err
+    assert "sent=4 retried=0 dead=0" in captured.out
