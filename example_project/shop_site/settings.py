@@ -2,13 +2,16 @@
 
 It runs on SQLite with tasks executed in this process. One environment variable switches the
 executor: ``SHOP_EXECUTOR=celery`` (Celery on Redis DB 7) or ``SHOP_EXECUTOR=huey`` (huey on
-Redis DB 7); start the matching worker as the README shows. ``SHOP_DB`` moves the database file.
+Redis DB 7); start the matching worker as the README shows. ``SHOP_DB`` moves the database file,
+``SHOP_REDIS_URL`` the broker, ``SHOP_QUEUE`` names the queue.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+import django
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -18,6 +21,7 @@ ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 
 SHOP_EXECUTOR = os.environ.get("SHOP_EXECUTOR", "sync")
 SHOP_REDIS_URL = os.environ.get("SHOP_REDIS_URL", "redis://127.0.0.1:6379/7")
+SHOP_QUEUE = os.environ.get("SHOP_QUEUE", "airlock-example-shop")  # the queue a worker reads
 if SHOP_EXECUTOR not in {"sync", "celery", "huey"}:
     raise ValueError(f"SHOP_EXECUTOR must be sync, celery or huey, not {SHOP_EXECUTOR!r}")
 
@@ -67,10 +71,13 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("SHOP_DB", str(BASE_DIR / "db.sqlite3")),
-        # a worker process writes to the same file: wait for its lock rather than fail
+        # A worker process may write to the same file: wait for its lock rather than fail.
         "OPTIONS": {"timeout": 30},
     }
 }
+if django.VERSION >= (5, 1):
+    # BEGIN IMMEDIATE: a transaction that reads then writes cannot deadlock with the worker.
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 
 AIRLOCK = {
     "POLICY": "airlock.AllowAll",
@@ -80,12 +87,13 @@ AIRLOCK = {
 
 if SHOP_EXECUTOR == "celery":
     CELERY_BROKER_URL = SHOP_REDIS_URL
+    CELERY_TASK_DEFAULT_QUEUE = SHOP_QUEUE
     CELERY_TASK_SERIALIZER = "json"
 elif SHOP_EXECUTOR == "huey":
     INSTALLED_APPS.append("huey.contrib.djhuey")
     HUEY = {
         "huey_class": "huey.RedisHuey",
-        "name": "airlock-example-shop",
+        "name": SHOP_QUEUE,
         "immediate": False,
         "connection": {"url": SHOP_REDIS_URL},
     }

@@ -1,12 +1,14 @@
 """``SHOP_EXECUTOR`` switches the shop to a real queue: the demo's tasks run on a real worker.
 
-Celery and huey on Redis DB 7 (reserved for these tests). Only what committed and was flushed
-reaches the worker: the declined, raising, rolled-back and DropAll cases send nothing.
+Celery and huey on Redis DB 7 (reserved for the example), each test on a queue of its own.
+Only what committed and was flushed reaches the worker: the declined, raising, rolled-back and
+DropAll cases send nothing.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,16 +44,19 @@ def test_demo_sends_only_committed_intents_to_the_worker(
     require_module(backend, backend)
     import redis
 
-    url = redis_url(7)
-    redis.Redis.from_url(url).flushdb()
+    # A queue of this test's own: concurrent runs of the suite never take each other's tasks.
+    queue = f"airlock-example-test-{uuid.uuid4().hex[:12]}"
+    client = redis.Redis.from_url(redis_url(7))
     db = new_shop_db()
-    env = {"SHOP_EXECUTOR": backend, "SHOP_REDIS_URL": url}
+    env = {"SHOP_EXECUTOR": backend, "SHOP_REDIS_URL": redis_url(7), "SHOP_QUEUE": queue}
     argv, ready_text = WORKERS[backend]
     ready = lambda worker: ready_text in worker.output()  # noqa: E731
     with running(argv, env=shop_env(db, **env), cwd=EXAMPLE, ready=ready) as worker:
         output = manage(db, "demo", **env)
         assert f"The {backend} worker ran 6 of the 6 tasks sent." in output, worker.output()
 
+    for key in client.scan_iter(f"*{queue}*"):
+        client.delete(key)
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT task, order_id FROM shop_effect").fetchall()
     assert sorted(rows) == sorted(EXPECTED)
