@@ -66,13 +66,13 @@ def _record(label: str, *args: Any, **fields: Any) -> None:
     )
 
 
-@dramatiq.actor(queue_name=DEFAULT_QUEUE, max_retries=0)
+@dramatiq.actor(broker=broker, queue_name=DEFAULT_QUEUE, max_retries=0)
 def record(label: str, *args: Any, **kwargs: Any) -> None:
     """Record that it ran, with its arguments, message id and worker."""
     _record(label, *args, kwargs=kwargs)
 
 
-@dramatiq.actor(queue_name=DEFAULT_QUEUE, max_retries=0)
+@dramatiq.actor(broker=broker, queue_name=DEFAULT_QUEUE, max_retries=0)
 def record_note(label: str, note_id: int) -> None:
     """Read the Note the web request wrote: a task sent before the commit would not find it."""
     from integrations.common.models import Note
@@ -81,7 +81,7 @@ def record_note(label: str, note_id: int) -> None:
     _record(label, note_id, kwargs={}, text=note.text if note else None)
 
 
-@dramatiq.actor(queue_name=DEFAULT_QUEUE, max_retries=0)
+@dramatiq.actor(broker=broker, queue_name=DEFAULT_QUEUE, max_retries=0)
 def spawn(tag: str, fail: bool) -> None:
     """Enqueue a follow-up, then fail or succeed: the follow-up may leave only on success."""
     _record("spawn", tag, kwargs={})

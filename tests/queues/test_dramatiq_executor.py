@@ -25,7 +25,6 @@ def broker() -> Iterator[StubBroker]:
     broker = StubBroker()
     broker.emit_after("process_boot")
     broker.add_middleware(ScopeMiddleware())
-    dramatiq.set_broker(broker)
     runs.clear()
     yield broker
     broker.flush_all()
