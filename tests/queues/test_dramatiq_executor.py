@@ -130,3 +130,11 @@ def test_middleware_sends_follow_up_only_when_the_actor_succeeds(broker, actors)
     run_worker(broker)
     run_worker(broker)  # the follow-up sent by the successful parent
     assert runs == [("ok-child", (), {})]
+
+
+def test_eta_already_passed_at_flush_sends_at_once(broker, actors):
+    past = datetime.now(timezone.utc) - timedelta(seconds=5)
+    with airlock.scope(executor=dramatiq_executor):
+        airlock.enqueue(actors["record"], "late", _dispatch_options={"eta": past})
+    assert broker.queues["q_main"].qsize() == 1
+    assert broker.queues["q_main.DQ"].qsize() == 0
