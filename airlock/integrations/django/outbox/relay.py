@@ -161,7 +161,8 @@ class Relay:
         """
         interval = self.settings.interval if interval is None else interval
         while not self.stop.is_set():
-            close_old_connections()
+            if not connections[self.alias].in_atomic_block:  # e.g. a test's transaction
+                close_old_connections()  # a broken or expired connection is replaced
             try:
                 handled = self.drain(progress)
             except Exception:
