@@ -147,7 +147,7 @@ class DjangoScope(Scope):
         using: str | Iterable[str] | None = None,
     ) -> None:
         super().__init__(policy, executor=executor)
-        self.using = _as_aliases(using)
+        self.using = _as_aliases(using) if using is not None else None
         # id(intent) -> ticket, for tied intents not settled yet. Settled ones leave at once:
         # scope <-> ticket is a reference cycle, and a finished scope should die by refcount.
         self._tickets: dict[int, Ticket] = {}
@@ -271,8 +271,13 @@ class DjangoScope(Scope):
 
         Returns the intents released (dispatched now or waiting for their commit).
         """
-        self._prune()
+        if self._gone:
+            self._prune()
         released = super().flush()
+        if not self._tickets:  # nothing was tied to a transaction: the common request
+            if self._incoming:
+                self._incoming.clear()
+            return released
         waiting: dict[int, Ticket] = {}
         for key, ticket in self._tickets.items():
             if ticket.scope is not self or ticket.fate is not None:
