@@ -128,6 +128,11 @@ class Relay:
         self._rows = OutboxMessage.objects.using(self.alias)
 
     # -- public ---------------------------------------------------------------------------------
+    @property
+    def claims_rows(self) -> bool:
+        """True where the database can lock claimed rows, so several relays may run."""
+        return bool(connections[self.alias].features.has_select_for_update)
+
     def backlog(self) -> int:
         """How many rows are ready to send now."""
         return int(self._ready().count())

@@ -51,6 +51,11 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"airlock_relay: relaying from {relay.alias!r} (batch {relay.batch_size})"
             )
+            if not relay.claims_rows:
+                self.stderr.write(
+                    f"airlock_relay: {relay.alias!r} cannot lock rows (SQLite?): run only one "
+                    "relay at a time on it, or two relays will send the same rows"
+                )
             bar = self._progress(relay, options["no_progress"])
             if options["once"]:
                 relay.drain(bar.update if bar else None)
