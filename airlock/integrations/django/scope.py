@@ -151,10 +151,14 @@ class DjangoScope(Scope):
         # id(intent) -> ticket, for tied intents not settled yet. Settled ones leave at once:
         # scope <-> ticket is a reference cycle, and a finished scope should die by refcount.
         self._tickets: dict[int, Ticket] = {}
-        self._incoming: dict[int, Ticket | object] = {}  # tickets handed over by a child
         self._live: dict[int, int] = {}  # connection id -> hooks not yet fired or dropped
-        self._ready: list[Intent] = []  # released by commit hooks, sent when the commit ends
-        self._gone: set[int] = set()  # ids of rolled-back intents still in the buffer
+
+    # Created on first use (most scopes never need them): tickets handed over by an exiting
+    # child; intents released by commit hooks, sent when that commit's hooks are done; ids of
+    # rolled-back intents still in the buffer.
+    _incoming: dict[int, Ticket | object] | None = None
+    _ready: list[Intent] | None = None
+    _gone: set[int] | None = None
 
     # -- enqueue side ----------------------------------------------------------------------
     def ticket_for(self, intent: Intent) -> Ticket | None:
@@ -210,6 +214,8 @@ class DjangoScope(Scope):
         if isinstance(exiting_scope, DjangoScope):
             # What we capture keeps the transactions it was enqueued in, not today's ones.
             kept = {id(i) for i in released}
+            if self._incoming is None:
+                self._incoming = {}
             for intent in intents:
                 if id(intent) not in kept:
                     self._incoming[id(intent)] = exiting_scope._tickets.get(id(intent), _UNTIED)
@@ -223,6 +229,8 @@ class DjangoScope(Scope):
             if ticket.fate is None:
                 ticket.waiting.pop(hook.alias, None)
                 if ticket.released and not ticket.waiting:
+                    if self._ready is None:
+                        self._ready = []
                     self._ready.append(ticket.intent)
             self._send_ready(hook.connection_id)
         except Exception:  # a commit hook must never raise into the committing code
@@ -236,6 +244,8 @@ class DjangoScope(Scope):
             intent = ticket.intent
             self._tickets.pop(id(intent), None)
             if not ticket.released:
+                if self._gone is None:
+                    self._gone = set()
                 self._gone.add(id(intent))
                 key = intent.key
                 if key is not None and self._keys.get(key) is intent:
@@ -250,13 +260,13 @@ class DjangoScope(Scope):
     def _send_ready(self, connection_id: int) -> None:
         # One commit runs all our hooks on that connection in a row: send when the last has run.
         if self._ready and not self._live.get(connection_id):
-            batch, self._ready = self._ready, []
+            batch, self._ready = self._ready, None
             self.schedule_dispatch(functools.partial(self._send, batch))
 
     # -- flush side ------------------------------------------------------------------------
     def _prune(self) -> None:
         if self._gone:
-            gone, self._gone = self._gone, set()
+            gone, self._gone = self._gone, None
             self._buffer = [i for i in self._buffer if id(i) not in gone]
             self._captured = [i for i in self._captured if id(i) not in gone]
 
@@ -275,8 +285,7 @@ class DjangoScope(Scope):
             self._prune()
         released = super().flush()
         if not self._tickets:  # nothing was tied to a transaction: the common request
-            if self._incoming:
-                self._incoming.clear()
+            self._incoming = None
             return released
         waiting: dict[int, Ticket] = {}
         for key, ticket in self._tickets.items():
@@ -287,7 +296,7 @@ class DjangoScope(Scope):
             else:  # dropped by a policy here, or captured by an enclosing non-Django scope
                 ticket.fate = DROPPED
         self._tickets = waiting
-        self._incoming.clear()  # left over only by captures dropped as duplicate keys
+        self._incoming = None  # left over only by captures dropped as duplicate keys
         return released
 
     def discard(self) -> list[Intent]:
@@ -296,7 +305,7 @@ class DjangoScope(Scope):
             if ticket.scope is self and ticket.fate is None:
                 ticket.fate = DISCARDED
         self._tickets = {}
-        self._incoming.clear()
+        self._incoming = None
         discarded = super().discard()
         if discarded:
             signals.send(signals.intents_discarded, type(self), intents=discarded, scope=self)
