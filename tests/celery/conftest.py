@@ -14,7 +14,6 @@ require_module("celery", "celery")
 from celery import Celery, signals  # noqa: E402
 
 import airlock  # noqa: E402
-from airlock import _config  # noqa: E402
 
 app = Celery(
     "airlock_tests", broker="memory://", backend="cache+memory://", set_as_current=False
@@ -36,14 +35,10 @@ def pickled(obj: object) -> None:
 
 
 @pytest.fixture(autouse=True)
-def clean_state():
-    """A default configuration per test; whatever was configured before comes back after."""
-    saved = {k: dict(v) if isinstance(v, dict) else v for k, v in _config.current().items()}
-    airlock.reset_configuration()
+def clean_state(fresh_configuration):
+    """A default configuration per test (tests/conftest.py puts the previous one back)."""
     ran.clear()
     yield
-    _config.current().clear()
-    _config.current().update(saved)
     assert airlock.get_current_scope() is None, "a test left a scope active"
 
 

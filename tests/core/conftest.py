@@ -39,15 +39,11 @@ def notify(*args: object, **kwargs: object) -> None:
 
 
 @pytest.fixture(autouse=True)
-def clean_state():
-    """Each test starts from an empty configuration; whatever was configured before (the
-    Django app's settings, for the suites that run after this one) is put back afterwards."""
-    saved = airlock.get_configuration()
+def clean_state(fresh_configuration):
+    """Each test starts from an empty configuration (tests/conftest.py puts the previous one
+    back afterwards) and must leave no scope active and no listener subscribed."""
     listeners = _events.listeners
-    airlock.reset_configuration()
     yield
-    airlock.reset_configuration()
-    airlock.configure(**{name: value for name, value in saved.items() if value not in (None, {})})
     assert airlock.get_current_scope() is None, "a test left a scope active"
     assert _events.listeners == listeners, "a test left an event listener subscribed"
 
