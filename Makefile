@@ -50,7 +50,7 @@ test-integrations: $(VENV)/.dev
 $(DJ42)/.created: pyproject.toml
 	$(PYTHON) -m venv $(DJ42)
 	$(DJ42)/bin/python -m pip install -q --upgrade pip
-	$(DJ42)/bin/python -m pip install -q -e . "django>=4.2,<4.3" "psycopg[binary]" pytest pytest-django pytest-asyncio pytest-timeout hypothesis
+	$(DJ42)/bin/python -m pip install -q -e . "django>=4.2,<4.3" "psycopg[binary]" pytest pytest-django pytest-asyncio pytest-timeout hypothesis tqdm
 	touch $@
 
 test-django42: $(DJ42)/.created
