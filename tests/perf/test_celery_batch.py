@@ -169,6 +169,7 @@ def test_partial_failure_names_what_was_sent_and_what_was_not(
     assert error.in_doubt == []
     assert [i for i, _ in error.errors] == [bad, *later]
     assert "WRONGTYPE" in str(error.errors[0][1])
+    assert f"4 of 8 intents sent, 4 not sent (add(99) [{bad.id}]" in str(error)
     # The good ones are queued exactly once; nothing after the failure left the process.
     assert [m["headers"]["id"] for m in drain(redis_db, "celery")] == [i.id for i in good]
 

@@ -70,13 +70,22 @@ class BatchDispatchError(DispatchError):
         total = len(sent) + len(unsent) + len(in_doubt)
         return cls(
             f"batch dispatch failed: {len(sent)} of {total} intents sent, {len(unsent)} not "
-            f"sent, {len(in_doubt)} in doubt ({type(cause).__name__}: {cause}); see the "
-            "error's .sent / .unsent / .in_doubt",
+            f"sent{_some(unsent)}, {len(in_doubt)} in doubt{_some(in_doubt)} "
+            f"({type(cause).__name__}: {cause}); see the error's .sent / .unsent / .in_doubt",
             sent=sent,
             unsent=unsent,
             in_doubt=in_doubt,
             errors=errors,
         )
+
+
+def _some(intents: Sequence[Intent], shown: int = 3) -> str:
+    # A few of them by name and id, so a log line alone says what to look for.
+    if not intents:
+        return ""
+    names = ", ".join(f"{i} [{i.id}]" for i in intents[:shown])
+    more = f", +{len(intents) - shown} more" if len(intents) > shown else ""
+    return f" ({names}{more})"
 
 
 class NotBatchable(Exception):
