@@ -15,10 +15,13 @@ from typing import Any
 
 try:
     from django_tasks.utils import normalize_json
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    from airlock.integrations.executors._queues import missing_extra
+except ImportError as exc:  # pragma: no cover - exercised only without the backport
+    try:  # Django 6 ships the framework itself (it needs Python 3.12, so CI here can't run it)
+        from django.tasks.utils import normalize_json  # type: ignore[import-untyped,import-not-found,no-redef,unused-ignore]
+    except ImportError:
+        from airlock.integrations.executors._queues import missing_extra
 
-    raise missing_extra("Django tasks executor", "django-tasks", exc) from exc
+        raise missing_extra("Django tasks executor", "django-tasks", exc) from exc
 
 from airlock._intent import Intent
 from airlock.integrations.executors._queues import check_arguments, to_datetime, to_timedelta
