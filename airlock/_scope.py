@@ -86,6 +86,21 @@ def _prepare_options(options: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(options)) if options else _EMPTY_OPTIONS
 
 
+_fallback: tuple[Executor, Any] | None = None
+
+
+def _default_executor() -> tuple[Executor, Any]:
+    """``_config.default_executor()`` and its ``prepare``; the sync fallback's looked up once."""
+    global _fallback
+    executor: Executor | None = _config.current()["executor"]
+    if executor is not None:
+        return executor, getattr(executor, "prepare", None)
+    if _fallback is None:
+        fallback = _config.default_executor()
+        _fallback = (fallback, getattr(fallback, "prepare", None))
+    return _fallback
+
+
 class Scope:
     """Buffers intents; at the end of the unit of work, flushes (dispatches) or discards them.
 
@@ -95,13 +110,30 @@ class Scope:
     Not thread-safe beyond what ``list.append`` gives: one scope belongs to one unit of work.
     """
 
+    # Defaults every new scope starts with (immutable, so shared by the class until set).
+    _state = _NEW
+    _parent: Scope | None = None
+    _inherited: tuple[Policy, ...] = ()
+    _observers: tuple[Scope, ...] = ()
+    """This scope and its ancestors whose policy has an ``on_enqueue``, innermost first."""
+    _token: Token[Scope | _Frame | None] | None = None
+    _prior: Scope | _Frame | None = None
+    _has_local = False
+    _fast = False
+    """True while ``enqueue`` may skip ``_enqueue`` (see ``_allows_fast_path``)."""
+
     def __init__(self, policy: Policy | None = None, *, executor: Executor | None = None) -> None:
-        self.policy: Policy = _config.check_policy(policy) if policy is not None else AllowAll()
-        self.executor: Executor = (
-            _config.check_executor(executor) if executor is not None else _config.default_executor()
-        )
-        self._prepare = getattr(self.executor, "prepare", None)
-        self._state = _NEW
+        if policy is None:
+            policy = AllowAll()
+        elif type(policy) is not AllowAll:  # AllowAll needs no check: the common default
+            policy = _config.check_policy(policy)
+        self.policy: Policy = policy
+        self._trivial_policy = type(policy) is AllowAll
+        if executor is None:
+            executor, self._prepare = _default_executor()
+        else:
+            self._prepare = getattr(_config.check_executor(executor), "prepare", None)
+        self.executor: Executor = executor
         self._buffer: list[Intent] = []
         self._captured: list[Intent] = []
         self._keys: dict[str, Intent] = {}
@@ -109,16 +141,6 @@ class Scope:
         """Intents removed by a policy or as a duplicate key, as ``(intent, reason)`` pairs."""
         self.dispatched: list[Intent] = []
         """Intents this scope handed to its executor(s)."""
-        self._parent: Scope | None = None
-        self._inherited: tuple[Policy, ...] = ()
-        self._observers: tuple[Scope, ...] = ()
-        """This scope and its ancestors whose policy has an ``on_enqueue``, innermost first."""
-        self._token: Token[Scope | _Frame | None] | None = None
-        self._prior: Scope | _Frame | None = None
-        self._trivial_policy = type(self.policy) is AllowAll
-        self._has_local = False
-        self._fast = False
-        """True while ``enqueue`` may skip ``_enqueue`` (see ``_allows_fast_path``)."""
 
     # -- state -------------------------------------------------------------------------------
     @property
@@ -172,13 +194,20 @@ class Scope:
         if self._state is not _NEW:
             raise ScopeStateError(f"{self!r} was already entered; create a new scope instead")
         prior = _current.get()
-        self._prior = prior
-        self._parent = prior.scope if isinstance(prior, _Frame) else prior
-        self._inherited = _current_policies()
-        observers: tuple[Scope, ...] = () if _is_trivial(self.policy) else (self,)
-        if self._parent is not None:
-            observers += self._parent._observers
-        self._observers = observers
+        parent: Scope | None = None
+        if prior is not None:  # (None: the class defaults already say no parent, no policies)
+            self._prior = prior
+            if isinstance(prior, _Frame):
+                parent, self._inherited = prior.scope, prior.policies
+            else:
+                parent, self._inherited = prior, prior._inherited
+            self._parent = parent
+        policy = self.policy
+        if type(policy) is AllowAll or _is_trivial(policy):
+            if parent is not None:
+                self._observers = parent._observers
+        else:
+            self._observers = (self, *parent._observers) if parent is not None else (self,)
         self._token = _current.set(self)
         self._state = _ACTIVE
         self._fast = self._allows_fast_path()
@@ -342,7 +371,14 @@ class Scope:
         On a plain Scope an executor error stops the flush and propagates (the scope is still
         marked flushed).
         """
-        self._check_finishable("flush")
+        if self._state is not _EXITED:
+            self._check_finishable("flush")
+        if not self._buffer:  # nothing to filter, offer or dispatch: the common empty request
+            self._state = _FLUSHED
+            if self._captured:
+                self._captured = []
+            self._keys.clear()
+            return []
         ancestors = list(self.ancestors())
         if ancestors:
             # Local policies travel with captured intents and are checked where they dispatch.
@@ -385,7 +421,8 @@ class Scope:
 
     def discard(self) -> list[Intent]:
         """Drop everything buffered; returns the discarded intents."""
-        self._check_finishable("discard")
+        if self._state is not _EXITED:
+            self._check_finishable("discard")
         discarded, self._buffer, self._captured = self._buffer, [], []
         self._keys.clear()
         self._state = _DISCARDED

@@ -45,7 +45,8 @@ class AirlockMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self.async_mode:
             return self.__acall__(request)
-        scope = self._enter(request)
+        scope = self.make_scope(request).enter()  # _enter() and _settle(), inlined: hot path
+        request.airlock_scope = scope  # type: ignore[attr-defined]
         try:
             response = self.get_response(request)
         except BaseException:
@@ -55,7 +56,10 @@ class AirlockMiddleware:
         if response.streaming:
             return self._finish_on_close(request, scope, response)
         scope.exit()
-        self._settle(request, scope, response)
+        if self.should_flush(request, response):
+            scope.flush()
+        else:
+            scope.discard()
         return response
 
     async def __acall__(self, request: HttpRequest) -> Any:

@@ -147,11 +147,15 @@ class DjangoScope(Scope):
         using: str | Iterable[str] | None = None,
     ) -> None:
         super().__init__(policy, executor=executor)
-        self.using = _as_aliases(using) if using is not None else None
+        if using is not None:
+            self.using = _as_aliases(using)
         # id(intent) -> ticket, for tied intents not settled yet. Settled ones leave at once:
         # scope <-> ticket is a reference cycle, and a finished scope should die by refcount.
         self._tickets: dict[int, Ticket] = {}
         self._live: dict[int, int] = {}  # connection id -> hooks not yet fired or dropped
+
+    using: tuple[str, ...] | None = None
+    """The aliases given as ``using=`` (None: every alias in ``atomic`` at enqueue)."""
 
     # Created on first use (most scopes never need them): tickets handed over by an exiting
     # child; intents released by commit hooks, sent when that commit's hooks are done; ids of
@@ -285,7 +289,8 @@ class DjangoScope(Scope):
             self._prune()
         released = super().flush()
         if not self._tickets:  # nothing was tied to a transaction: the common request
-            self._incoming = None
+            if self._incoming is not None:
+                self._incoming = None
             return released
         waiting: dict[int, Ticket] = {}
         for key, ticket in self._tickets.items():
