@@ -1,7 +1,8 @@
 """End-to-end suites: real brokers, real worker processes. Every test here needs services.
 
-Shared fixtures: ``e2e_db_name`` (the test database a worker must use) and ``recorder_for``
-(a Redis recorder on one of your suite's reserved DBs, emptied before each test).
+Shared fixtures: ``e2e_db_name`` (the test database a worker must use), ``recorder_for``
+(a Redis recorder on one of your suite's reserved DBs, emptied before each test) and
+``publish_path`` (``per-message`` or ``batched``, see ``common/publishing.py``).
 """
 
 from __future__ import annotations
@@ -33,3 +34,9 @@ def recorder_for():
         return recorder
 
     return make
+
+
+@pytest.fixture(scope="module")
+def publish_path(request) -> str:
+    """``per-message`` or ``batched``: set by ``common.publishing.parametrize_paths``."""
+    return str(getattr(request, "param", "per-message"))

@@ -3,7 +3,8 @@
 Per broker (Redis DB 1, RabbitMQ) two workers run for the whole module: ``main`` consumes the
 default queue, ``special`` only ``airlock_celery_special``. Workers record every task they ran
 into Redis DB 2. Each worker is solo and takes one message at a time, in order, so a sentinel
-published straight to the broker proves what had (not) been published before it.
+published straight to the broker proves what had (not) been published before it. On Redis every
+test runs twice, on the same workers: through ``celery_executor`` and ``celery_batch_executor``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,11 @@ require_module("celery", "celery")
 import airlock  # noqa: E402
 from airlock import _config  # noqa: E402
 from airlock.integrations import celery as airlock_celery  # noqa: E402
-from airlock.integrations.executors.celery import celery_executor  # noqa: E402
+from airlock.integrations.executors.celery import (  # noqa: E402
+    CeleryBatchExecutor,
+    celery_batch_executor,
+    celery_executor,
+)
 from integrations.celery.views import worker_ran_so_far  # noqa: E402
 from integrations.celery.worker_app import (  # noqa: E402
     DEFAULT_QUEUE,
@@ -31,6 +36,7 @@ from integrations.celery.worker_app import (  # noqa: E402
     record,
     use_broker,
 )
+from integrations.common.publishing import parametrize_paths, watch_batches  # noqa: E402
 from integrations.common.workers import django_worker  # noqa: E402
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -46,7 +52,11 @@ def worker_argv(queue: str, name: str) -> list[str]:
     ]  # fmt: skip
 
 
-@pytest.fixture(scope="module", params=sorted(BROKERS))
+def pytest_generate_tests(metafunc):
+    parametrize_paths(metafunc, "broker", sorted(BROKERS))
+
+
+@pytest.fixture(scope="module")
 def broker(request, e2e_db_name):
     """Two workers on one broker for the whole module; the test process sends to it too."""
     require_service(request.param)
@@ -83,12 +93,13 @@ def broker(request, e2e_db_name):
 
 
 @pytest.fixture(autouse=True)
-def celery_is_the_executor(broker):
-    """celery_executor on top of what the Django app configured (DjangoScope), restored after."""
+def publishing(broker, publish_path, monkeypatch):
+    """The path's executor over the Django app's configuration (DjangoScope), restored after."""
     saved = {k: dict(v) if isinstance(v, dict) else v for k, v in _config.current().items()}
-    airlock.configure(executor=celery_executor)
+    publishing = watch_batches(monkeypatch, CeleryBatchExecutor, publish_path)
+    airlock.configure(executor=celery_batch_executor if publishing.batched else celery_executor)
     RECORDER.flush()
-    yield
+    yield publishing
     _config.current().clear()
     _config.current().update(saved)
 
@@ -98,7 +109,9 @@ def entry(label: str) -> dict:
     return found
 
 
-def test_tasks_leave_only_after_commit_and_run_exactly_once_with_their_arguments(client):
+def test_tasks_leave_only_after_commit_and_run_exactly_once_with_their_arguments(
+    client, publishing
+):
     data = client.get("/celery/order/").json()
     # (a) inside atomic, a sentinel sent after the enqueues ran first: nothing had been published
     assert data["ran_inside"] == ["sentinel-inside-atomic"]
@@ -115,10 +128,11 @@ def test_tasks_leave_only_after_commit_and_run_exactly_once_with_their_arguments
     mail = entry("mail")
     assert (mail["args"], mail["kwargs"]) == ([7], {"to": "ann@example.com"})
     assert mail["task_id"] == data["mail_id"] == f"mail-{data['note']}"  # the key is the task id
+    assert publishing.batches == publishing.expect(2)  # one transaction on the batched path
 
 
 @pytest.mark.parametrize("outcome", ["rollback", "error"])
-def test_rolled_back_or_failed_request_runs_nothing(outcome, client):
+def test_rolled_back_or_failed_request_runs_nothing(outcome, client, publishing):
     from django.db import connection
 
     client.raise_request_exception = False  # the error case must come back as a 500
@@ -129,9 +143,10 @@ def test_rolled_back_or_failed_request_runs_nothing(outcome, client):
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM airlock_e2e_common_note")
         assert cursor.fetchone()[0] == 0
+    assert publishing.batches == []
 
 
-def test_dispatch_options_queue_and_countdown(client):
+def test_dispatch_options_queue_and_countdown(client, publishing):
     eta = client.get("/celery/options/").json()["eta"]
     RECORDER.wait_for("special")
     RECORDER.wait_for("default")
@@ -144,10 +159,16 @@ def test_dispatch_options_queue_and_countdown(client):
     RECORDER.wait_for("later", timeout=20)
     # 3 s countdown; 20 ms of slack for the worker timer's float clock arithmetic
     assert entry("later")["at"] >= eta - 0.02, "a countdown task ran before its eta"
+    assert publishing.batches == publishing.expect(3)
 
 
-def test_task_body_scope_sends_follow_ups_only_when_the_task_succeeds(client):
-    client.get("/celery/spawns/")
+def via(publishing) -> str:
+    """The query that makes the worker send follow-ups through the path's executor."""
+    return f"via={publishing.via}" if publishing.via else ""
+
+
+def test_task_body_scope_sends_follow_ups_only_when_the_task_succeeds(client, publishing):
+    client.get(f"/celery/spawns/?{via(publishing)}")
     RECORDER.wait_for("follow-up")
     # (e) the failed spawn's follow-up would have been published before the good one's
     assert worker_ran_so_far("sentinel-after") == ["spawn", "spawn", "follow-up", "sentinel-after"]
@@ -156,14 +177,18 @@ def test_task_body_scope_sends_follow_ups_only_when_the_task_succeeds(client):
         ["good"],
         ["good"],
     ]
+    assert publishing.batches == publishing.expect(2)
 
 
-def test_a_retrying_task_is_retried_and_only_the_last_attempt_sends_its_follow_up(client):
-    client.get("/celery/spawns/?retry=1")
+def test_a_retrying_task_is_retried_and_only_the_last_attempt_sends_its_follow_up(
+    client, publishing
+):
+    client.get(f"/celery/spawns/?retry=1&{via(publishing)}")
     RECORDER.wait_for("attempt-follow-up")
     worker_ran_so_far("sentinel-after")
     follow_ups = [e["args"] for e in RECORDER.entries() if e["label"] == "attempt-follow-up"]
     assert follow_ups == [["retried", 1]]  # attempt 0 raised Retry: its follow-up was discarded
+    assert publishing.batches == publishing.expect(3)
 
 
 @pytest.fixture
@@ -173,13 +198,14 @@ def intercept():
     airlock_celery.uninstall()
 
 
-def test_migration_intercept_delay_in_a_request_leaves_after_commit(client, intercept):
+def test_migration_intercept_delay_in_a_request_leaves_after_commit(client, intercept, publishing):
     with pytest.warns(DeprecationWarning, match="delay"):
         data = client.get("/celery/legacy/").json()
     assert data["ran_inside"] == ["sentinel-legacy"]
     legacy = RECORDER.wait_for("legacy")[-1]
     assert (legacy["args"], legacy["kwargs"]) == ([1], {"via": "delay"})
     assert legacy["task_id"] == data["task_id"]  # the AsyncResult handed out in the view
+    assert publishing.batches == []  # a held .delay() is sent alone, through its apply_async
     # outside any scope .delay() passes straight through
     record.delay("outside")
     RECORDER.wait_for("outside")

@@ -54,12 +54,16 @@ def options(request: HttpRequest) -> JsonResponse:
 
 
 def spawns(request: HttpRequest) -> JsonResponse:
-    """Two tasks that enqueue follow-ups: the first fails, the second succeeds; one retries."""
+    """Two tasks that enqueue follow-ups: the first fails, the second succeeds; one retries.
+
+    ``?via=<name>``: the worker's named executor for the follow-ups.
+    """
+    via = {"via": request.GET["via"]} if "via" in request.GET else {}
     with transaction.atomic():
-        airlock.enqueue(spawn, "bad", True)
-        airlock.enqueue(spawn, "good", False)
+        airlock.enqueue(spawn, "bad", True, **via)
+        airlock.enqueue(spawn, "good", False, **via)
         if request.GET.get("retry"):
-            airlock.enqueue(flaky, "retried")
+            airlock.enqueue(flaky, "retried", **via)
     return JsonResponse({})
 
 

@@ -1,9 +1,10 @@
 """The Celery app of the end-to-end suite: the worker runs it, the test process sends with it.
 
 Env: ``AIRLOCK_CELERY_BROKER`` (broker URL), ``AIRLOCK_CELERY_WORKER=1`` in the worker (sets
-Django up and makes ``celery_executor`` airlock's executor there). Every task records what it
-ran into Redis DB 2 (``RECORDER``); the broker uses Redis DB 1 or RabbitMQ queues
-``airlock_celery_*``. Task bodies run in scopes (``task_cls=ScopedTask``).
+Django up and makes ``celery_executor`` airlock's executor there, ``celery_batch_executor`` its
+named executor ``batched``, which follow-ups take when a task gets ``via="batched"``). Every
+task records what it ran into Redis DB 2 (``RECORDER``); the broker uses Redis DB 1 or RabbitMQ
+queues ``airlock_celery_*``. Task bodies run in scopes (``task_cls=ScopedTask``).
 """
 
 from __future__ import annotations
@@ -40,9 +41,9 @@ if os.environ.get("AIRLOCK_CELERY_WORKER") == "1":
     import django
 
     django.setup()
-    from airlock.integrations.executors.celery import celery_executor
+    from airlock.integrations.executors.celery import celery_batch_executor, celery_executor
 
-    airlock.configure(executor=celery_executor)
+    airlock.configure(executor=celery_executor, executors={"batched": celery_batch_executor})
 
 
 def use_broker(url: str) -> None:
@@ -65,6 +66,10 @@ def _record(task: Any, label: str, *args: Any, **kwargs: Any) -> None:
     )
 
 
+def _through(via: str | None) -> dict[str, str] | None:
+    return {"executor": via} if via else None
+
+
 @app.task(name="e2e.record", bind=True)
 def record(self: Any, label: str, *args: Any, **kwargs: Any) -> None:
     """Record that it ran, with its arguments, task id, queue and worker."""
@@ -81,17 +86,20 @@ def record_note(self: Any, label: str, note_id: int) -> None:
 
 
 @app.task(name="e2e.spawn", bind=True)
-def spawn(self: Any, tag: str, fail: bool) -> None:
-    """Enqueue a follow-up, then fail or succeed: the follow-up may leave only on success."""
+def spawn(self: Any, tag: str, fail: bool, via: str | None = None) -> None:
+    """Enqueue a follow-up (through executor ``via``), then fail or succeed: the follow-up may
+    leave only on success."""
     _record(self, "spawn", tag)
-    airlock.enqueue(record, "follow-up", tag)
+    airlock.enqueue(record, "follow-up", tag, _dispatch_options=_through(via))
     if fail:
         raise RuntimeError(f"spawn {tag} fails after enqueueing its follow-up")
 
 
 @app.task(name="e2e.flaky", bind=True, base=AirlockTask, max_retries=1)
-def flaky(self: Any, tag: str) -> None:
+def flaky(self: Any, tag: str, via: str | None = None) -> None:
     """Retries once: the first attempt's follow-up is discarded, the retry itself must leave."""
-    airlock.enqueue(record, "attempt-follow-up", tag, self.request.retries)
+    airlock.enqueue(
+        record, "attempt-follow-up", tag, self.request.retries, _dispatch_options=_through(via)
+    )
     if self.request.retries == 0:
         raise self.retry(countdown=0)
