@@ -95,14 +95,20 @@ def scope(
     ``should_flush(error)`` else discards (default: flush on success, discard on error). The
     exception always propagates. Arguments not given come from ``airlock.configure()``.
     """
-    config = _config.current()
+    config = _live_config
     cls = _cls or config["scope_cls"] or Scope
-    kwargs = {**config["scope_kwargs"], **scope_kwargs} if config["scope_kwargs"] else scope_kwargs
-    return cls(
-        policy=policy if policy is not None else config["policy"],
-        executor=executor if executor is not None else config["executor"],
-        **kwargs,
-    )
+    if policy is None:
+        policy = config["policy"]
+    if executor is None:
+        executor = config["executor"]
+    if config["scope_kwargs"]:
+        scope_kwargs = {**config["scope_kwargs"], **scope_kwargs}
+    if scope_kwargs:
+        return cls(policy=policy, executor=executor, **scope_kwargs)
+    return cls(policy=policy, executor=executor)
+
+
+_live_config = _config.current()  # updated in place by configure() / reset_configuration()
 
 
 @overload

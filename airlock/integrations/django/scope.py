@@ -189,17 +189,20 @@ class DjangoScope(Scope):
             candidates = _thread_connections()
         else:
             candidates = [connections[alias] for alias in self.using]
-        open_connections = [c for c in candidates if c.in_atomic_block]
-        if not open_connections:
-            return None
-        ticket = Ticket(intent, self)
-        waiting, live = ticket.waiting, self._live
-        for connection in open_connections:
+        ticket = None
+        for connection in candidates:  # a plain loop: cheaper than filtering first
+            if not connection.in_atomic_block:
+                continue
+            if ticket is None:
+                ticket = Ticket(intent, self)
+                waiting, live = ticket.waiting, self._live
             cid = id(connection)
-            waiting[connection.alias] = cid
+            alias = connection.alias
+            waiting[alias] = cid
             live[cid] = live.get(cid, 0) + 1
-            connection.on_commit(CommitHook(ticket, connection.alias, cid))
-        ticket.aliases = tuple(waiting)
+            connection.on_commit(CommitHook(ticket, alias, cid))
+        if ticket is not None:
+            ticket.aliases = tuple(waiting)
         return ticket
 
     def _adopt(self, ticket: Ticket) -> None:
@@ -236,7 +239,8 @@ class DjangoScope(Scope):
                     if self._ready is None:
                         self._ready = []
                     self._ready.append(ticket.intent)
-            self._send_ready(hook.connection_id)
+            if self._ready:
+                self._send_ready(hook.connection_id)
         except Exception:  # a commit hook must never raise into the committing code
             logger.exception("airlock: handling the commit of %r failed", hook.ticket)
 
@@ -337,7 +341,7 @@ class DjangoScope(Scope):
     def _send(self, intents: list[Intent]) -> None:
         executor = self.executor
         used: list[Executor] = [executor]
-        tickets = self._tickets
+        tickets, dispatched_signal = self._tickets, signals.intent_dispatched
         for intent in intents:
             ticket = tickets.pop(id(intent), None)
             try:
@@ -356,7 +360,8 @@ class DjangoScope(Scope):
                 continue
             if ticket is not None:
                 ticket.fate = DISPATCHED
-            signals.send(signals.intent_dispatched, type(self), intent=intent, scope=self)
+            if dispatched_signal.receivers:
+                signals.send(dispatched_signal, type(self), intent=intent, scope=self)
         for executor in used:
             try:
                 _after_flush([executor])
