@@ -86,6 +86,21 @@ def test_unknown_option_fails_at_enqueue(huey, record):
         assert scope.intents == []
 
 
+@pytest.mark.parametrize("name", ["huey_executor", "huey_batch_executor"])
+def test_a_named_huey_executor_takes_intents_routed_to_it(huey, record, name):
+    # Its prepare() sees the routing option: airlock's own, not an unknown huey option.
+    from airlock.integrations.executors import huey as module
+
+    airlock.configure(executors={"queue": getattr(module, name)})
+    with airlock.scope():
+        airlock.enqueue(record, "routed", _dispatch_options={"executor": "queue", "retries": 1})
+        assert huey.pending_count() == 0
+    (task,) = huey.pending()
+    assert task.retries == 1
+    drain(huey)
+    assert runs == [("routed", (), {})]
+
+
 def test_unpicklable_argument_fails_at_enqueue_naming_it(huey, record):
     with airlock.scope(executor=huey_executor) as scope:
         with pytest.raises(TypeError, match=r"argument 'lock' \(lock.*pickle"):
