@@ -26,7 +26,7 @@ class QueueSuite:
     recorder: Recorder
     record: Any  # task(label, *args, **kwargs): records that it ran
     record_note: Any  # task(label, note_id): records the Note's text as the worker sees it
-    spawn: Any  # task(tag, fail): records "spawn", enqueues record("follow-up", tag), may fail
+    spawn: Any  # task(tag, fail[, via]): records "spawn", enqueues a follow-up, may fail
     send_direct: Callable[[str], object]  # send record(label) straight to the broker
     routed: Mapping[str, Any] | None  # options for the queue only the "other" worker reads
     delayed: Mapping[str, Any] | None  # options delaying by a few seconds (relative)
@@ -85,10 +85,14 @@ def urls(suite: QueueSuite) -> list[URLPattern]:
         return JsonResponse({"eta": later.dispatch_options[suite.eta_option].timestamp()})
 
     def spawns(request: HttpRequest) -> JsonResponse:
-        """Two tasks that enqueue follow-ups: the first fails, the second succeeds."""
+        """Two tasks that enqueue follow-ups: the first fails, the second succeeds.
+
+        ``?via=<name>``: the worker's named executor for the follow-ups (a ``via`` argument).
+        """
+        via = {"via": request.GET["via"]} if "via" in request.GET else {}
         with transaction.atomic():
-            airlock.enqueue(suite.spawn, "bad", True)
-            airlock.enqueue(suite.spawn, "good", False)
+            airlock.enqueue(suite.spawn, "bad", True, **via)
+            airlock.enqueue(suite.spawn, "good", False, **via)
         return JsonResponse({})
 
     return [path("order/", order), path("options/", options), path("spawns/", spawns)]
@@ -151,9 +155,15 @@ def check_dispatch_options(client: Any, suite: QueueSuite, prefix: str) -> None:
         assert len(later) == 1 and later[0]["at"] >= eta, f"ran at {later[0]['at']}, eta {eta}"
 
 
-def check_follow_up_only_after_success(client: Any, suite: QueueSuite, prefix: str) -> None:
-    """(e) a task that enqueues a follow-up and fails sends nothing; one that succeeds does."""
-    assert client.get(f"/{prefix}/spawns/").status_code == 200
+def check_follow_up_only_after_success(
+    client: Any, suite: QueueSuite, prefix: str, via: str | None = None
+) -> None:
+    """(e) a task that enqueues a follow-up and fails sends nothing; one that succeeds does.
+
+    ``via``: the worker's named executor the follow-ups go through (default: its executor).
+    """
+    query = f"?via={via}" if via else ""
+    assert client.get(f"/{prefix}/spawns/{query}").status_code == 200
     suite.recorder.wait_for("follow-up")
     suite.worker_ran_so_far("sentinel-after")
     ran = [(e["label"], e["args"]) for e in suite.recorder.entries()]

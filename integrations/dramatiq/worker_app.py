@@ -2,8 +2,9 @@
 
 Env: ``AIRLOCK_DRAMATIQ_BROKER`` (``redis``: DB 3, ``rabbitmq``: queues ``airlock_dramatiq_*``),
 ``AIRLOCK_DRAMATIQ_WORKER=1`` in a worker (sets Django up, makes ``dramatiq_executor`` airlock's
-executor there) and ``AIRLOCK_WORKER_NAME``. Actors record what they ran into Redis DB 3;
-``ScopeMiddleware`` runs every actor in a scope.
+executor there and ``dramatiq_batch_executor`` its named executor ``batched``, which follow-ups
+take when ``spawn`` gets ``via="batched"``) and ``AIRLOCK_WORKER_NAME``. Actors record what they
+ran into Redis DB 3; ``ScopeMiddleware`` runs every actor in a scope.
 """
 
 from __future__ import annotations
@@ -50,9 +51,9 @@ if os.environ.get("AIRLOCK_DRAMATIQ_WORKER") == "1":
     import django
 
     django.setup()
-    from airlock.integrations.executors.dramatiq import dramatiq_executor
+    from airlock.integrations.executors.dramatiq import dramatiq_batch_executor, dramatiq_executor
 
-    airlock.configure(executor=dramatiq_executor)
+    airlock.configure(executor=dramatiq_executor, executors={"batched": dramatiq_batch_executor})
 
 
 def _record(label: str, *args: Any, **fields: Any) -> None:
@@ -82,10 +83,11 @@ def record_note(label: str, note_id: int) -> None:
 
 
 @dramatiq.actor(broker=broker, queue_name=DEFAULT_QUEUE, max_retries=0)
-def spawn(tag: str, fail: bool) -> None:
-    """Enqueue a follow-up, then fail or succeed: the follow-up may leave only on success."""
+def spawn(tag: str, fail: bool, via: str | None = None) -> None:
+    """Enqueue a follow-up (through executor ``via``), then fail or succeed: the follow-up may
+    leave only on success."""
     _record("spawn", tag, kwargs={})
-    airlock.enqueue(record, "follow-up", tag)
+    airlock.enqueue(record, "follow-up", tag, _dispatch_options={"executor": via} if via else None)
     if fail:
         raise RuntimeError(f"spawn {tag} fails after enqueueing its follow-up")
 

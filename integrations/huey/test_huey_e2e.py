@@ -1,7 +1,8 @@
 """huey end to end: views under AirlockMiddleware, Redis and SQLite storage, a real consumer.
 
 Per storage one consumer (one worker thread) runs for the whole module and records what it ran
-in Redis DB 4. huey has no queue names, so routing is not part of this suite.
+in Redis DB 4. huey has no queue names, so routing is not part of this suite. On Redis every test
+runs twice, on the same consumer: through ``huey_executor`` and ``huey_batch_executor``.
 """
 
 from __future__ import annotations
@@ -14,15 +15,24 @@ require_module("huey", "huey")
 
 from django.test import Client  # noqa: E402
 
+from airlock.integrations.executors.huey import HueyBatchExecutor  # noqa: E402
 from integrations.common import queue_scenario as scenario  # noqa: E402
+from integrations.common.publishing import parametrize_paths, watch_batches  # noqa: E402
 from integrations.common.workers import django_worker  # noqa: E402
 from integrations.huey import worker_app as app  # noqa: E402
 from integrations.huey.urls import SUITE  # noqa: E402
 
-EXECUTOR = "airlock.integrations.executors.huey.huey_executor"
+EXECUTORS = {
+    "per-message": "airlock.integrations.executors.huey.huey_executor",
+    "batched": "airlock.integrations.executors.huey.huey_batch_executor",
+}
 
 
-@pytest.fixture(scope="module", params=["redis", "sqlite"])
+def pytest_generate_tests(metafunc):
+    parametrize_paths(metafunc, "consumer", ["sqlite", "redis"])
+
+
+@pytest.fixture(scope="module")
 def consumer(request, e2e_db_name, tmp_path_factory):
     kind = request.param
     require_service("redis")
@@ -43,24 +53,33 @@ def consumer(request, e2e_db_name, tmp_path_factory):
 
 
 @pytest.fixture
-def client(consumer, transactional_db, settings):
-    settings.AIRLOCK = {"EXECUTOR": EXECUTOR}
+def publishing(consumer, publish_path, monkeypatch):
+    return watch_batches(monkeypatch, HueyBatchExecutor, publish_path)
+
+
+@pytest.fixture
+def client(publishing, transactional_db, settings):
+    settings.AIRLOCK = {"EXECUTOR": EXECUTORS[publishing.path]}
     SUITE.recorder.client.delete(SUITE.recorder.key)
     return Client(raise_request_exception=False)
 
 
-def test_commit_runs_exactly_the_tasks_with_key_as_task_id(client):
+def test_commit_runs_exactly_the_tasks_with_key_as_task_id(client, publishing):
     ran = scenario.check_commit_runs_exactly_the_tasks(client, SUITE, "huey")
     assert ran["mail"]["task_id"] == ran["mail"]["key"]
+    assert publishing.batches == publishing.expect(2)  # one transaction on the batched path
 
 
-def test_rolled_back_requests_run_nothing(client):
+def test_rolled_back_requests_run_nothing(client, publishing):
     scenario.check_rolled_back_requests_run_nothing(client, SUITE, "huey")
+    assert publishing.batches == []
 
 
-def test_delay_is_not_run_early(client):
+def test_delay_is_not_run_early(client, publishing):
     scenario.check_dispatch_options(client, SUITE, "huey")
+    assert publishing.batches == publishing.expect(2)
 
 
-def test_follow_up_leaves_only_when_the_task_succeeds(client):
-    scenario.check_follow_up_only_after_success(client, SUITE, "huey")
+def test_follow_up_leaves_only_when_the_task_succeeds(client, publishing):
+    scenario.check_follow_up_only_after_success(client, SUITE, "huey", via=publishing.via)
+    assert publishing.batches == publishing.expect(2)

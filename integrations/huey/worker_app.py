@@ -2,8 +2,9 @@
 
 Env: ``AIRLOCK_HUEY_STORAGE`` (``redis``: DB 4, or ``sqlite`` with ``AIRLOCK_HUEY_SQLITE``, a
 file path), ``AIRLOCK_HUEY_WORKER=1`` in the consumer (sets Django up, makes ``huey_executor``
-airlock's executor there) and ``AIRLOCK_WORKER_NAME``. Tasks record what they ran into Redis
-DB 4; ``scope_tasks(huey)`` runs every task in a scope.
+airlock's executor there and ``huey_batch_executor`` its named executor ``batched``, which
+follow-ups take when ``spawn`` gets ``via="batched"``) and ``AIRLOCK_WORKER_NAME``. Tasks record
+what they ran into Redis DB 4; ``scope_tasks(huey)`` runs every task in a scope.
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ if os.environ.get("AIRLOCK_HUEY_WORKER") == "1":
     import django
 
     django.setup()
-    from airlock.integrations.executors.huey import huey_executor
+    from airlock.integrations.executors.huey import huey_batch_executor, huey_executor
 
-    airlock.configure(executor=huey_executor)
+    airlock.configure(executor=huey_executor, executors={"batched": huey_batch_executor})
 
 
 def use_storage(kind: str, sqlite_path: str = "") -> Any:
@@ -73,9 +74,10 @@ def record_note(label: str, note_id: int, task: Any = None) -> None:
 
 
 @huey.task(context=True)
-def spawn(tag: str, fail: bool, task: Any = None) -> None:
-    """Enqueue a follow-up, then fail or succeed: the follow-up may leave only on success."""
+def spawn(tag: str, fail: bool, via: str | None = None, task: Any = None) -> None:
+    """Enqueue a follow-up (through executor ``via``), then fail or succeed: the follow-up may
+    leave only on success."""
     _record(task, "spawn", tag, kwargs={})
-    airlock.enqueue(record, "follow-up", tag)
+    airlock.enqueue(record, "follow-up", tag, _dispatch_options={"executor": via} if via else None)
     if fail:
         raise RuntimeError(f"spawn {tag} fails after enqueueing its follow-up")
