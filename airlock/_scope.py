@@ -87,17 +87,17 @@ def _prepare_options(options: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 _fallback: tuple[Executor, Any] | None = None
+_live_config = _config.current()  # updated in place by configure() / reset_configuration()
 
 
-def _default_executor() -> tuple[Executor, Any]:
-    """``_config.default_executor()`` and its ``prepare``; the sync fallback's looked up once."""
+def _fallback_executor() -> tuple[Executor, Any]:
+    """The executor used when none is configured (see ``_config.default_executor``), and its
+    ``prepare``: imported and looked up once, not for every scope."""
     global _fallback
-    executor: Executor | None = _config.current()["executor"]
-    if executor is not None:
-        return executor, getattr(executor, "prepare", None)
     if _fallback is None:
-        fallback = _config.default_executor()
-        _fallback = (fallback, getattr(fallback, "prepare", None))
+        from airlock.integrations.executors.sync import sync_executor
+
+        _fallback = (sync_executor, getattr(sync_executor, "prepare", None))
     return _fallback
 
 
@@ -130,7 +130,11 @@ class Scope:
         self.policy: Policy = policy
         self._trivial_policy = type(policy) is AllowAll
         if executor is None:
-            executor, self._prepare = _default_executor()
+            executor = _live_config["executor"]  # _config.default_executor(), cheaper
+            if executor is None:
+                executor, self._prepare = _fallback or _fallback_executor()
+            else:
+                self._prepare = getattr(executor, "prepare", None)
         else:
             self._prepare = getattr(_config.check_executor(executor), "prepare", None)
         self.executor: Executor = executor

@@ -31,6 +31,7 @@ class AirlockMiddleware:
     def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
         self.async_mode = iscoroutinefunction(get_response)
+        self._default_scope = type(self).make_scope is AirlockMiddleware.make_scope
         if self.async_mode:
             markcoroutinefunction(self)
 
@@ -45,7 +46,8 @@ class AirlockMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self.async_mode:
             return self.__acall__(request)
-        scope = self.make_scope(request).enter()  # _enter() and _settle(), inlined: hot path
+        # _enter() and _settle(), inlined: this runs for every request.
+        scope = (airlock.scope() if self._default_scope else self.make_scope(request)).enter()
         request.airlock_scope = scope  # type: ignore[attr-defined]
         try:
             response = self.get_response(request)

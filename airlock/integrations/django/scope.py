@@ -186,7 +186,10 @@ class DjangoScope(Scope):
     def _tie(self, intent: Intent) -> Ticket | None:
         """Tie an intent to every open transaction (of ``using``, if given): one hook each."""
         if self.using is None:
-            candidates = _thread_connections()
+            try:  # _thread_connections(), inlined: this runs for every enqueue
+                candidates = _threads.connections
+            except AttributeError:
+                candidates = _thread_connections()
         else:
             candidates = [connections[alias] for alias in self.using]
         ticket = None
