@@ -26,6 +26,10 @@ logger = logging.getLogger("airlock")
 
 _NEW, _ACTIVE, _EXITED, _FLUSHED, _DISCARDED = "new", "active", "exited", "flushed", "discarded"
 _DUPLICATE = "duplicate key"
+# airlock's own dispatch options: routing to a named executor, and the outbox's "durable". They
+# stay on the buffered intent (policies and the outbox read them) but no executor sees them,
+# neither in prepare() nor when called.
+RESERVED_OPTIONS = ("executor", "durable")
 
 
 class _Frame:
@@ -314,12 +318,20 @@ class Scope:
         return intent
 
     def _prepare_for(self, intent: Intent) -> Intent:
-        name = intent[5].get("executor")
+        options = intent[5]
+        name = options.get("executor")
         if name is None:
-            return self._prepare(intent) if self._prepare is not None else intent
-        executor = _config.get_named_executor(name)
-        prepare = getattr(executor, "prepare", None)
-        return prepare(intent) if prepare is not None else intent
+            prepare = self._prepare
+        else:
+            prepare = getattr(_config.get_named_executor(name), "prepare", None)
+        if prepare is None:
+            return intent
+        reserved = {k: options[k] for k in RESERVED_OPTIONS if k in options}
+        if not reserved:
+            return prepare(intent)  # type: ignore[no-any-return]
+        # The executor validates only its own options; airlock's stay on the buffered intent.
+        prepared: Intent = prepare(intent.without_options(*RESERVED_OPTIONS))
+        return prepared.replace(dispatch_options={**prepared[5], **reserved})
 
     def _observe(self, intent: Intent, local: tuple[Policy, ...]) -> None:
         token = _current.set(_Frame(self, local, guard=True))
@@ -438,11 +450,10 @@ class Scope:
     def executor_for(self, intent: Intent) -> tuple[Executor, Intent]:
         """The executor for an intent (a named one if its options say so) and what to pass it."""
         options = intent[5]
-        if options and ("executor" in options or "durable" in options):
-            # Both options are airlock's own ("durable": the outbox); no executor sees them.
+        if options and ("executor" in options or "durable" in options):  # RESERVED_OPTIONS
             name = options.get("executor")
             executor = self.executor if name is None else _config.get_named_executor(name)
-            return executor, intent.without_options("executor", "durable")
+            return executor, intent.without_options(*RESERVED_OPTIONS)
         return self.executor, intent
 
     def dispatch(self, intents: list[Intent]) -> None:

@@ -162,6 +162,29 @@ def test_a_named_executor_prepare_runs_at_enqueue():
     assert intent.origin == "prepared by mail"
 
 
+def test_no_executor_sees_airlocks_own_options_in_prepare_or_call_but_the_intent_keeps_them():
+    # A strict executor (like the queue executors) rejects options it does not know.
+    class Strict(Recorder):
+        def prepare(self, intent):
+            assert set(intent.dispatch_options) == {"queue"}, dict(intent.dispatch_options)
+            return intent.replace(dispatch_options={**intent.dispatch_options, "eta": 1})
+
+        def __call__(self, intent):
+            assert set(intent.dispatch_options) == {"queue", "eta"}, dict(intent.dispatch_options)
+            super().__call__(intent)
+
+    mail = Strict()
+    airlock.configure(executors={"mail": mail})
+    options = {"executor": "mail", "durable": True, "queue": "m"}
+    with airlock.scope(executor=Strict()) as scope:
+        routed = airlock.enqueue(send_email, 1, _dispatch_options=options)
+        own = airlock.enqueue(send_email, 2, _dispatch_options={"durable": True, "queue": "d"})
+        buffered = {k: dict(i.dispatch_options) for k, i in zip("ro", scope.intents)}
+    assert buffered == {"r": {**options, "eta": 1}, "o": {"durable": True, "queue": "d", "eta": 1}}
+    assert [i.id for i in mail.intents] == [routed.id]
+    assert scope.dispatched == [routed, own]
+
+
 def test_an_unknown_executor_name_is_a_usage_error_at_enqueue_naming_the_known_ones():
     airlock.configure(executors={"mail": Recorder(), "sms": Recorder()})
     with airlock.scope(executor=Recorder()) as scope:

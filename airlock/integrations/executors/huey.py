@@ -30,9 +30,6 @@ from airlock.integrations.executors.sync import sync_executor
 __all__ = ["HueyExecutor", "huey_executor"]
 
 _TASK_OPTIONS = ("priority", "retries", "retry_delay", "retry_backoff", "expires", "timeout")
-# airlock's own options: a named executor's prepare() sees them, the scope strips them before
-# the executor is called.
-_AIRLOCK_OPTIONS = ("executor", "durable")
 
 
 class HueyExecutor:
@@ -100,8 +97,7 @@ class HueyExecutor:
 
 
 def _check_options(intent: Intent) -> None:
-    known = {"delay", "eta", "id", *_TASK_OPTIONS, *_AIRLOCK_OPTIONS}
-    unknown = set(intent.dispatch_options) - known
+    unknown = set(intent.dispatch_options) - {"delay", "eta", "id", *_TASK_OPTIONS}
     if unknown:
         raise TypeError(
             f"{intent}: unknown huey dispatch option(s) {', '.join(sorted(unknown))}; "
