@@ -342,7 +342,7 @@ class DjangoScope(Scope):
         callback()
 
     def _send(self, intents: list[Intent]) -> None:
-        executor = self.executor
+        executor, record = self.executor, self.dispatched.append
         used: list[Executor] = [executor]
         tickets, dispatched_signal = self._tickets, signals.intent_dispatched
         for intent in intents:
@@ -352,7 +352,7 @@ class DjangoScope(Scope):
                     self.run_executor(intent, used)
                 else:  # nobody listens and no options: the plain call the core makes too
                     executor(intent)
-                    self.dispatched.append(intent)
+                    record(intent)
             except Exception as exc:
                 if ticket is not None:
                     ticket.fate = FAILED
