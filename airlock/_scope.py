@@ -449,12 +449,7 @@ class Scope:
 
     def executor_for(self, intent: Intent) -> tuple[Executor, Intent]:
         """The executor for an intent (a named one if its options say so) and what to pass it."""
-        options = intent[5]
-        if options and ("executor" in options or "durable" in options):  # RESERVED_OPTIONS
-            name = options.get("executor")
-            executor = self.executor if name is None else _config.get_named_executor(name)
-            return executor, intent.without_options(*RESERVED_OPTIONS)
-        return self.executor, intent
+        return resolve_executor(intent, self.executor)
 
     def dispatch(self, intents: list[Intent]) -> None:
         """Hand each intent to its executor in order, then call ``after_flush()`` once on each.
@@ -531,6 +526,17 @@ class Scope:
             f"<{type(self).__name__} {self._state} intents={len(self._buffer)} "
             f"policy={self.policy!r}>"
         )
+
+
+def resolve_executor(intent: Intent, default: Executor) -> tuple[Executor, Intent]:
+    """The named executor an intent's options pick (else ``default``), and the intent to pass
+    it: without airlock's own options. Scopes and the outbox relay both dispatch through it."""
+    options = intent[5]
+    if options and ("executor" in options or "durable" in options):  # RESERVED_OPTIONS
+        name = options.get("executor")
+        executor = default if name is None else _config.get_named_executor(name)
+        return executor, intent.without_options(*RESERVED_OPTIONS)
+    return default, intent
 
 
 def _after_flush(executors: list[Executor]) -> None:

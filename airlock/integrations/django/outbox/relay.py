@@ -26,6 +26,7 @@ from django.utils.dateparse import parse_datetime
 
 from airlock import _config
 from airlock._intent import Intent
+from airlock._scope import resolve_executor
 from airlock.integrations.django.outbox import conf, recorder, registry
 from airlock.typing import Executor
 
@@ -188,10 +189,7 @@ class Relay:
         return rows[: self.batch_size]
 
     def _executor_for(self, intent: Intent) -> tuple[Executor, Intent]:
-        name = intent.dispatch_options.get("executor")
-        if name is not None:
-            return _config.get_named_executor(name), intent.without_options("executor")
-        return self.executor or _config.default_executor(), intent
+        return resolve_executor(intent, self.executor or _config.default_executor())
 
     def _send(self, rows: list[Any]) -> None:
         sent: list[int] = []
