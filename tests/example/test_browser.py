@@ -81,10 +81,20 @@ def test_placing_an_order_shows_up_on_the_intents_page(shop_url: str, browser: A
         driver, 30, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
     )
 
+    def journal_text(d: Any) -> str:
+        # One in-page read: the page re-renders the journal every second, so a found element
+        # can be replaced before its text is fetched (Chromium then reports a stale node).
+        # Table cells come tab-separated; join them with spaces as WebElement.text does.
+        text: str = d.execute_script(
+            "return document.getElementById('journal').innerText.replace(/[ \\t]+/g, ' ')"
+        )
+        return text
+
     # Tab 1: the intents page, left open; it refreshes itself.
     driver.get(f"{shop_url}/airlock/")
-    journal = driver.find_element(By.ID, "journal")
-    assert "no requests yet" in journal.text
+    wait.until(lambda d: d.find_element(By.ID, "journal"), message="no journal on the page")
+    first = journal_text(driver)
+    assert "no requests yet" in first, first
     intents_tab = driver.current_window_handle
 
     # Tab 2: the shop; place an order for a teapot.
@@ -105,15 +115,15 @@ def test_placing_an_order_shows_up_on_the_intents_page(shop_url: str, browser: A
     driver.switch_to.window(intents_tab)
 
     def checkout_shown(d: Any) -> str | None:
-        text: str = d.find_element(By.ID, "journal").text
+        text = journal_text(d)
         return text if "POST /checkout/" in text else None
 
-    journal_text = wait.until(checkout_shown, message="the intents page never showed the checkout")
+    shown = wait.until(checkout_shown, message="the intents page never showed the checkout")
     # The rows are re-rendered every second: read the table's text once, then check it.
-    assert "POST /checkout/ 302" in journal_text, journal_text
+    assert "POST /checkout/ 302" in shown, shown
     for call in (
         "track_event('order_placed', order_id=1)",
         "send_receipt(order_id=1)",
         "notify_warehouse(1)",
     ):
-        assert f"{call} dispatched" in journal_text, journal_text
+        assert f"{call} dispatched" in shown, shown
