@@ -99,13 +99,13 @@ def scope(
     cls = _cls or config["scope_cls"] or Scope
     if policy is None:
         policy = config["policy"]
-    if executor is None:
-        executor = config["executor"]
     if config["scope_kwargs"]:
         scope_kwargs = {**config["scope_kwargs"], **scope_kwargs}
-    if scope_kwargs:
-        return cls(policy=policy, executor=executor, **scope_kwargs)
-    return cls(policy=policy, executor=executor)
+    if scope_kwargs or executor is not None:
+        return cls(policy, executor=executor, **scope_kwargs)
+    # Positional only: calling a class with keywords costs a dict. A scope built without an
+    # executor takes the configured one itself.
+    return cls(policy)
 
 
 _live_config = _config.current()  # updated in place by configure() / reset_configuration()

@@ -34,6 +34,7 @@ def _defaults() -> dict[str, Any]:
         "executor": None,
         "scope_kwargs": {},
         "executors": {},
+        "resolved": None,  # (default executor, its prepare): see resolved_executor()
     }
 
 
@@ -132,6 +133,7 @@ def configure(
         }
     with _lock:
         _config.update(updates)
+        _config["resolved"] = None
 
 
 def reset_configuration() -> None:
@@ -145,6 +147,7 @@ def get_configuration() -> dict[str, Any]:
     """A copy of the current defaults: scope_cls, policy, executor, scope_kwargs, executors."""
     with _lock:
         snapshot = dict(_config)
+    del snapshot["resolved"]
     snapshot["scope_kwargs"] = dict(snapshot["scope_kwargs"])
     snapshot["executors"] = dict(snapshot["executors"])
     return snapshot
@@ -165,12 +168,21 @@ def get_named_executor(name: str) -> Executor:
 
 def default_executor() -> Executor:
     """The configured executor, else ``sync_executor``."""
-    executor: Executor | None = _config["executor"]
-    if executor is None:
-        from airlock.integrations.executors.sync import sync_executor
+    return resolved_executor()[0]
 
-        executor = sync_executor
-    return executor
+
+def resolved_executor() -> tuple[Executor, Any]:
+    """``(default_executor(), its prepare or None)``, worked out once per configuration: every
+    new scope needs both."""
+    resolved: tuple[Executor, Any] | None = _config["resolved"]
+    if resolved is None:
+        executor: Executor | None = _config["executor"]
+        if executor is None:
+            from airlock.integrations.executors.sync import sync_executor
+
+            executor = sync_executor
+        resolved = _config["resolved"] = (executor, getattr(executor, "prepare", None))
+    return resolved
 
 
 def current() -> dict[str, Any]:

@@ -55,6 +55,11 @@ class _Frame:
         return self.scope._enqueue(task, args, kwargs, name, origin, options, key, self.policies)
 
 
+_ALLOW_ALL = AllowAll()
+# Shared, empty and never written: a scope gets its own list / dict when it first needs one.
+_NOTHING: list[Intent] = []
+_NO_KEYS: dict[str, Intent] = {}
+
 _NO_SCOPE_MESSAGE = (
     "airlock.enqueue() was called with no active scope. Wrap the unit of work in "
     "`with airlock.scope():`, decorate it with `@airlock.scoped()`, or add "
@@ -90,19 +95,7 @@ def _prepare_options(options: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(options)) if options else _EMPTY_OPTIONS
 
 
-_fallback: tuple[Executor, Any] | None = None
 _live_config = _config.current()  # updated in place by configure() / reset_configuration()
-
-
-def _fallback_executor() -> tuple[Executor, Any]:
-    """The executor used when none is configured (see ``_config.default_executor``), and its
-    ``prepare``: imported and looked up once, not for every scope."""
-    global _fallback
-    if _fallback is None:
-        from airlock.integrations.executors.sync import sync_executor
-
-        _fallback = (sync_executor, getattr(sync_executor, "prepare", None))
-    return _fallback
 
 
 class Scope:
@@ -125,30 +118,50 @@ class Scope:
     _has_local = False
     _fast = False
     """True while ``enqueue`` may skip ``_enqueue`` (see ``_allows_fast_path``)."""
+    _fast_class = True
+    """False for a subclass that overrides ``_enqueue`` or ``on_buffered`` (set per class)."""
+    policy: Policy = _ALLOW_ALL
+    """The scope's own policy (default: ``AllowAll()``)."""
+    executor: Executor
+    """The scope's executor (default: the configured one, else ``sync_executor``)."""
+    _prepare: Any
+    _trivial_policy = True
+    # Created on first use: most scopes never capture, use keys, drop or dispatch anything.
+    _captured: list[Intent] = _NOTHING
+    _keys: dict[str, Intent] = _NO_KEYS
+    _dropped: list[tuple[Intent, Any]] | None = None
+    _dispatched: list[Intent] | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._fast_class = cls._enqueue is Scope._enqueue and cls.on_buffered is Scope.on_buffered
 
     def __init__(self, policy: Policy | None = None, *, executor: Executor | None = None) -> None:
-        if policy is None:
-            policy = AllowAll()
-        elif type(policy) is not AllowAll:  # AllowAll needs no check: the common default
-            policy = _config.check_policy(policy)
-        self.policy: Policy = policy
-        self._trivial_policy = type(policy) is AllowAll
+        if policy is not None:
+            self.policy = policy
+            if type(policy) is not AllowAll:  # AllowAll needs no check: the common default
+                _config.check_policy(policy)
+                self._trivial_policy = False
         if executor is None:
-            executor = _live_config["executor"]  # _config.default_executor(), cheaper
-            if executor is None:
-                executor, self._prepare = _fallback or _fallback_executor()
-            else:
-                self._prepare = getattr(executor, "prepare", None)
+            self.executor, self._prepare = _live_config["resolved"] or _config.resolved_executor()
         else:
-            self._prepare = getattr(_config.check_executor(executor), "prepare", None)
-        self.executor: Executor = executor
+            self.executor = _config.check_executor(executor)
+            self._prepare = getattr(executor, "prepare", None)
         self._buffer: list[Intent] = []
-        self._captured: list[Intent] = []
-        self._keys: dict[str, Intent] = {}
-        self.dropped: list[tuple[Intent, Any]] = []
+
+    @property
+    def dropped(self) -> list[tuple[Intent, Any]]:
         """Intents removed by a policy or as a duplicate key, as ``(intent, reason)`` pairs."""
-        self.dispatched: list[Intent] = []
+        if self._dropped is None:
+            self._dropped = []
+        return self._dropped
+
+    @property
+    def dispatched(self) -> list[Intent]:
         """Intents this scope handed to its executor(s)."""
+        if self._dispatched is None:
+            self._dispatched = []
+        return self._dispatched
 
     # -- state -------------------------------------------------------------------------------
     @property
@@ -202,8 +215,16 @@ class Scope:
         if self._state is not _NEW:
             raise ScopeStateError(f"{self!r} was already entered; create a new scope instead")
         prior = _current.get()
+        if prior is None and self._trivial_policy:
+            # The outermost scope with the default policy (a request): the class defaults
+            # already say no parent, no inherited policies, no observers.
+            self._token = _current.set(self)
+            self._state = _ACTIVE
+            if self._fast_class and self._prepare is None:
+                self._fast = True
+            return self
         parent: Scope | None = None
-        if prior is not None:  # (None: the class defaults already say no parent, no policies)
+        if prior is not None:
             self._prior = prior
             if isinstance(prior, _Frame):
                 parent, self._inherited = prior.scope, prior.policies
@@ -218,31 +239,25 @@ class Scope:
             self._observers = (self, *parent._observers) if parent is not None else (self,)
         self._token = _current.set(self)
         self._state = _ACTIVE
-        self._fast = self._allows_fast_path()
+        if self._fast_class:
+            self._fast = self._allows_fast_path()
         return self
 
     def _allows_fast_path(self) -> bool:
         # enqueue() appends straight to the buffer when _enqueue would do nothing more: no
-        # executor prepare, no policy watching on_enqueue, no local policy, no hook overridden.
-        # (It also checks per call: no dispatch options, no key, no event listener.)
-        cls = type(self)
-        return (
-            cls._enqueue is Scope._enqueue
-            and cls.on_buffered is Scope.on_buffered
-            and self._prepare is None
-            and not self._observers
-            and not self._inherited
-        )
+        # executor prepare, no policy watching on_enqueue, no local policy, no hook overridden
+        # (_fast_class). It also checks per call: no dispatch options, no key, no listener.
+        return self._prepare is None and not self._observers and not self._inherited
 
     def exit(self) -> None:
         """Stop being current. Does not flush or discard: call ``flush()`` or ``discard()``."""
         if self._state is not _ACTIVE:
             raise ScopeStateError(f"{self!r} is not active; exit() goes with one enter()")
         self._state = _EXITED
-        self._fast = False
-        token, self._token = self._token, None
+        if self._fast:
+            self._fast = False
         try:
-            _current.reset(token)  # type: ignore[arg-type]
+            _current.reset(self._token)  # type: ignore[arg-type]
         except ValueError:
             # Exited from another context than the one it was entered in (e.g. another task).
             _current.set(self._prior)
@@ -305,11 +320,10 @@ class Scope:
             self._observe(intent, local)
             self._has_local = self._has_local or bool(local)
         if key is not None:
-            first = self._keys.get(key)
-            if first is not None:
+            if key in self._keys:
                 self._drop(intent, _DUPLICATE)
                 return intent
-            self._keys[key] = intent
+            self._own_keys()[key] = intent
         self._buffer.append(intent)
         if type(self).on_buffered is not Scope.on_buffered:
             self.on_buffered(intent)
@@ -343,6 +357,11 @@ class Scope:
                     scope.policy.on_enqueue(intent)
         finally:
             _current.reset(token)
+
+    def _own_keys(self) -> dict[str, Intent]:
+        if self._keys is _NO_KEYS:
+            self._keys = {}
+        return self._keys
 
     def _drop(self, intent: Intent, reason: Any) -> None:
         self.dropped.append((intent, reason))
@@ -393,7 +412,8 @@ class Scope:
             self._state = _FLUSHED
             if self._captured:
                 self._captured = []
-            self._keys.clear()
+            if self._keys:
+                self._keys.clear()
             return []
         ancestors = list(self.ancestors())
         if ancestors:
@@ -413,20 +433,25 @@ class Scope:
         else:
             survivors = self._filter(self._buffer, local_too=True)
         self._state = _FLUSHED
-        self._buffer, self._captured = [], []
-        self._keys.clear()
+        self._buffer = []
+        if self._captured:
+            self._captured = []
+        if self._keys:
+            self._keys.clear()
         if survivors:
             self.dispatch(survivors)
         return survivors
 
     def _capture(self, child: Scope, intents: list[Intent]) -> None:
+        if self._captured is _NOTHING:
+            self._captured = []
         for intent in intents:
             key = intent[6]
             if key is not None:
                 if key in self._keys:
                     self._drop(intent, _DUPLICATE)
                     continue
-                self._keys[key] = intent
+                self._own_keys()[key] = intent
             self._buffer.append(intent)
             self._captured.append(intent)
             self._has_local = self._has_local or bool(intent[7])
@@ -439,8 +464,11 @@ class Scope:
         """Drop everything buffered; returns the discarded intents."""
         if self._state is not _EXITED:
             self._check_finishable("discard")
-        discarded, self._buffer, self._captured = self._buffer, [], []
-        self._keys.clear()
+        discarded, self._buffer = self._buffer, []
+        if self._captured:
+            self._captured = []
+        if self._keys:
+            self._keys.clear()
         self._state = _DISCARDED
         if _events.listeners:
             for intent in discarded:

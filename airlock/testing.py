@@ -169,6 +169,7 @@ def capture(*, execute: bool = False) -> Iterator[Capture]:
             saved = {"executor": live["executor"], "executors": live["executors"]}
             live["executor"] = null_executor
             live["executors"] = {name: null_executor for name in live["executors"]}
+            live["resolved"] = None
     unsubscribe = _events.subscribe(record._on_event)
     try:
         yield record
@@ -176,4 +177,4 @@ def capture(*, execute: bool = False) -> Iterator[Capture]:
         unsubscribe()
         if saved is not None:
             with _config._lock:
-                _config.current().update(saved)
+                _config.current().update(saved, resolved=None)
