@@ -97,7 +97,20 @@ class TestCaseNeverCommits(TestCase):
                 airlock.enqueue(record, "y")
             self.assertEqual(tasks.RAN, [])
         self.assertEqual(tasks.RAN, ["x", "y"])
-        self.assertEqual(len(callbacks), 2)  # one on_commit callback per intent and alias
+        self.assertEqual(len(callbacks), 2)  # under TestCase: one callback per intent and alias
+
+    def test_a_scope_that_spans_the_capture_block_still_sends_what_it_captures(self):
+        # Only callbacks registered inside the block run: intents enqueued before it must not
+        # share a callback with those enqueued inside, nor hold them back.
+        s = airlock.scope(executor=sync_executor).enter()
+        airlock.enqueue(record, "before")
+        with self.captureOnCommitCallbacks(execute=True) as callbacks:
+            airlock.enqueue(record, "inside")
+            s.exit()
+            s.flush()
+            self.assertEqual(tasks.RAN, [])
+        self.assertEqual(len(callbacks), 1)
+        self.assertEqual(tasks.RAN, ["inside"])  # "before" waits for a commit that never comes
 
 
 @transactional

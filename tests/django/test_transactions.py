@@ -296,6 +296,52 @@ def test_schedule_dispatch_decides_when_a_ready_batch_runs(ex):
     assert ex.sent == ["a", "b"] and ex.batches == 1
 
 
+# One on_commit callback per savepoint level, not per intent ---------------------------------
+def test_intents_at_one_savepoint_level_share_one_on_commit_callback(ex):
+    from django.db import connection
+
+    with scope(ex), transaction.atomic():
+        for label in ("a", "b", "c"):
+            airlock.enqueue(record, label)
+        assert len(connection.run_on_commit) == 1
+        transaction.on_commit(lambda: None)  # someone else's callback: ours starts again after
+        airlock.enqueue(record, "d")
+        with transaction.atomic():  # a savepoint: its intents get their own callback
+            airlock.enqueue(record, "e")
+            airlock.enqueue(record, "f")
+        assert len(connection.run_on_commit) == 4
+    assert ex.sent == ["a", "b", "c", "d", "e", "f"]
+
+
+def test_rolled_back_savepoint_between_shared_intents_drops_only_its_own(ex):
+    with scope(ex), transaction.atomic():
+        airlock.enqueue(record, "a")
+        try:
+            with transaction.atomic():
+                airlock.enqueue(record, "inner")
+                raise ValueError("roll the savepoint back")
+        except ValueError:
+            pass
+        airlock.enqueue(record, "b")  # joins the callback "a" registered: same savepoint level
+        try:
+            with transaction.atomic():
+                airlock.enqueue(record, "inner again")
+                raise ValueError("roll the savepoint back")
+        except ValueError:
+            pass
+    assert ex.sent == ["a", "b"]
+
+
+def test_a_commit_releasing_many_savepoint_levels_sends_one_batch(ex):
+    with transaction.atomic():
+        with scope(ex):
+            for label in ("a", "b", "c"):
+                with transaction.atomic():  # a bulk job: one savepoint per row
+                    airlock.enqueue(record, label)
+        assert ex.sent == []
+    assert ex.sent == ["a", "b", "c"] and ex.batches == 1
+
+
 def test_finished_scope_is_freed_without_the_cycle_collector(ex):
     import gc
     import weakref

@@ -1,10 +1,12 @@
 """DjangoScope: intents wait for the database transactions they were enqueued in.
 
 Each buffered intent gets a ``Ticket``: the aliases whose transaction it waits for, and its fate.
-For every alias inside ``atomic`` at enqueue time a ``CommitHook`` is registered with Django's
-``on_commit``. Django already discards callbacks of a rolled-back savepoint or transaction; the
-hook notices being discarded (it is freed without having run) and drops its intent. An intent
-goes to its executor once the scope has flushed ("released" it) and every hook has fired.
+A ``CommitHook`` registered with Django's ``on_commit`` carries the tickets a scope enqueued at
+one savepoint level of one connection: consecutive intents share it, so a transaction with many
+intents costs Django one callback, not one each. Django already discards the callbacks of a
+rolled-back savepoint or transaction; the hook notices being discarded (it is freed without
+having run) and drops its intents. An intent goes to its executor once the scope has flushed
+("released" it) and each of its hooks has fired.
 """
 
 from __future__ import annotations
@@ -47,9 +49,9 @@ class Ticket:
     """The transaction bookkeeping of one buffered intent.
 
     ``aliases``: the database aliases it was tied to at enqueue; ``waiting``: those whose
-    commit has not happened yet (alias -> id of the thread's connection); ``released``: its
-    scope flushed and the policies let it through; ``fate``: None while pending, else one of
-    ``"dispatched"``, ``"failed"``, ``"dropped"``, ``"discarded"``, ``"rolled_back"``.
+    commit has not happened yet; ``released``: its scope flushed and the policies let it
+    through; ``fate``: None while pending, else one of ``"dispatched"``, ``"failed"``,
+    ``"dropped"``, ``"discarded"``, ``"rolled_back"``.
     """
 
     __slots__ = ("aliases", "fate", "intent", "released", "scope", "waiting")
@@ -58,7 +60,7 @@ class Ticket:
         self.intent = intent
         self.scope = scope
         self.aliases: tuple[str, ...] = ()
-        self.waiting: dict[str, int] = {}
+        self.waiting: list[str] = []
         self.released = False
         self.fate: str | None = None
 
@@ -68,33 +70,41 @@ class Ticket:
 
 
 class CommitHook:
-    """The ``on_commit`` callback of one ticket on one alias.
+    """The ``on_commit`` callback of the tickets one scope tied to one savepoint level.
 
     Called: the transaction committed. Freed without having been called: Django dropped it
     because the savepoint or transaction rolled back (or the connection closed mid-transaction).
+    ``scope`` is the scope that registered it; a ticket's own scope may since have changed (an
+    enclosing scope captured the intent).
     """
 
-    __slots__ = ("alias", "connection_id", "fired", "ticket")
+    __slots__ = ("alias", "connection_id", "fired", "savepoint_ids", "scope", "shared", "tickets")
 
-    def __init__(self, ticket: Ticket, alias: str, connection_id: int) -> None:
-        self.ticket = ticket
-        self.alias = alias
-        self.connection_id = connection_id
+    def __init__(self, scope: DjangoScope, connection: Any) -> None:
+        self.scope = scope
+        self.alias: str = connection.alias
+        self.connection_id = id(connection)
+        self.savepoint_ids: list[str | None] = list(connection.savepoint_ids)
+        # Inside Django's TestCase nothing commits, and captureOnCommitCallbacks runs only the
+        # callbacks registered inside its block: there each intent keeps a hook of its own.
+        blocks = connection.atomic_blocks
+        self.shared = not (blocks and blocks[0]._from_testcase)
+        self.tickets: list[Ticket] = []
         self.fired = False
 
     def __call__(self) -> None:
         if self.fired:  # captureOnCommitCallbacks may run a callback Django runs again later
             return
         self.fired = True
-        self.ticket.scope._on_commit(self)
+        self.scope._on_commit(self)
 
     def __del__(self) -> None:
         if not self.fired:
             self.fired = True
             try:
-                self.ticket.scope._on_rollback(self)
+                self.scope._on_rollback(self)
             except Exception:  # pragma: no cover - never let a finalizer raise
-                logger.exception("airlock: handling the rollback of %r failed", self.ticket)
+                logger.exception("airlock: handling the rollback of %r failed", self.tickets)
 
 
 def _as_aliases(using: str | Iterable[str] | None) -> tuple[str, ...] | None:
@@ -112,6 +122,8 @@ def _as_aliases(using: str | Iterable[str] | None) -> tuple[str, ...] | None:
 
 
 _threads = threading.local()
+_NO_TICKETS: dict[int, Ticket] = {}  # shared, empty and never written
+_NO_LIVE: dict[int, int] = {}
 
 
 def _thread_connections() -> list[Any]:
@@ -146,16 +158,18 @@ class DjangoScope(Scope):
         executor: Executor | None = None,
         using: str | Iterable[str] | None = None,
     ) -> None:
-        super().__init__(policy, executor=executor)
+        Scope.__init__(self, policy, executor=executor)
         if using is not None:
             self.using = _as_aliases(using)
-        # id(intent) -> ticket, for tied intents not settled yet. Settled ones leave at once:
-        # scope <-> ticket is a reference cycle, and a finished scope should die by refcount.
-        self._tickets: dict[int, Ticket] = {}
-        self._live: dict[int, int] = {}  # connection id -> hooks not yet fired or dropped
 
     using: tuple[str, ...] | None = None
     """The aliases given as ``using=`` (None: every alias in ``atomic`` at enqueue)."""
+
+    # id(intent) -> ticket, for tied intents not settled yet. Settled ones leave at once:
+    # scope <-> ticket is a reference cycle, and a finished scope should die by refcount.
+    # Shared empty dicts until the first tied intent: most requests never open a transaction.
+    _tickets: dict[int, Ticket] = _NO_TICKETS
+    _live: dict[int, int] = _NO_LIVE  # connection id -> our hooks not yet fired or dropped
 
     # Created on first use (most scopes never need them): tickets handed over by an exiting
     # child; intents released by commit hooks, sent when that commit's hooks are done; ids of
@@ -181,10 +195,12 @@ class DjangoScope(Scope):
                 return
         ticket = self._tie(intent)
         if ticket is not None:
+            if self._tickets is _NO_TICKETS:
+                self._tickets = {}
             self._tickets[id(intent)] = ticket
 
     def _tie(self, intent: Intent) -> Ticket | None:
-        """Tie an intent to every open transaction (of ``using``, if given): one hook each."""
+        """Tie an intent to every open transaction (of ``using``, if given)."""
         if self.using is None:
             try:  # _thread_connections(), inlined: this runs for every enqueue
                 candidates = _threads.connections
@@ -198,23 +214,33 @@ class DjangoScope(Scope):
                 continue
             if ticket is None:
                 ticket = Ticket(intent, self)
-                waiting, live = ticket.waiting, self._live
-            cid = id(connection)
-            alias = connection.alias
-            waiting[alias] = cid
-            live[cid] = live.get(cid, 0) + 1
-            connection.on_commit(CommitHook(ticket, alias, cid))
+            ticket.waiting.append(connection.alias)
+            # Join our hook if it is the last callback registered and the savepoints are the
+            # same (run_on_commit is Django's list of (savepoint ids, callback, robust)).
+            pending = connection.run_on_commit
+            hook = pending[-1][1] if pending else None
+            if not (
+                type(hook) is CommitHook
+                and hook.scope is self
+                and hook.shared
+                and not hook.fired
+                and hook.savepoint_ids == connection.savepoint_ids
+            ):
+                hook = CommitHook(self, connection)
+                connection.on_commit(hook)
+                if self._live is _NO_LIVE:
+                    self._live = {}
+                self._live[hook.connection_id] = self._live.get(hook.connection_id, 0) + 1
+            hook.tickets.append(ticket)
         if ticket is not None:
-            ticket.aliases = tuple(waiting)
+            ticket.aliases = tuple(ticket.waiting)
         return ticket
 
     def _adopt(self, ticket: Ticket) -> None:
-        previous = ticket.scope
-        previous._tickets.pop(id(ticket.intent), None)
-        for cid in ticket.waiting.values():
-            previous._live[cid] -= 1
-            self._live[cid] = self._live.get(cid, 0) + 1
+        ticket.scope._tickets.pop(id(ticket.intent), None)
         ticket.scope = self
+        if self._tickets is _NO_TICKETS:
+            self._tickets = {}
         self._tickets[id(ticket.intent)] = ticket
 
     def before_descendant_flushes(
@@ -233,44 +259,58 @@ class DjangoScope(Scope):
 
     # -- transaction side ------------------------------------------------------------------
     def _on_commit(self, hook: CommitHook) -> None:
+        others: list[DjangoScope] = []
         try:
             self._live[hook.connection_id] -= 1
-            ticket = hook.ticket
-            if ticket.fate is None:
-                ticket.waiting.pop(hook.alias, None)
-                if ticket.released and not ticket.waiting:
-                    if self._ready is None:
-                        self._ready = []
-                    self._ready.append(ticket.intent)
-            if self._ready:
-                self._send_ready(hook.connection_id)
+            alias = hook.alias
+            for ticket in hook.tickets:
+                if ticket.fate is not None:
+                    continue
+                waiting = ticket.waiting
+                waiting.remove(alias)
+                if ticket.released and not waiting:
+                    scope = ticket.scope
+                    if scope._ready is None:
+                        scope._ready = []
+                    scope._ready.append(ticket.intent)
+                    if scope is not self and scope not in others:
+                        others.append(scope)
         except Exception:  # a commit hook must never raise into the committing code
-            logger.exception("airlock: handling the commit of %r failed", hook.ticket)
+            logger.exception("airlock: handling the commit of %r failed", hook.tickets)
+        for scope in (self, *others):
+            scope._send_ready(hook.connection_id, now=not hook.shared)
 
     def _on_rollback(self, hook: CommitHook) -> None:
         self._live[hook.connection_id] -= 1
-        ticket = hook.ticket
-        if ticket.fate is None:
-            ticket.fate = ROLLED_BACK
-            intent = ticket.intent
-            self._tickets.pop(id(intent), None)
-            if not ticket.released:
-                if self._gone is None:
-                    self._gone = set()
-                self._gone.add(id(intent))
-                key = intent.key
-                if key is not None and self._keys.get(key) is intent:
-                    del self._keys[key]  # a retry may enqueue the same key again
-            if _events.listeners:
-                _events.emit(_events.ROLLED_BACK, intent, self, hook.alias)
-            signals.send(
-                signals.intent_rolled_back, type(self), intent=intent, scope=self, alias=hook.alias
-            )
-        self._send_ready(hook.connection_id)
+        others: list[DjangoScope] = []
+        for ticket in hook.tickets:
+            if ticket.fate is None:
+                scope = ticket.scope
+                scope._roll_back(ticket, hook.alias)
+                if scope is not self and scope not in others:
+                    others.append(scope)
+        for scope in (self, *others):
+            scope._send_ready(hook.connection_id)
 
-    def _send_ready(self, connection_id: int) -> None:
-        # One commit runs all our hooks on that connection in a row: send when the last has run.
-        if self._ready and not self._live.get(connection_id):
+    def _roll_back(self, ticket: Ticket, alias: str) -> None:
+        ticket.fate = ROLLED_BACK
+        intent = ticket.intent
+        self._tickets.pop(id(intent), None)
+        if not ticket.released:
+            if self._gone is None:
+                self._gone = set()
+            self._gone.add(id(intent))
+            key = intent.key
+            if key is not None and self._keys.get(key) is intent:
+                del self._keys[key]  # a retry may enqueue the same key again
+        if _events.listeners:
+            _events.emit(_events.ROLLED_BACK, intent, self, alias)
+        signals.send(signals.intent_rolled_back, type(self), intent=intent, scope=self, alias=alias)
+
+    def _send_ready(self, connection_id: int, now: bool = False) -> None:
+        # One commit runs all our hooks on that connection in a row: send when the last has
+        # run. ``now``: a hook of a TestCase, which captureOnCommitCallbacks may run alone.
+        if self._ready and (now or not self._live.get(connection_id)):
             batch, self._ready = self._ready, None
             self.schedule_dispatch(functools.partial(self._send, batch))
 
@@ -294,7 +334,7 @@ class DjangoScope(Scope):
         """
         if self._gone:
             self._prune()
-        released = super().flush()
+        released = Scope.flush(self)
         if not self._tickets:  # nothing was tied to a transaction: the common request
             if self._incoming is not None:
                 self._incoming = None
@@ -312,13 +352,16 @@ class DjangoScope(Scope):
         return released
 
     def discard(self) -> list[Intent]:
-        self._prune()
-        for ticket in self._tickets.values():
-            if ticket.scope is self and ticket.fate is None:
-                ticket.fate = DISCARDED
-        self._tickets = {}
-        self._incoming = None
-        discarded = super().discard()
+        if self._gone:
+            self._prune()
+        if self._tickets:
+            for ticket in self._tickets.values():
+                if ticket.scope is self and ticket.fate is None:
+                    ticket.fate = DISCARDED
+            self._tickets = _NO_TICKETS
+        if self._incoming is not None:
+            self._incoming = None
+        discarded = Scope.discard(self)
         if discarded:
             signals.send(signals.intents_discarded, type(self), intents=discarded, scope=self)
         return discarded
