@@ -61,6 +61,29 @@ def test_middleware_honours_the_scope_setting(client, settings):
     assert client.get("/scope").json() == {"scope": "CustomScope"}
 
 
+class TaggedScope(DjangoScope):
+    def __init__(self, policy=None, *, executor=None, tag=None):
+        super().__init__(policy, executor=executor)
+        self.tag = tag
+
+
+def test_middleware_honours_scope_kwargs_and_policy(client, settings, ran):
+    settings.AIRLOCK = {
+        "SCOPE": "tests.django.test_middleware.TaggedScope",
+        "SCOPE_KWARGS": {"tag": "from settings"},
+        "POLICY": "airlock.DropAll",
+    }
+
+    response = client.get("/status/200")
+    scope = response.wsgi_request.airlock_scope
+    assert (type(scope).__name__, scope.tag, type(scope.policy).__name__) == (
+        "TaggedScope",
+        "from settings",
+        "DropAll",
+    )
+    assert ran == []  # DropAll: nothing dispatched
+
+
 async def test_async_view_through_async_client(async_client, ran):
     response = await async_client.get("/async")
     assert response.status_code == 200
