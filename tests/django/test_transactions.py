@@ -177,9 +177,11 @@ def test_flush_before_commit_waits_for_commit(ex):
 
 
 def test_commit_before_flush_dispatches_at_flush(ex):
-    with scope(ex):
+    with scope(ex) as s:
         with transaction.atomic():
-            airlock.enqueue(record, "a")
+            intent = airlock.enqueue(record, "a")
+            assert s.ticket_for(intent).waiting == ["default"]
+        assert s.ticket_for(intent) is None  # committed: it waits for nothing any more
         assert ex.sent == []
     assert ex.sent == ["a"]
 

@@ -268,13 +268,18 @@ class DjangoScope(Scope):
                     continue
                 waiting = ticket.waiting
                 waiting.remove(alias)
-                if ticket.released and not waiting:
-                    scope = ticket.scope
-                    if scope._ready is None:
-                        scope._ready = []
-                    scope._ready.append(ticket.intent)
-                    if scope is not self and scope not in others:
-                        others.append(scope)
+                if waiting:
+                    continue
+                scope = ticket.scope
+                if not ticket.released:
+                    # Committed before its scope flushed: from now on it waits for nothing.
+                    scope._tickets.pop(id(ticket.intent), None)
+                    continue
+                if scope._ready is None:
+                    scope._ready = []
+                scope._ready.append(ticket.intent)
+                if scope is not self and scope not in others:
+                    others.append(scope)
         except Exception:  # a commit hook must never raise into the committing code
             logger.exception("airlock: handling the commit of %r failed", hook.tickets)
         for scope in (self, *others):
