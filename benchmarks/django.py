@@ -43,7 +43,7 @@ clock = time.thread_time  # CPU time of this thread: the machine is shared
 TRANSACTIONS = 200
 ROUNDS = 9
 REQUESTS = 5_000
-CHUNK = 100  # requests per round: short alternating rounds keep a busy machine fair to both
+CHUNK = 10  # requests per round: short alternating rounds keep a busy machine fair to both
 
 
 def task(*args: object) -> None:
