@@ -282,6 +282,44 @@ def test_failing_intent_is_isolated_logged_and_signalled(ex, caplog):
     assert "explode('middle')" in caplog.text and "task middle exploded" in caplog.text
 
 
+def test_a_batch_failing_in_after_flush_reports_the_intents_it_did_not_send(caplog):
+    # An executor that batches like the broker ones and loses the connection after the first
+    # message; the real partial failures are forced in the batched executors' own suites.
+    from airlock.exceptions import DispatchError
+
+    class Batch:
+        def __init__(self):
+            self.pending = []
+
+        def __call__(self, intent):
+            self.pending.append(intent)
+
+        def after_flush(self):
+            unsent, self.pending = self.pending[1:], []
+            raise DispatchError("broker went away", [(i, ConnectionError("gone")) for i in unsent])
+
+    failures = []
+
+    def on_failure(sender, intent, scope, error, **kwargs):
+        failures.append((intent.args[0], str(error)))
+
+    signals.intent_failed.connect(on_failure)
+    try:
+        with capture(execute=True) as seen, airlock.scope(executor=Batch(), _cls=DjangoScope):
+            with transaction.atomic():
+                for label in ("a", "b", "c"):
+                    airlock.enqueue(record, label)
+    finally:
+        signals.intent_failed.disconnect(on_failure)
+    assert failures == [("b", "gone"), ("c", "gone")]
+    assert [(r.args[0], r.fate) for r in seen] == [
+        ("a", "dispatched"),
+        ("b", "failed"),
+        ("c", "failed"),
+    ]
+    assert "after_flush() failed" in caplog.text
+
+
 def test_schedule_dispatch_decides_when_a_ready_batch_runs(ex):
     later = []
 

@@ -416,5 +416,14 @@ class DjangoScope(Scope):
         for executor in used:
             try:
                 _after_flush([executor])
-            except Exception:
+            except Exception as exc:
                 logger.exception("airlock: %r.after_flush() failed", executor)
+                # A batch that failed part-way (DispatchError) names the intents it did not send.
+                for intent, error in getattr(exc, "errors", ()):
+                    if intent is not None:
+                        self._failed(intent, error)
+
+    def _failed(self, intent: Intent, error: BaseException) -> None:
+        if _events.listeners:
+            _events.emit(_events.FAILED, intent, self, error)
+        signals.send(signals.intent_failed, type(self), intent=intent, scope=self, error=error)
