@@ -9,13 +9,11 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_asy
 from django.http import HttpRequest, HttpResponseBase
 
 import airlock
-from airlock import _config as _config_module
 from airlock._scope import Scope
 
 __all__ = ["AirlockMiddleware"]
 
 GetResponse = Callable[[HttpRequest], Any]
-_config = _config_module.current()  # the live configuration, updated in place
 
 
 class AirlockMiddleware:
@@ -33,9 +31,7 @@ class AirlockMiddleware:
     def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
         self.async_mode = iscoroutinefunction(get_response)
-        # Not overridden: skip the method calls (this runs for every request).
         self._default_scope = type(self).make_scope is AirlockMiddleware.make_scope
-        self._default_flush = type(self).should_flush is AirlockMiddleware.should_flush
         if self.async_mode:
             markcoroutinefunction(self)
 
@@ -51,10 +47,7 @@ class AirlockMiddleware:
         if self.async_mode:
             return self.__acall__(request)
         # _enter() and _settle(), inlined: this runs for every request.
-        if self._default_scope and not _config["scope_kwargs"]:
-            scope = (_config["scope_cls"] or Scope)(_config["policy"]).enter()  # airlock.scope()
-        else:
-            scope = self.make_scope(request).enter()
+        scope = (airlock.scope() if self._default_scope else self.make_scope(request)).enter()
         request.airlock_scope = scope  # type: ignore[attr-defined]
         try:
             response = self.get_response(request)
@@ -65,11 +58,7 @@ class AirlockMiddleware:
         if response.streaming:
             return self._finish_on_close(request, scope, response)
         scope.exit()
-        if (
-            response.status_code < 400
-            if self._default_flush
-            else self.should_flush(request, response)
-        ):
+        if self.should_flush(request, response):
             scope.flush()
         else:
             scope.discard()
