@@ -195,9 +195,7 @@ class DjangoScope(Scope):
                 return
         ticket = self._tie(intent)
         if ticket is not None:
-            if self._tickets is _NO_TICKETS:
-                self._tickets = {}
-            self._tickets[id(intent)] = ticket
+            self._own_tickets()[id(intent)] = ticket
 
     def _tie(self, intent: Intent) -> Ticket | None:
         """Tie an intent to every open transaction (of ``using``, if given)."""
@@ -239,9 +237,12 @@ class DjangoScope(Scope):
     def _adopt(self, ticket: Ticket) -> None:
         ticket.scope._tickets.pop(id(ticket.intent), None)
         ticket.scope = self
+        self._own_tickets()[id(ticket.intent)] = ticket
+
+    def _own_tickets(self) -> dict[int, Ticket]:
         if self._tickets is _NO_TICKETS:
             self._tickets = {}
-        self._tickets[id(ticket.intent)] = ticket
+        return self._tickets
 
     def before_descendant_flushes(
         self, exiting_scope: Scope, intents: list[Intent]
@@ -259,43 +260,43 @@ class DjangoScope(Scope):
 
     # -- transaction side ------------------------------------------------------------------
     def _on_commit(self, hook: CommitHook) -> None:
-        others: list[DjangoScope] = []
+        self._hook_done(hook, committed=True)
+
+    def _on_rollback(self, hook: CommitHook) -> None:
+        self._hook_done(hook, committed=False)
+
+    def _hook_done(self, hook: CommitHook, committed: bool) -> None:
+        """Settle each live ticket of a hook that ran (``committed``) or was dropped, then send
+        what became ready in every scope those tickets belong to."""
+        touched: list[DjangoScope] = [self]
         try:
             self._live[hook.connection_id] -= 1
-            alias = hook.alias
             for ticket in hook.tickets:
                 if ticket.fate is not None:
                     continue
-                waiting = ticket.waiting
-                waiting.remove(alias)
-                if waiting:
-                    continue
                 scope = ticket.scope
-                if not ticket.released:
-                    # Committed before its scope flushed: from now on it waits for nothing.
-                    scope._tickets.pop(id(ticket.intent), None)
-                    continue
-                if scope._ready is None:
-                    scope._ready = []
-                scope._ready.append(ticket.intent)
-                if scope is not self and scope not in others:
-                    others.append(scope)
+                if scope not in touched:
+                    touched.append(scope)
+                if committed:
+                    scope._commit(ticket, hook.alias)
+                else:
+                    scope._roll_back(ticket, hook.alias)
         except Exception:  # a commit hook must never raise into the committing code
-            logger.exception("airlock: handling the commit of %r failed", hook.tickets)
-        for scope in (self, *others):
+            logger.exception("airlock: handling the end of %r failed", hook.tickets)
+        for scope in touched:
             scope._send_ready(hook.connection_id, now=not hook.shared)
 
-    def _on_rollback(self, hook: CommitHook) -> None:
-        self._live[hook.connection_id] -= 1
-        others: list[DjangoScope] = []
-        for ticket in hook.tickets:
-            if ticket.fate is None:
-                scope = ticket.scope
-                scope._roll_back(ticket, hook.alias)
-                if scope is not self and scope not in others:
-                    others.append(scope)
-        for scope in (self, *others):
-            scope._send_ready(hook.connection_id)
+    def _commit(self, ticket: Ticket, alias: str) -> None:
+        ticket.waiting.remove(alias)
+        if ticket.waiting:
+            return
+        if not ticket.released:
+            # Committed before its scope flushed: from now on it waits for nothing.
+            self._tickets.pop(id(ticket.intent), None)
+            return
+        if self._ready is None:
+            self._ready = []
+        self._ready.append(ticket.intent)
 
     def _roll_back(self, ticket: Ticket, alias: str) -> None:
         ticket.fate = ROLLED_BACK
@@ -312,7 +313,7 @@ class DjangoScope(Scope):
             _events.emit(_events.ROLLED_BACK, intent, self, alias)
         signals.send(signals.intent_rolled_back, type(self), intent=intent, scope=self, alias=alias)
 
-    def _send_ready(self, connection_id: int, now: bool = False) -> None:
+    def _send_ready(self, connection_id: int, now: bool) -> None:
         # One commit runs all our hooks on that connection in a row: send when the last has
         # run. ``now``: a hook of a TestCase, which captureOnCommitCallbacks may run alone.
         if self._ready and (now or not self._live.get(connection_id)):
