@@ -215,14 +215,18 @@ class Scope:
         if self._state is not _NEW:
             raise ScopeStateError(f"{self!r} was already entered; create a new scope instead")
         prior = _current.get()
-        if prior is None and self._trivial_policy:
-            # The outermost scope with the default policy (a request): the class defaults
-            # already say no parent, no inherited policies, no observers.
-            self._token = _current.set(self)
-            self._state = _ACTIVE
-            if self._fast_class and self._prepare is None:
-                self._fast = True
-            return self
+        # The outermost scope with the default policy (a request) skips the linking: the class
+        # defaults already say no parent, no inherited policies, no observers.
+        if prior is not None or not self._trivial_policy:
+            self._link(prior)
+        self._token = _current.set(self)
+        self._state = _ACTIVE
+        if self._fast_class and self._allows_fast_path():
+            self._fast = True
+        return self
+
+    def _link(self, prior: Scope | _Frame | None) -> None:
+        # Parent, inherited local policies and the scopes whose policy watches on_enqueue.
         parent: Scope | None = None
         if prior is not None:
             self._prior = prior
@@ -237,11 +241,6 @@ class Scope:
                 self._observers = parent._observers
         else:
             self._observers = (self, *parent._observers) if parent is not None else (self,)
-        self._token = _current.set(self)
-        self._state = _ACTIVE
-        if self._fast_class:
-            self._fast = self._allows_fast_path()
-        return self
 
     def _allows_fast_path(self) -> bool:
         # enqueue() appends straight to the buffer when _enqueue would do nothing more: no
@@ -358,6 +357,12 @@ class Scope:
         finally:
             _current.reset(token)
 
+    def _forget_captures_and_keys(self) -> None:
+        if self._captured:
+            self._captured = []
+        if self._keys:
+            self._keys.clear()
+
     def _own_keys(self) -> dict[str, Intent]:
         if self._keys is _NO_KEYS:
             self._keys = {}
@@ -410,10 +415,7 @@ class Scope:
             self._check_finishable("flush")
         if not self._buffer:  # nothing to filter, offer or dispatch: the common empty request
             self._state = _FLUSHED
-            if self._captured:
-                self._captured = []
-            if self._keys:
-                self._keys.clear()
+            self._forget_captures_and_keys()
             return []
         ancestors = list(self.ancestors())
         if ancestors:
@@ -434,10 +436,7 @@ class Scope:
             survivors = self._filter(self._buffer, local_too=True)
         self._state = _FLUSHED
         self._buffer = []
-        if self._captured:
-            self._captured = []
-        if self._keys:
-            self._keys.clear()
+        self._forget_captures_and_keys()
         if survivors:
             self.dispatch(survivors)
         return survivors
@@ -465,10 +464,7 @@ class Scope:
         if self._state is not _EXITED:
             self._check_finishable("discard")
         discarded, self._buffer = self._buffer, []
-        if self._captured:
-            self._captured = []
-        if self._keys:
-            self._keys.clear()
+        self._forget_captures_and_keys()
         self._state = _DISCARDED
         if _events.listeners:
             for intent in discarded:
