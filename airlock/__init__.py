@@ -5,9 +5,15 @@ which survive, and a flush hands them to an executor once the unit of work has s
 """
 
 from airlock._api import enqueue, policy, scope, scoped
-from airlock._config import configure, get_configuration, reset_configuration
+from airlock._config import (
+    configure,
+    get_configuration,
+    register_executor,
+    reset_configuration,
+)
+from airlock._context import get_current_scope
 from airlock._intent import Intent
-from airlock._scope import Scope, get_current_scope
+from airlock._scope import Scope
 from airlock.exceptions import (
     AirlockError,
     DispatchError,
@@ -44,6 +50,7 @@ __all__ = [
     "get_configuration",
     "get_current_scope",
     "policy",
+    "register_executor",
     "reset_configuration",
     "scope",
     "scoped",

@@ -5,15 +5,13 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Mapping
-from contextvars import Token
-from types import TracebackType
 from typing import Any, TypeVar, overload
 
-from airlock import _config, _events
-from airlock import _intent as _intent_mod
-from airlock._intent import _EMPTY_OPTIONS, Intent
-from airlock._scope import _NO_SCOPE_MESSAGE, Scope, _current, _current_policies, _Frame
-from airlock.exceptions import NoScopeError, PolicyEnqueueError
+from airlock import _config
+from airlock._context import NO_SCOPE_MESSAGE, current, policy
+from airlock._intent import Intent
+from airlock._scope import Scope
+from airlock.exceptions import NoScopeError
 from airlock.typing import Executor, Policy
 
 __all__ = ["enqueue", "policy", "scope", "scoped"]
@@ -54,32 +52,11 @@ def enqueue(
         raise _not_a_task(task)
     current = _get_current()
     if current is None:
-        raise NoScopeError(_NO_SCOPE_MESSAGE)
-    if current._fast and _dispatch_options is None and _key is None and not _events.listeners:
-        # The common case, inlined (see Scope._allows_fast_path): build the intent, buffer it.
-        intent: Intent = _new_tuple(
-            Intent,
-            (
-                task,
-                args,
-                kwargs or None,
-                _name,
-                _origin,
-                _EMPTY_OPTIONS,
-                None,
-                (),
-                _intent_mod._prefix,
-                _next_seq(),
-            ),
-        )
-        current._buffer.append(intent)  # type: ignore[union-attr]  # _fast: a Scope
-        return intent
+        raise NoScopeError(NO_SCOPE_MESSAGE)
     return current._enqueue(task, args, kwargs, _name, _origin, _dispatch_options, _key)
 
 
-_get_current = _current.get
-_new_tuple = tuple.__new__
-_next_seq = _intent_mod.next_seq
+_get_current = current.get
 
 
 def scope(
@@ -103,11 +80,13 @@ def scope(
         scope_kwargs = {**config["scope_kwargs"], **scope_kwargs}
     if scope_kwargs or executor is not None:
         return cls(policy, executor=executor, **scope_kwargs)
-    # Positional only: calling a class with keywords costs a dict. A scope built without an
-    # executor takes the configured one itself.
+    if policy is None and cls.__init__ is _plain_init:
+        return _new(cls)  # type: ignore[no-any-return]  # every field is a class default
     return cls(policy)
 
 
+_plain_init = Scope.__init__
+_new = object.__new__
 _live_config = _config.current()  # updated in place by configure() / reset_configuration()
 
 
@@ -160,45 +139,3 @@ def scoped(
         return wrapper  # type: ignore[return-value]
 
     return decorate
-
-
-class policy:
-    """Context manager adding a *local* policy to intents enqueued inside it.
-
-    Such intents carry the policy and must also pass it at flush. It creates no buffer, nests,
-    and reaches into scopes opened inside it. The policy's ``on_enqueue`` sees each intent.
-    """
-
-    def __init__(self, p: Policy) -> None:
-        self.policy = _config.check_policy(p)
-        self._token: Token[Scope | _Frame | None] | None = None
-
-    def __enter__(self) -> Policy:
-        current = _current.get()
-        if isinstance(current, _Frame) and current.guard:
-            raise PolicyEnqueueError("airlock.policy() cannot be used inside a policy callback")
-        owner = current.scope if isinstance(current, _Frame) else current
-        frame = _Frame(owner, (self.policy, *_current_policies()), guard=False)
-        self._token = _current.set(frame)
-        return self.policy
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._token is not None:
-            _current.reset(self._token)
-            self._token = None
-
-    async def __aenter__(self) -> Policy:
-        return self.__enter__()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(exc_type, exc, tb)

@@ -20,7 +20,10 @@ __all__ = [
     "get_configuration",
     "get_named_executor",
     "import_string",
+    "register_executor",
     "reset_configuration",
+    "resolve_executor",
+    "resolve_policy",
 ]
 
 _lock = threading.Lock()
@@ -69,7 +72,8 @@ def check_policy(value: Any) -> Policy:
     return value  # type: ignore[no-any-return]
 
 
-def _resolve_policy(value: Any) -> Policy:
+def resolve_policy(value: Any) -> Policy:
+    """A policy from an object, a class or a dotted path; ``TypeError``/``ImportError`` if not."""
     if isinstance(value, str):
         value = import_string(value)
     if isinstance(value, type):
@@ -77,7 +81,8 @@ def _resolve_policy(value: Any) -> Policy:
     return check_policy(value)
 
 
-def _resolve_executor(value: Any, what: str = "executor") -> Executor:
+def resolve_executor(value: Any, what: str = "executor") -> Executor:
+    """An executor from a callable or a dotted path; ``TypeError``/``ImportError`` if not."""
     if isinstance(value, str):
         value = import_string(value)
     return check_executor(value, what)
@@ -122,18 +127,28 @@ def configure(
     if scope_cls is not None:
         updates["scope_cls"] = _resolve_scope_cls(scope_cls)
     if policy is not None:
-        updates["policy"] = _resolve_policy(policy)
+        updates["policy"] = resolve_policy(policy)
     if executor is not None:
-        updates["executor"] = _resolve_executor(executor)
+        updates["executor"] = resolve_executor(executor)
     if scope_kwargs is not None:
         updates["scope_kwargs"] = dict(scope_kwargs)
     if executors is not None:
         updates["executors"] = {
-            str(name): _resolve_executor(ex, f"executor {name!r}") for name, ex in executors.items()
+            str(name): resolve_executor(ex, f"executor {name!r}") for name, ex in executors.items()
         }
     with _lock:
         _config.update(updates)
         _config["resolved"] = None
+
+
+def register_executor(name: str, executor: Executor | str) -> None:
+    """Add one named executor to the registry (``configure(executors=...)`` replaces it whole).
+
+    ``_dispatch_options={"executor": name}`` then picks it; a name registered again is replaced.
+    """
+    resolved = resolve_executor(executor, f"executor {name!r}")
+    with _lock:
+        _config["executors"] = {**_config["executors"], str(name): resolved}
 
 
 def reset_configuration() -> None:
@@ -189,5 +204,9 @@ def current() -> dict[str, Any]:
     """The live configuration dict (read-only use; internal)."""
     return _config
 
+
+# Older names, still used by the Django settings code.
+_resolve_policy = resolve_policy
+_resolve_executor = resolve_executor
 
 reset_configuration()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import operator
 import os
 from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
@@ -11,10 +12,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from airlock.typing import Policy
 
-__all__ = ["Intent", "task_name"]
+__all__ = ["Intent", "build", "task_name"]
 
-_EMPTY_OPTIONS: Mapping[str, Any] = MappingProxyType({})
-_NO_POLICIES: tuple[Policy, ...] = ()
+EMPTY_OPTIONS: Mapping[str, Any] = MappingProxyType({})
 
 
 def _new_prefix() -> str:
@@ -24,9 +24,8 @@ def _new_prefix() -> str:
 
 
 _prefix = _new_prefix()
-# The counter is never replaced (a forked child gets a new prefix instead), so the hot path
-# may hold on to its bound ``__next__``.
-next_seq = itertools.count(1).__next__
+# The counter is never replaced (a forked child gets a new prefix instead).
+_next_seq = itertools.count(1).__next__
 
 
 def _reseed() -> None:
@@ -36,6 +35,18 @@ def _reseed() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reseed)
+
+def _getter(index: int, doc: str) -> Any:
+    """A read-only field: the C getter namedtuple uses, where this Python has one."""
+    try:
+        from _collections import _tuplegetter  # type: ignore[import-not-found]
+    except ImportError:  # pragma: no cover - other Pythons
+        return property(operator.itemgetter(index), doc=doc)
+    return _tuplegetter(index, doc)
+
+
+_new_tuple = tuple.__new__
+_get = tuple.__getitem__
 
 
 def task_name(task: Any) -> str:
@@ -50,6 +61,39 @@ def task_name(task: Any) -> str:
             func = getattr(task, "func", task)  # functools.partial, django-tasks
             name = getattr(func, "__name__", None) or type(task).__name__
     return name.rsplit(".", 1)[-1]
+
+
+def build(
+    task: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any] | None,
+    name: str | None,
+    origin: str | None,
+    options: Mapping[str, Any],
+    key: str | None,
+    local_policies: tuple[Policy, ...],
+    id: str | None = None,
+    seq: int | None = None,
+) -> Intent:
+    """The one place an ``Intent`` is made. Arguments must already be normalised (``args`` a
+    tuple, ``options`` a read-only mapping, ``kwargs`` None or a dict of our own). Without
+    ``id`` a fresh one is assigned; ``seq`` completes a stored id prefix (copies, pickles)."""
+    if id is None:
+        id, seq = _prefix, _next_seq()
+    return _new_tuple(
+        Intent, (task, args, kwargs or None, name, origin, options, key, local_policies, id, seq)
+    )
+
+
+def read_only(options: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """``_dispatch_options`` as the read-only mapping an intent keeps (a copy)."""
+    if options is None:
+        return EMPTY_OPTIONS
+    if not isinstance(options, Mapping):
+        raise TypeError(
+            f"_dispatch_options must be a mapping such as {{'queue': 'mail'}}, got {options!r}"
+        )
+    return MappingProxyType(dict(options)) if options else EMPTY_OPTIONS
 
 
 class Intent(tuple):  # type: ignore[type-arg]
@@ -77,119 +121,94 @@ class Intent(tuple):  # type: ignore[type-arg]
         id: str | None = None,
         local_policies: tuple[Policy, ...] = (),
     ) -> Intent:
-        options = MappingProxyType(dict(dispatch_options)) if dispatch_options else _EMPTY_OPTIONS
-        if id is None:
-            prefix, seq = _prefix, next_seq()
-        else:
-            prefix, seq = str(id), None
-        return tuple.__new__(
-            cls,
-            (
-                task,
-                tuple(args),
-                dict(kwargs) if kwargs else None,  # no empty dict per intent: saves memory
-                name,
-                origin,
-                options,
-                key,
-                tuple(local_policies),
-                prefix,
-                seq,
-            ),
+        return build(
+            task,
+            tuple(args),
+            dict(kwargs) if kwargs else None,
+            name,
+            origin,
+            read_only(dispatch_options),
+            key,
+            tuple(local_policies),
+            None if id is None else str(id),
         )
 
-    # Field access by position keeps the object a plain 10-tuple (small and fast to build);
-    # slot 2 holds None when there are no keyword arguments.
-    @property
-    def task(self) -> Any:
-        """The callable or queue task object to run."""
-        return self[0]
-
-    @property
-    def args(self) -> tuple[Any, ...]:
-        """Positional arguments for the task."""
-        return self[1]  # type: ignore[no-any-return]
+    # Fields are read by name, through the C getters namedtuple uses; the tuple layout is this
+    # module's business: task, args, kwargs or None, _name, origin, dispatch_options, key,
+    # local_policies, id prefix, id counter (None when the id was given whole).
+    task: Any = _getter(0, "The callable or queue task object to run.")
+    args: tuple[Any, ...] = _getter(1, "Positional arguments for the task.")
+    given_name: str | None = _getter(3, "The ``_name`` given at enqueue, else None.")
+    origin: str | None = _getter(4, "Free-form description of where the intent came from.")
+    dispatch_options: Mapping[str, Any] = _getter(
+        5, "Options for the executor (queue, countdown, ...); an empty mapping when none."
+    )
+    key: str | None = _getter(6, "Idempotency key: duplicates in one scope collapse to the first.")
+    local_policies: tuple[Policy, ...] = _getter(
+        7, "Policies from ``airlock.policy(...)`` blocks around the enqueue, innermost first."
+    )
 
     @property
     def kwargs(self) -> dict[str, Any]:
         """Keyword arguments for the task."""
-        kwargs = self[2]
+        kwargs: dict[str, Any] | None = _get(self, 2)
         return kwargs if kwargs is not None else {}
 
     @property
     def name(self) -> str:
         """``_name`` if one was given, else the task's short name."""
-        return self[3] if self[3] is not None else task_name(self[0])
-
-    @property
-    def origin(self) -> str | None:
-        """Free-form description of where the intent came from (``_origin``)."""
-        return self[4]  # type: ignore[no-any-return]
-
-    @property
-    def dispatch_options(self) -> Mapping[str, Any]:
-        """Options for the executor (queue, countdown, ...); an empty mapping when none."""
-        return self[5]  # type: ignore[no-any-return]
-
-    @property
-    def key(self) -> str | None:
-        """Idempotency key: duplicates in one scope collapse to the first."""
-        return self[6]  # type: ignore[no-any-return]
-
-    @property
-    def local_policies(self) -> tuple[Policy, ...]:
-        """Policies from ``airlock.policy(...)`` blocks around the enqueue, innermost first."""
-        return self[7]  # type: ignore[no-any-return]
+        name: str | None = _get(self, 3)
+        return name if name is not None else task_name(_get(self, 0))
 
     @property
     def id(self) -> str:
         """Unique id assigned at enqueue; executors use it (or ``key``) as the message id."""
-        seq = self[9]
-        return self[8] if seq is None else f"{self[8]}{seq:x}"
+        prefix, seq = _get(self, 8), _get(self, 9)
+        return prefix if seq is None else f"{prefix}{seq:x}"
 
     def passes_local_policies(self) -> bool:
         """True when every local policy allows this intent (innermost first, stops at a no)."""
-        return all(p.allows(self) for p in self[7])
+        return all(p.allows(self) for p in self.local_policies)
 
     def replace(self, **changes: Any) -> Intent:
         """A copy with some fields changed; the ``id`` stays unless ``id=`` is given."""
-        fields = {
-            "task": self[0],
-            "args": self[1],
-            "kwargs": self[2],
-            "name": self[3],
-            "origin": self[4],
-            "dispatch_options": self[5],
-            "key": self[6],
+        fields: dict[str, Any] = {
             "id": self.id,
-            "local_policies": self[7],
+            "task": self.task,
+            "args": self.args,
+            "kwargs": _get(self, 2),
+            "name": self.given_name,
+            "origin": self.origin,
+            "dispatch_options": self.dispatch_options,
+            "key": self.key,
+            "local_policies": self.local_policies,
         }
         unknown = set(changes) - set(fields)
         if unknown:
             raise TypeError(f"Intent.replace() got unknown field(s): {', '.join(sorted(unknown))}")
         fields.update(changes)
+        copy = Intent(**fields)
         if "id" in changes:
-            return Intent(**fields)
+            return copy
         # Keep the id's stored form (prefix + counter), so an unchanged copy compares equal.
-        fields["id"] = ""
-        copy = tuple.__getitem__(Intent(**fields), slice(8))
-        return tuple.__new__(Intent, (*copy, self[8], self[9]))
+        return _new_tuple(Intent, (*_get(copy, slice(8)), _get(self, 8), _get(self, 9)))
 
     def without_options(self, *names: str) -> Intent:
         """A copy without the given dispatch options (wrappers strip what they consume)."""
-        if not any(n in self[5] for n in names):
+        options = self.dispatch_options
+        if not any(n in options for n in names):
             return self
-        return self.replace(dispatch_options={k: v for k, v in self[5].items() if k not in names})
+        return self.replace(dispatch_options={k: v for k, v in options.items() if k not in names})
 
     def __str__(self) -> str:
-        parts = [repr(a) for a in self[1]]
+        parts = [repr(a) for a in self.args]
         parts += [f"{k}={v!r}" for k, v in self.kwargs.items()]
         return f"{self.name}({', '.join(parts)})"
 
     def __repr__(self) -> str:
-        extra = f" key={self[6]!r}" if self[6] is not None else ""
-        if self[5]:
-            extra += f" options={dict(self[5])!r}"
+        extra = f" key={self.key!r}" if self.key is not None else ""
+        if self.dispatch_options:
+            extra += f" options={dict(self.dispatch_options)!r}"
         return f"<Intent {self} id={self.id!r}{extra}>"
 
     def __eq__(self, other: object) -> bool:
@@ -201,15 +220,15 @@ class Intent(tuple):  # type: ignore[type-arg]
     def __iter__(self) -> Iterator[Any]:
         raise TypeError("Intent is not iterable; use its fields (task, args, kwargs, ...)")
 
+    def __getitem__(self, index: Any) -> Any:
+        raise TypeError("Intent is not a sequence; read its fields by name (task, args, ...)")
+
     def __reduce__(self) -> tuple[Callable[..., Intent], tuple[Any, ...]]:
-        fields = tuple.__getitem__(self, slice(None))
+        fields = _get(self, slice(None))
         # A mappingproxy does not pickle: send the options as a plain dict.
         return (_rebuild, ((*fields[:5], dict(fields[5]), *fields[6:]),))
 
-    def __getnewargs__(self) -> tuple[Any, ...]:  # pragma: no cover - pickle uses __reduce__
-        return ()
-
 
 def _rebuild(fields: tuple[Any, ...]) -> Intent:
-    options = MappingProxyType(fields[5]) if fields[5] else _EMPTY_OPTIONS
-    return tuple.__new__(Intent, (*fields[:5], options, *fields[6:]))
+    task, args, kwargs, name, origin, options, key, local, id, seq = fields
+    return build(task, args, kwargs, name, origin, read_only(options), key, local, id, seq)

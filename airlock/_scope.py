@@ -1,101 +1,42 @@
 """Scope: the buffer that holds intents until the unit of work decides their fate.
 
-The active scope lives in a ``ContextVar``, so threads, asyncio tasks and gevent greenlets each
-see their own. The variable holds either a ``Scope`` or a ``_Frame`` (a local-policy block or a
-policy-callback guard) that forwards to one; ``enqueue`` calls ``_enqueue`` on whatever is there.
+A scope's state runs new -> active (entered) -> exited -> flushed or discarded. While active it
+is the context value ``enqueue`` finds (see ``_context``); an inner scope that flushes offers
+its intents to the active scopes around it, and whatever they do not hand back they capture.
+Sending and fates are the dispatch engine's (``_dispatch``); a new scope allocates nothing
+until something is enqueued into it: every field starts as a class-level default.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
-from contextvars import ContextVar, Token
-from types import MappingProxyType, TracebackType
+from types import TracebackType
 from typing import Any
 
-from airlock import _config, _events
-from airlock import _intent as _intent_mod
-from airlock._intent import _EMPTY_OPTIONS, Intent
-from airlock.exceptions import NoScopeError, PolicyEnqueueError, ScopeStateError
+from airlock import _config, _dispatch, _events
+from airlock._context import Value, current, guard, inherited_policies, scope_of
+from airlock._intent import EMPTY_OPTIONS, Intent, build, read_only
+from airlock.exceptions import DispatchError, PolicyError, ScopeStateError
 from airlock.policies import AllowAll
 from airlock.typing import Executor, Policy
 
-__all__ = ["Scope", "get_current_scope"]
+__all__ = ["Scope"]
 
 logger = logging.getLogger("airlock")
 
 _NEW, _ACTIVE, _EXITED, _FLUSHED, _DISCARDED = "new", "active", "exited", "flushed", "discarded"
 _DUPLICATE = "duplicate key"
-# airlock's own dispatch options: routing to a named executor, and the outbox's "durable". They
-# stay on the buffered intent (policies and the outbox read them) but no executor sees them,
-# neither in prepare() nor when called.
-RESERVED_OPTIONS = ("executor", "durable")
-
-
-class _Frame:
-    """A context value that is not a scope: a local-policy block, or a policy-callback guard."""
-
-    __slots__ = ("guard", "policies", "scope")
-    _fast = False  # enqueue's fast path never applies to a frame
-
-    def __init__(self, scope: Scope | None, policies: tuple[Policy, ...], guard: bool) -> None:
-        self.scope = scope
-        self.policies = policies
-        self.guard = guard
-
-    def _enqueue(self, *call: Any) -> Intent:
-        if self.guard:
-            raise PolicyEnqueueError(
-                "enqueue() was called from inside a policy callback; policies decide about "
-                "intents, they may not create them. Enqueue from application code instead."
-            )
-        if self.scope is None:
-            raise NoScopeError(_NO_SCOPE_MESSAGE)
-        task, args, kwargs, name, origin, options, key = call
-        return self.scope._enqueue(task, args, kwargs, name, origin, options, key, self.policies)
-
-
 _ALLOW_ALL = AllowAll()
-# Shared, empty and never written: a scope gets its own list / dict when it first needs one.
-_NOTHING: list[Intent] = []
-_NO_KEYS: dict[str, Intent] = {}
-
-_NO_SCOPE_MESSAGE = (
-    "airlock.enqueue() was called with no active scope. Wrap the unit of work in "
-    "`with airlock.scope():`, decorate it with `@airlock.scoped()`, or add "
-    "airlock.integrations.django.AirlockMiddleware for requests."
-)
-
-_current: ContextVar[Scope | _Frame | None] = ContextVar("airlock_scope", default=None)
+_UNRESOLVED: Any = object()
 
 
-def get_current_scope() -> Scope | None:
-    """The innermost active scope in this context, or None."""
-    cur = _current.get()
-    return cur.scope if isinstance(cur, _Frame) else cur
-
-
-def _current_policies() -> tuple[Policy, ...]:
-    cur = _current.get()
-    if isinstance(cur, _Frame):
-        return cur.policies
-    return cur._inherited if cur is not None else ()
-
-
-def _is_trivial(policy: Policy) -> bool:
-    # getattr: a duck-typed policy may carry its methods on the instance, not the class.
-    return getattr(type(policy), "on_enqueue", None) is Policy.on_enqueue
-
-
-def _prepare_options(options: Mapping[str, Any]) -> Mapping[str, Any]:
-    if not isinstance(options, Mapping):
-        raise TypeError(
-            f"_dispatch_options must be a mapping such as {{'queue': 'mail'}}, got {options!r}"
-        )
-    return MappingProxyType(dict(options)) if options else _EMPTY_OPTIONS
-
-
-_live_config = _config.current()  # updated in place by configure() / reset_configuration()
+def _watches(policy: Policy) -> bool:
+    """True when a policy's ``on_enqueue`` does something (not the protocol's no-op default)."""
+    # getattr on the type: a duck-typed policy may carry its methods on the instance.
+    return type(policy) is not AllowAll and (
+        getattr(type(policy), "on_enqueue", None) is not Policy.on_enqueue
+    )
 
 
 class Scope:
@@ -103,85 +44,87 @@ class Scope:
 
     Use it through ``airlock.scope()`` / ``@airlock.scoped()`` or as a context manager. Override
     points: ``should_flush(error)``, ``before_descendant_flushes(exiting_scope, intents)``,
-    ``dispatch(intents)``, and ``on_buffered(intent)`` (called as an intent enters the buffer).
-    Not thread-safe beyond what ``list.append`` gives: one scope belongs to one unit of work.
+    ``dispatch(intents)``, and ``on_buffered(intent)`` (called as an intent enters the buffer;
+    raising refuses it). A plain ``Scope`` fails fast: the first dispatch error stops the flush
+    and ``DispatchError`` names what failed. One scope belongs to one unit of work.
     """
 
-    # Defaults every new scope starts with (immutable, so shared by the class until set).
+    # Every field starts as a class default, so building and entering a scope allocates
+    # nothing but the object; lists and dicts appear when first needed.
     _state = _NEW
+    _token: Any = None
+    _prior: Value = None
     _parent: Scope | None = None
     _inherited: tuple[Policy, ...] = ()
-    _observers: tuple[Scope, ...] = ()
+    _watchers: tuple[Scope, ...] = ()
     """This scope and its ancestors whose policy has an ``on_enqueue``, innermost first."""
-    _token: Token[Scope | _Frame | None] | None = None
-    _prior: Scope | _Frame | None = None
-    _has_local = False
-    _fast = False
-    """True while ``enqueue`` may skip ``_enqueue`` (see ``_allows_fast_path``)."""
-    _fast_class = True
-    """False for a subclass that overrides ``_enqueue`` or ``on_buffered`` (set per class)."""
-    policy: Policy = _ALLOW_ALL
-    """The scope's own policy (default: ``AllowAll()``)."""
-    executor: Executor
-    """The scope's executor (default: the configured one, else ``sync_executor``)."""
-    _prepare: Any
-    _trivial_policy = True
-    # Created on first use: most scopes never capture, use keys, drop or dispatch anything.
-    _captured: list[Intent] = _NOTHING
-    _keys: dict[str, Intent] = _NO_KEYS
+    _executor: Executor | None = None
+    """The executor given to this scope, or None for the configured one."""
+    _default: Executor | None = None
+    """The configured executor, as it was when this scope first needed it."""
+    _prepare: Any = _UNRESOLVED
+    _buffer: list[Intent] | None = None
+    _captured: list[Intent] | None = None
+    _keys: dict[str, Intent] | None = None
+    _pinned: dict[int, Executor] | None = None
     _dropped: list[tuple[Intent, Any]] | None = None
     _dispatched: list[Intent] | None = None
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        cls._fast_class = cls._enqueue is Scope._enqueue and cls.on_buffered is Scope.on_buffered
+    _failed: list[tuple[Intent, BaseException]] | None = None
+    _isolate = False
+    """Error mode: False fails fast (raise ``DispatchError``), True settles each intent alone."""
+    policy: Policy = _ALLOW_ALL
+    """The scope's own policy (default: ``AllowAll()``)."""
 
     def __init__(self, policy: Policy | None = None, *, executor: Executor | None = None) -> None:
         if policy is not None:
-            self.policy = policy
-            if type(policy) is not AllowAll:  # AllowAll needs no check: the common default
-                _config.check_policy(policy)
-                self._trivial_policy = False
+            self.policy = _config.resolve_policy(policy)
+        if executor is not None:
+            self._executor = _config.resolve_executor(executor)
+
+    # -- what it holds -------------------------------------------------------------------------
+    @property
+    def executor(self) -> Executor:
+        """The scope's executor: the one given, else the configured one (``sync_executor`` by
+        default) as it was when the scope first buffered an intent."""
+        executor = self._executor or self._default
         if executor is None:
-            self.executor, self._prepare = _live_config["resolved"] or _config.resolved_executor()
-        else:
-            self.executor = _config.check_executor(executor)
-            self._prepare = getattr(executor, "prepare", None)
-        self._buffer: list[Intent] = []
+            executor = self._default = _config.resolved_executor()[0]
+        return executor
 
-    @property
-    def dropped(self) -> list[tuple[Intent, Any]]:
-        """Intents removed by a policy or as a duplicate key, as ``(intent, reason)`` pairs."""
-        if self._dropped is None:
-            self._dropped = []
-        return self._dropped
-
-    @property
-    def dispatched(self) -> list[Intent]:
-        """Intents this scope handed to its executor(s)."""
-        if self._dispatched is None:
-            self._dispatched = []
-        return self._dispatched
-
-    # -- state -------------------------------------------------------------------------------
     @property
     def intents(self) -> list[Intent]:
         """Every intent buffered here (own and captured), in FIFO order.
 
-        Empty once the scope has flushed or discarded: see ``dispatched`` and ``dropped``.
+        After the scope has finished: what it held when it decided; ``dispatched``, ``dropped``
+        and ``failed`` say what became of them.
         """
-        return list(self._buffer)
+        return list(self._buffer or ())
 
     @property
     def captured_intents(self) -> list[Intent]:
         """The buffered intents that were captured from exiting descendant scopes."""
-        return list(self._captured)
+        return list(self._captured or ())
 
     @property
     def own_intents(self) -> list[Intent]:
         """The buffered intents that were enqueued directly into this scope."""
-        captured = {id(i) for i in self._captured}
-        return [i for i in self._buffer if id(i) not in captured]
+        captured = {id(i) for i in self._captured or ()}
+        return [i for i in self._buffer or () if id(i) not in captured]
+
+    @property
+    def dispatched(self) -> list[Intent]:
+        """Intents this scope handed to their executor without error."""
+        return list(self._dispatched or ())
+
+    @property
+    def dropped(self) -> list[tuple[Intent, Any]]:
+        """Intents removed by a policy or as a duplicate key, as ``(intent, reason)`` pairs."""
+        return list(self._dropped or ())
+
+    @property
+    def failed(self) -> list[tuple[Intent, BaseException]]:
+        """Intents whose executor, policy or hook raised, as ``(intent, error)`` pairs."""
+        return list(self._failed or ())
 
     @property
     def is_active(self) -> bool:
@@ -212,54 +155,42 @@ class Scope:
     # -- lifecycle -----------------------------------------------------------------------------
     def enter(self) -> Scope:
         """Make this the current scope of this context."""
-        if self._state is not _NEW:
-            raise ScopeStateError(f"{self!r} was already entered; create a new scope instead")
-        prior = _current.get()
-        # The outermost scope with the default policy (a request) skips the linking: the class
-        # defaults already say no parent, no inherited policies, no observers.
-        if prior is not None or not self._trivial_policy:
-            self._link(prior)
-        self._token = _current.set(self)
-        self._state = _ACTIVE
-        if self._fast_class and self._allows_fast_path():
-            self._fast = True
+        prior = current.get()
+        self._enter_under(prior)
+        self._token = current.set(self)
         return self
 
-    def _link(self, prior: Scope | _Frame | None) -> None:
-        # Parent, inherited local policies and the scopes whose policy watches on_enqueue.
-        parent: Scope | None = None
+    def _enter_under(self, prior: Value) -> None:
+        # Become active below ``prior`` (the context value when entered) without touching the
+        # context variable: a LazyScope enters the scope it makes this way.
+        if self._state is not _NEW:
+            raise ScopeStateError(f"{self!r} was already entered; create a new scope instead")
         if prior is not None:
             self._prior = prior
-            if isinstance(prior, _Frame):
-                parent, self._inherited = prior.scope, prior.policies
-            else:
-                parent, self._inherited = prior, prior._inherited
-            self._parent = parent
-        policy = self.policy
-        if type(policy) is AllowAll or _is_trivial(policy):
-            if parent is not None:
-                self._observers = parent._observers
+            self._parent = parent = scope_of(prior)
+            self._inherited = inherited_policies(prior)
+            watchers = parent._watchers if parent is not None else ()
         else:
-            self._observers = (self, *parent._observers) if parent is not None else (self,)
-
-    def _allows_fast_path(self) -> bool:
-        # enqueue() appends straight to the buffer when _enqueue would do nothing more: no
-        # executor prepare, no policy watching on_enqueue, no local policy, no hook overridden
-        # (_fast_class). It also checks per call: no dispatch options, no key, no listener.
-        return self._prepare is None and not self._observers and not self._inherited
+            watchers = ()
+        if _watches(self.policy):
+            watchers = (self, *watchers)
+        if watchers:
+            self._watchers = watchers
+        self._state = _ACTIVE
 
     def exit(self) -> None:
         """Stop being current. Does not flush or discard: call ``flush()`` or ``discard()``."""
+        self._exit_in_place()
+        try:
+            current.reset(self._token)
+        except (ValueError, RuntimeError):
+            # Exited from another context than the one it was entered in (another task).
+            current.set(self._prior)
+
+    def _exit_in_place(self) -> None:
         if self._state is not _ACTIVE:
             raise ScopeStateError(f"{self!r} is not active; exit() goes with one enter()")
         self._state = _EXITED
-        if self._fast:
-            self._fast = False
-        try:
-            _current.reset(self._token)  # type: ignore[arg-type]
-        except ValueError:
-            # Exited from another context than the one it was entered in (e.g. another task).
-            _current.set(self._prior)
 
     def should_flush(self, error: BaseException | None) -> bool:
         """Called on exit: True to flush, False to discard. Default: flush unless an error."""
@@ -296,216 +227,228 @@ class Scope:
             )
         if local is None:
             local = self._inherited
-        intent: Intent = tuple.__new__(
-            Intent,
-            (
-                task,
-                args,
-                kwargs or None,
-                name,
-                origin,
-                _prepare_options(options) if options is not None else _EMPTY_OPTIONS,
-                key,
-                local,
-                _intent_mod._prefix,
-                _intent_mod.next_seq(),
-            ),
+        intent = build(
+            task, args, kwargs, name, origin,
+            EMPTY_OPTIONS if options is None else read_only(options), key, local,
         )
-        if intent[5]:
-            intent = self._prepare_for(intent)
-        elif self._prepare is not None:
-            intent = self._prepare(intent)
-        if self._observers or local:
-            self._observe(intent, local)
-            self._has_local = self._has_local or bool(local)
-        if key is not None:
-            if key in self._keys:
-                self._drop(intent, _DUPLICATE)
-                return intent
-            self._own_keys()[key] = intent
-        self._buffer.append(intent)
-        if type(self).on_buffered is not Scope.on_buffered:
-            self.on_buffered(intent)
-        if _events.listeners:
-            _events.emit(_events.ENQUEUED, intent, self)
+        prepare = self._prepare
+        if prepare is _UNRESOLVED:  # first enqueue: fix the executor and look up its prepare
+            prepare = self._prepare = getattr(self.executor, "prepare", None)
+        if prepare is not None or intent.dispatch_options:
+            intent = _dispatch.prepare(intent, self.executor, prepare)
+        if self._watchers or local:
+            with guard(self):
+                for policy in local:
+                    policy.on_enqueue(intent)
+                for scope in self._watchers:
+                    if scope._state is _ACTIVE:  # a finished ancestor is absent (SPEC 2.2)
+                        scope.policy.on_enqueue(intent)
+        self._take(intent, None)
         return intent
 
-    def _prepare_for(self, intent: Intent) -> Intent:
-        options = intent[5]
-        name = options.get("executor")
-        if name is None:
-            prepare = self._prepare
-        else:
-            prepare = getattr(_config.get_named_executor(name), "prepare", None)
-        if prepare is None:
-            return intent
-        reserved = {k: options[k] for k in RESERVED_OPTIONS if k in options}
-        if not reserved:
-            return prepare(intent)  # type: ignore[no-any-return]
-        # The executor validates only its own options; airlock's stay on the buffered intent.
-        prepared: Intent = prepare(intent.without_options(*RESERVED_OPTIONS))
-        return prepared.replace(dispatch_options={**prepared[5], **reserved})
+    def _take(self, intent: Intent, child: Scope | None) -> bool:
+        """Buffer one intent (own, or captured from ``child``); False if its key is taken.
 
-    def _observe(self, intent: Intent, local: tuple[Policy, ...]) -> None:
-        token = _current.set(_Frame(self, local, guard=True))
-        try:
-            for policy in local:
-                policy.on_enqueue(intent)
-            for scope in self._observers:
-                if scope._state is _ACTIVE:  # a finished ancestor is absent (SPEC 2.2)
-                    scope.policy.on_enqueue(intent)
-        finally:
-            _current.reset(token)
+        ``on_buffered`` raising takes the intent back out and propagates.
+        """
+        key = intent.key
+        if key is not None:
+            keys = self._keys
+            if keys is None:
+                keys = self._keys = {}
+            elif key in keys:
+                self._drop(intent, _DUPLICATE)
+                return False
+            keys[key] = intent
+        buffer = self._buffer
+        if buffer is None:
+            buffer = self._buffer = []
+        buffer.append(intent)
+        if type(self).on_buffered is not Scope.on_buffered:
+            try:
+                self.on_buffered(intent)
+            except BaseException:
+                buffer.pop()
+                if key is not None:
+                    del self._keys[key]  # type: ignore[union-attr]
+                raise
+        if _events.listeners:
+            if child is None:
+                _events.emit(_events.ENQUEUED, intent, self)
+            else:
+                _events.emit(_events.CAPTURED, intent, self, child)
+        return True
 
-    def _forget_captures_and_keys(self) -> None:
-        if self._captured:
-            self._captured = []
-        if self._keys:
-            self._keys.clear()
-
-    def _own_keys(self) -> dict[str, Intent]:
-        if self._keys is _NO_KEYS:
-            self._keys = {}
-        return self._keys
+    # -- fates ---------------------------------------------------------------------------------
+    def settle(self, intent: Intent, fate: str, detail: Any) -> None:
+        """Record an intent's terminal fate here and report it (the engine calls this)."""
+        if fate == _events.DISPATCHED:
+            if self._dispatched is None:
+                self._dispatched = []
+            self._dispatched.append(intent)
+        elif fate == _events.FAILED:
+            if self._failed is None:
+                self._failed = []
+            self._failed.append((intent, detail))
+        elif fate == _events.DROPPED:
+            if self._dropped is None:
+                self._dropped = []
+            self._dropped.append((intent, detail))
+        if _events.listeners:
+            _events.emit(fate, intent, self, detail)
 
     def _drop(self, intent: Intent, reason: Any) -> None:
-        self.dropped.append((intent, reason))
-        if _events.listeners:
-            _events.emit(_events.DROPPED, intent, self, reason)
+        self.settle(intent, _events.DROPPED, reason)
 
     # -- flush / discard -----------------------------------------------------------------------
-    def _check_finishable(self, what: str) -> None:
-        if self._state is _ACTIVE:
-            raise ScopeStateError(f"cannot {what} {self!r} while it is active; exit() it first")
-        if self._state is _FLUSHED or self._state is _DISCARDED:
+    def _finishing(self, what: str) -> list[Intent]:
+        if self._state is not _EXITED:
+            if self._state is _ACTIVE:
+                raise ScopeStateError(f"cannot {what} {self!r} while it is active; exit() it first")
+            if self._state is _NEW:
+                raise ScopeStateError(f"cannot {what} {self!r}: it was never entered")
             raise ScopeStateError(f"cannot {what} {self!r}: it is already {self._state}")
-
-    def _filter(
-        self, intents: list[Intent], local_too: bool, policy_too: bool = True
-    ) -> list[Intent]:
-        skip_policy = self._trivial_policy or not policy_too
-        if skip_policy and not (local_too and self._has_local):
-            return intents
-        keep: list[Intent] = []
-        token = _current.set(_Frame(self, (), guard=True))
-        try:
-            for intent in intents:
-                if local_too and intent[7]:
-                    refusing = next((p for p in intent[7] if not p.allows(intent)), None)
-                    if refusing is not None:
-                        self._drop(intent, refusing)
-                        continue
-                if skip_policy or self.policy.allows(intent):
-                    keep.append(intent)
-                else:
-                    self._drop(intent, self.policy)
-        finally:
-            _current.reset(token)
-        return keep
+        self._state = _FLUSHED if what == "flush" else _DISCARDED
+        self._keys = None
+        return self._buffer or []
 
     def flush(self) -> list[Intent]:
-        """Apply policies and dispatch the survivors, FIFO; returns what this scope dispatched.
+        """Apply policies and dispatch the survivors, FIFO; returns what this scope released.
 
         Nested: intents that pass this scope's policy are offered to each active ancestor
         (``before_descendant_flushes``); whatever an ancestor does not hand back it captures.
-        On a plain Scope an executor error stops the flush and propagates (the scope is still
-        marked flushed).
+        A policy or hook that raises fails the intents it was judging. On a plain Scope the
+        first error stops the flush and raises ``DispatchError`` (the scope is still flushed).
         """
-        if self._state is not _EXITED:
-            self._check_finishable("flush")
-        if not self._buffer:  # nothing to filter, offer or dispatch: the common empty request
-            self._state = _FLUSHED
-            self._forget_captures_and_keys()
+        intents = self._finishing("flush")
+        if not intents:
             return []
-        ancestors = list(self.ancestors())
-        if ancestors:
-            # Local policies travel with captured intents and are checked where they dispatch.
-            remaining = self._filter(self._buffer, local_too=False)
-            for ancestor in ancestors:
-                if not remaining:
-                    break
-                released = ancestor.before_descendant_flushes(self, list(remaining))
-                released_ids = {id(i) for i in released}
-                ancestor._capture(self, [i for i in remaining if id(i) not in released_ids])
-                remaining = [i for i in remaining if id(i) in released_ids]
-            # Released intents already passed this scope's policy above: ask it only once.
-            survivors = (
-                self._filter(remaining, local_too=True, policy_too=False) if remaining else []
-            )
-        else:
-            survivors = self._filter(self._buffer, local_too=True)
-        self._state = _FLUSHED
-        self._buffer = []
-        self._forget_captures_and_keys()
+        failed: list[tuple[Intent, BaseException]] = []
+        survivors = self._judge(intents, failed)
+        if failed and not self._isolate:
+            # Fail-fast: a policy error stops the flush before anything is sent.
+            cause = failed[0][1]
+            for intent in survivors:
+                self.settle(intent, _events.FAILED, cause)
+                failed.append((intent, cause))
+            raise _dispatch.dispatch_error(failed, survivors) from cause
         if survivors:
             self.dispatch(survivors)
         return survivors
 
-    def _capture(self, child: Scope, intents: list[Intent]) -> None:
-        if self._captured is _NOTHING:
-            self._captured = []
-        for intent in intents:
-            key = intent[6]
-            if key is not None:
-                if key in self._keys:
-                    self._drop(intent, _DUPLICATE)
+    def _judge(
+        self, intents: list[Intent], failed: list[tuple[Intent, BaseException]]
+    ) -> list[Intent]:
+        """Policies, then the ancestors' say: what this scope may dispatch itself."""
+        ancestors = list(self.ancestors())
+        # Local policies travel with captured intents; they are checked where they dispatch.
+        remaining = self._allowed(intents, failed, local=not ancestors, own=True)
+        for ancestor in ancestors:
+            if not remaining or (failed and not self._isolate):
+                return remaining
+            try:
+                with guard(ancestor):
+                    released = ancestor.before_descendant_flushes(self, list(remaining))
+            except Exception as exc:
+                self._fail_all(remaining, _judging_error(ancestor.before_descendant_flushes,
+                                                         exc), failed)
+                return []
+            kept = {id(i) for i in released}
+            ancestor._capture(self, [i for i in remaining if id(i) not in kept])
+            remaining = [i for i in remaining if id(i) in kept]
+        if ancestors and remaining:
+            remaining = self._allowed(remaining, failed, local=True, own=False)
+        return remaining
+
+    def _allowed(
+        self,
+        intents: list[Intent],
+        failed: list[tuple[Intent, BaseException]],
+        *,
+        local: bool,
+        own: bool,
+    ) -> list[Intent]:
+        policy = self.policy if own and type(self.policy) is not AllowAll else None
+        if policy is None and not (local and any(i.local_policies for i in intents)):
+            return intents
+        keep: list[Intent] = []
+        with guard(self):
+            for intent in intents:
+                judging: Any = None
+                try:
+                    refusing = None
+                    if local:
+                        for judging in intent.local_policies:
+                            if not judging.allows(intent):
+                                refusing = judging
+                                break
+                    if refusing is None and policy is not None:
+                        judging = policy
+                        if not policy.allows(intent):
+                            refusing = policy
+                except Exception as exc:
+                    error = _judging_error(judging, exc)
+                    self.settle(intent, _events.FAILED, error)
+                    failed.append((intent, error))
+                    if not self._isolate:
+                        keep.extend(intents[intents.index(intent) + 1 :])
+                        return keep
                     continue
-                self._own_keys()[key] = intent
-            self._buffer.append(intent)
+                if refusing is None:
+                    keep.append(intent)
+                else:
+                    self._drop(intent, refusing)
+        return keep
+
+    def _fail_all(
+        self,
+        intents: list[Intent],
+        error: BaseException,
+        failed: list[tuple[Intent, BaseException]],
+    ) -> None:
+        for intent in intents:
+            self.settle(intent, _events.FAILED, error)
+            failed.append((intent, error))
+
+    def _capture(self, child: Scope, intents: list[Intent]) -> None:
+        pins = child._pinned
+        for intent in intents:
+            executor = pins.get(id(intent)) if pins else None
+            if executor is None:
+                executor = child._executor  # None: the child deferred to us
+            try:
+                taken = self._take(intent, child)
+            except Exception as exc:
+                self.settle(intent, _events.FAILED, exc)
+                logger.exception("airlock: %r could not capture %r", self, intent)
+                continue
+            if not taken:
+                continue
+            if self._captured is None:
+                self._captured = []
             self._captured.append(intent)
-            self._has_local = self._has_local or bool(intent[7])
-            if type(self).on_buffered is not Scope.on_buffered:
-                self.on_buffered(intent)
-            if _events.listeners:
-                _events.emit(_events.CAPTURED, intent, self, child)
+            if executor is not None:
+                if self._pinned is None:
+                    self._pinned = {}
+                self._pinned[id(intent)] = executor
 
     def discard(self) -> list[Intent]:
         """Drop everything buffered; returns the discarded intents."""
-        if self._state is not _EXITED:
-            self._check_finishable("discard")
-        discarded, self._buffer = self._buffer, []
-        self._forget_captures_and_keys()
-        self._state = _DISCARDED
-        if _events.listeners:
-            for intent in discarded:
-                _events.emit(_events.DISCARDED, intent, self)
-        return discarded
+        discarded = self._finishing("discard")
+        for intent in discarded:
+            self.settle(intent, _events.DISCARDED, None)
+        return list(discarded)
 
     def executor_for(self, intent: Intent) -> tuple[Executor, Intent]:
-        """The executor for an intent (a named one if its options say so) and what to pass it."""
-        return resolve_executor(intent, self.executor)
+        """The executor for an intent (its pinned or named one, else the scope's) and what to
+        pass it."""
+        pinned = self._pinned.get(id(intent)) if self._pinned else None
+        return _dispatch.resolve(intent, pinned or self.executor)
 
     def dispatch(self, intents: list[Intent]) -> None:
-        """Hand each intent to its executor in order, then call ``after_flush()`` once on each.
-
-        Fail-fast: the first executor error stops the loop and propagates.
-        """
-        used: list[Executor] = [self.executor]
-        executor, record = self.executor, self.dispatched.append
-        try:
-            for intent in intents:
-                if intent[5] or _events.listeners:
-                    self.run_executor(intent, used)
-                else:  # the common case, kept free of calls it does not need
-                    executor(intent)
-                    record(intent)
-        finally:
-            _after_flush(used)
-
-    def run_executor(self, intent: Intent, used: list[Executor] | None = None) -> None:
-        """Dispatch one intent, recording it in ``dispatched`` and emitting its fate."""
-        executor, prepared = self.executor_for(intent)
-        if used is not None and executor is not self.executor and executor not in used:
-            used.append(executor)
-        try:
-            executor(prepared)
-        except BaseException as exc:
-            if _events.listeners:
-                _events.emit(_events.FAILED, intent, self, exc)
-            raise
-        self.dispatched.append(intent)
-        if _events.listeners:
-            _events.emit(_events.DISPATCHED, intent, self, executor)
+        """Hand each intent to its executor in order, then call ``after_flush()`` once on each
+        executor used. Fail-fast on a plain Scope (``DispatchError``); see ``_dispatch``."""
+        _dispatch.send(intents, self, self.executor, isolate=self._isolate, pinned=self._pinned)
 
     # -- context manager -----------------------------------------------------------------------
     def __enter__(self) -> Scope:
@@ -518,6 +461,9 @@ class Scope:
         tb: TracebackType | None,
     ) -> None:
         self.exit()
+        if exc is None and self._buffer is None and type(self).should_flush is _should_flush:
+            self._state = _FLUSHED  # nothing was buffered: nothing to decide
+            return
         self._finish(exc)
 
     async def __aenter__(self) -> Scope:
@@ -529,42 +475,44 @@ class Scope:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.exit()
-        self._finish(exc)
+        self.__exit__(exc_type, exc, tb)
 
     def _finish(self, error: BaseException | None) -> None:
-        if not self.should_flush(error):
-            self.discard()
-            return
-        if error is None:
-            self.flush()
-            return
+        """Flush or discard as ``should_flush(error)`` says; with ``error`` set, that error
+        propagates unchanged (a flush failure is then only logged)."""
         try:
+            flush = self.should_flush(error)
+        except Exception as exc:
+            hook_error = _judging_error(self.should_flush, exc)
+            self._finishing("discard")
+            failed: list[tuple[Intent, BaseException]] = []
+            self._fail_all(list(self._buffer or ()), hook_error, failed)
+            if error is None and failed and not self._isolate:
+                raise _dispatch.dispatch_error(failed) from exc
+            logger.error("airlock: %s", hook_error)
+            return
+        if not flush:
+            self.discard()
+        elif error is None:
             self.flush()
-        except Exception:
-            # The original error must propagate unchanged; the flush failure is only logged.
-            logger.exception("airlock: flush of %r failed while handling %r", self, error)
+        else:
+            try:
+                self.flush()
+            except DispatchError:
+                logger.exception("airlock: flush of %r failed while handling %r", self, error)
 
     def __repr__(self) -> str:
         return (
-            f"<{type(self).__name__} {self._state} intents={len(self._buffer)} "
+            f"<{type(self).__name__} {self._state} intents={len(self._buffer or ())} "
             f"policy={self.policy!r}>"
         )
 
 
-def resolve_executor(intent: Intent, default: Executor) -> tuple[Executor, Intent]:
-    """The named executor an intent's options pick (else ``default``), and the intent to pass
-    it: without airlock's own options. Scopes and the outbox relay both dispatch through it."""
-    options = intent[5]
-    if options and ("executor" in options or "durable" in options):  # RESERVED_OPTIONS
-        name = options.get("executor")
-        executor = default if name is None else _config.get_named_executor(name)
-        return executor, intent.without_options(*RESERVED_OPTIONS)
-    return default, intent
+_should_flush = Scope.should_flush
 
 
-def _after_flush(executors: list[Executor]) -> None:
-    for executor in executors:
-        hook = getattr(executor, "after_flush", None)
-        if hook is not None:
-            hook()
+def _judging_error(judge: Any, exc: BaseException) -> PolicyError:
+    error = PolicyError(f"{judge!r} raised {type(exc).__name__}: {exc}")
+    error.__cause__ = exc
+    return error
+

@@ -8,6 +8,7 @@
     │   └── PolicyEnqueueError enqueue() from inside a policy callback
     ├── ScopeStateError       a scope method called in the wrong state
     ├── PolicyViolation       a policy refused an intent at enqueue time
+    ├── PolicyError           a policy or hook raised at flush (the intents it judged failed)
     └── DispatchError         one or more intents could not be dispatched
 """
 
@@ -24,6 +25,7 @@ __all__ = [
     "DispatchError",
     "NoScopeError",
     "PolicyEnqueueError",
+    "PolicyError",
     "PolicyViolation",
     "ScopeStateError",
     "UsageError",
@@ -54,14 +56,33 @@ class PolicyViolation(AirlockError):
     """Raised by a policy's ``on_enqueue`` to refuse an intent; the intent is not buffered."""
 
 
-class DispatchError(AirlockError):
-    """One or more intents could not be dispatched.
+class PolicyError(AirlockError):
+    """A policy or scope hook raised while judging intents at flush; those intents failed.
 
-    ``errors`` holds ``(intent, exception)`` pairs, in the order they happened.
+    The message names the policy or hook; ``__cause__`` is what it raised.
+    """
+
+
+class DispatchError(AirlockError):
+    """One or more intents could not be dispatched; each of them has the fate ``failed``.
+
+    ``errors`` holds ``(intent, exception)`` for every failed intent, in order; ``unsent``
+    lists those that were never handed to an executor (a fail-fast flush stopped before them,
+    or a batch never reached the broker), and ``failed`` the failed intents alone.
     """
 
     def __init__(
-        self, message: str, errors: Sequence[tuple[Intent | None, BaseException]] = ()
+        self,
+        message: str,
+        errors: Sequence[tuple[Intent | None, BaseException]] = (),
+        *,
+        unsent: Sequence[Intent] = (),
     ) -> None:
         super().__init__(message)
         self.errors: list[tuple[Intent | None, BaseException]] = list(errors)
+        self.unsent: list[Intent] = list(unsent)
+
+    @property
+    def failed(self) -> list[Intent]:
+        """Every intent this error reports as failed (sent or not)."""
+        return [intent for intent, _ in self.errors if intent is not None]

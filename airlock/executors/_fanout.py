@@ -68,31 +68,44 @@ class _Batching(Wrapper):
             self.send()
 
     def send(self) -> None:
-        """Send everything pending, ``size`` at a time. What fails stays pending for next time."""
-        with self._send_lock:
-            while True:
-                with self._lock:
-                    batch = self._pending[: self.size]
-                if not batch:
-                    return
-                sent = self._send(batch)
-                with self._lock:
-                    del self._pending[:sent]
-                    self.batches_sent += 1
+        """Send everything pending, ``size`` at a time, in order.
 
-    def _send(self, batch: list[Intent]) -> int:
+        Nothing stays pending: on a failure the ``DispatchError`` raised names the intents that
+        failed and those never sent (each of them is ``failed``; none is kept for later).
+        """
+        with self._send_lock:
+            with self._lock:
+                pending, self._pending = self._pending, []
+            for start in range(0, len(pending), self.size):
+                batch = pending[start : start + self.size]
+                sent, failed, error = self._send(batch)
+                if error is not None:
+                    if not isinstance(error, Exception):  # an interrupt stays itself
+                        raise error
+                    unsent = pending[start + sent + failed :]
+                    raise DispatchError(
+                        f"{self!r}: sending {batch[sent]} failed ({type(error).__name__}: "
+                        f"{error}); {len(unsent)} more not sent",
+                        [(i, error) for i in pending[start + sent :]],
+                        unsent=unsent,
+                    ) from error
+                self.batches_sent += 1
+
+    def _send(self, batch: list[Intent]) -> tuple[int, int, BaseException | None]:
+        """Send one batch: how many went, how many failed with the error (None: all went)."""
         send_batch: Any = getattr(self.inner, "send_batch", None)
         if send_batch is not None:
-            send_batch(list(batch))
-            return len(batch)
+            try:
+                send_batch(list(batch))
+            except BaseException as exc:
+                return 0, len(batch), exc  # one request: the whole batch failed
+            return len(batch), 0, None
         for done, intent in enumerate(batch):
             try:
                 self.inner(intent)
-            except BaseException:
-                with self._lock:
-                    del self._pending[:done]
-                raise
-        return len(batch)
+            except BaseException as exc:
+                return done, 1, exc
+        return len(batch), 0, None
 
     def after_flush(self) -> None:
         """Send the partial batch, then forward ``after_flush``."""
@@ -116,9 +129,10 @@ def batching(executor: Executor, *, size: int = 100) -> _Batching:
     """Collect intents and send them ``size`` at a time; the rest goes in ``after_flush``.
 
     A batch goes to ``executor.send_batch(intents)`` when the executor has that method (one
-    round trip for many messages), else to ``executor(intent)`` one by one. A partial batch is
-    never lost: ``after_flush()`` (once per scope flush) and ``close()`` send it, and intents
-    whose send failed stay ``pending`` and go out with the next send. Thread-safe; order kept.
+    round trip for many messages), else to ``executor(intent)`` one by one. ``after_flush()``
+    (once per scope flush) and ``close()`` send the partial batch, so nothing is held past its
+    flush. A failed send raises ``DispatchError`` naming the intents that failed or were never
+    sent (their fate is ``failed``; nothing is kept to be sent twice). Thread-safe; order kept.
     """
     if size < 1:
         raise ValueError(f"batching needs size >= 1, got {size!r}")

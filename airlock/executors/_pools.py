@@ -13,10 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import airlock
 from airlock._intent import Intent
 from airlock.exceptions import DispatchError, UsageError
-from airlock.integrations.executors.sync import run_inline, sync_executor
+from airlock.integrations.executors.sync import run_task
 
 __all__ = ["PoolStatistics", "process_pool_executor", "thread_pool_executor"]
 
@@ -132,12 +131,7 @@ class _ThreadPool(_Pool):
     kind = "thread_pool_executor"
 
     def _submit(self, intent: Intent) -> concurrent.futures.Future[Any]:
-        return self._pool.submit(sync_executor, intent)
-
-
-def _run_in_process(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    with airlock.scope():
-        run_inline(task)(*args, **kwargs)
+        return self._pool.submit(run_task, intent.task, intent.args, intent.kwargs)
 
 
 def _check_pickles(intent: Intent) -> None:
@@ -164,7 +158,7 @@ class _ProcessPool(_Pool):
         return intent
 
     def _submit(self, intent: Intent) -> concurrent.futures.Future[Any]:
-        return self._pool.submit(_run_in_process, intent.task, intent.args, intent.kwargs)
+        return self._pool.submit(run_task, intent.task, intent.args, intent.kwargs)
 
 
 def _capacity(max_workers: int, queue_size: int) -> int:

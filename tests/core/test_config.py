@@ -7,6 +7,7 @@ import pytest
 import airlock
 from airlock.exceptions import UsageError
 from airlock.integrations.executors.sync import sync_executor
+from tests.failures import raises_dispatch
 
 from .conftest import Recorder, send_email
 
@@ -203,7 +204,7 @@ def test_an_unknown_executor_name_with_none_registered_says_so():
 def test_a_failing_named_executor_stops_the_flush_like_any_other():
     default, mail = Recorder(), Recorder(fail_on=1)
     airlock.configure(executors={"mail": mail})
-    with pytest.raises(RuntimeError), airlock.scope(executor=default):
+    with raises_dispatch(RuntimeError), airlock.scope(executor=default):
         airlock.enqueue(send_email, 1, _dispatch_options={"executor": "mail"})
         airlock.enqueue(send_email, 2)
     assert default.intents == [] and mail.after_flush_calls == 1
@@ -212,7 +213,7 @@ def test_a_failing_named_executor_stops_the_flush_like_any_other():
 def test_fail_fast_with_mixed_executors_records_exactly_what_went_out_in_order():
     default, mail = Recorder(fail_on=3), Recorder()
     airlock.configure(executors={"mail": mail})
-    with pytest.raises(RuntimeError), airlock.scope(executor=default) as scope:
+    with raises_dispatch(RuntimeError), airlock.scope(executor=default) as scope:
         first = airlock.enqueue(send_email, 1)
         routed = airlock.enqueue(send_email, 2, _dispatch_options={"executor": "mail"})
         second = airlock.enqueue(send_email, 3)

@@ -9,6 +9,7 @@ import pytest
 
 import airlock
 from airlock.exceptions import NoScopeError, PolicyEnqueueError, UsageError
+from tests.failures import raises_dispatch
 
 from .conftest import Recorder, notify, send_email
 
@@ -157,7 +158,7 @@ def test_enqueue_from_a_local_policy_on_enqueue_is_a_policy_enqueue_error():
 
 def test_enqueue_from_a_policy_allows_at_flush_is_a_policy_enqueue_error():
     recorder = Recorder()
-    with pytest.raises(PolicyEnqueueError, match="policy callback"):
+    with raises_dispatch(PolicyEnqueueError, "policy callback"):
         with airlock.scope(EnqueuesInAllows(), executor=recorder):
             airlock.enqueue(send_email)
     assert recorder.intents == []
@@ -165,7 +166,7 @@ def test_enqueue_from_a_policy_allows_at_flush_is_a_policy_enqueue_error():
 
 
 def test_enqueue_from_a_local_policy_allows_at_flush_is_a_policy_enqueue_error():
-    with pytest.raises(PolicyEnqueueError):
+    with raises_dispatch(PolicyEnqueueError):
         with airlock.scope(executor=Recorder()):
             with airlock.policy(EnqueuesInAllows()):
                 airlock.enqueue(send_email)

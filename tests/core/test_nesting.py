@@ -320,10 +320,12 @@ def test_a_finished_ancestors_policy_no_longer_watches_enqueues(recorder):
     assert recorder.calls == ["send_email('late')"]
 
 
-def test_intents_and_provenance_describe_the_buffer_so_they_are_empty_once_flushed(recorder):
+def test_intents_and_provenance_stay_readable_once_flushed(recorder):
     with airlock.scope(executor=recorder) as outer:
-        airlock.enqueue(send_email, 1)
-        with airlock.scope(executor=recorder):
-            airlock.enqueue(send_email, 2)
-    assert (outer.intents, outer.own_intents, outer.captured_intents) == ([], [], [])
+        first = airlock.enqueue(send_email, 1)
+        with airlock.scope(executor=recorder) as inner:
+            second = airlock.enqueue(send_email, 2)
+    assert (outer.intents, outer.own_intents, outer.captured_intents) == (
+        [first, second], [first], [second])
+    assert inner.intents == [second] and inner.dispatched == []
     assert outer.dispatched == recorder.intents and len(recorder.intents) == 2

@@ -165,7 +165,17 @@ def test_a_non_policy_is_a_type_error_naming_the_methods_it_needs():
 
 def test_a_non_callable_executor_is_a_type_error_at_scope_creation():
     with pytest.raises(TypeError, match=r"not callable: an executor is a callable executor\("):
-        airlock.scope(executor="airlock.integrations.executors.sync.sync_executor")
+        airlock.scope(executor=42)
+
+
+def test_scope_takes_dotted_paths_like_configure():
+    from airlock.integrations.executors.sync import sync_executor
+
+    path = "airlock.integrations.executors.sync.sync_executor"
+    scope = airlock.scope("airlock.DropAll", executor=path)
+    assert type(scope.policy) is airlock.DropAll and scope.executor is sync_executor
+    with pytest.raises(ImportError, match="has no 'nope'"):
+        airlock.scope(executor="airlock.integrations.executors.sync.nope")
 
 
 def test_on_enqueue_sees_each_intent_once_before_it_is_buffered():

@@ -10,7 +10,8 @@ from airlock import exceptions
 
 SPEC_NAMES = {
     "enqueue", "scope", "scoped", "policy", "configure", "reset_configuration",
-    "get_configuration", "get_current_scope", "Scope", "Intent", "Policy", "Executor",
+    "get_configuration", "get_current_scope", "register_executor", "Scope", "Intent", "Policy",
+    "Executor",
     "AllowAll", "DropAll", "AssertNoEffects", "BlockTasks", "LogOnFlush",
     "AirlockError", "UsageError", "NoScopeError", "PolicyEnqueueError", "ScopeStateError",
     "PolicyViolation", "DispatchError",

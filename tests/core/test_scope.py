@@ -9,6 +9,7 @@ import pytest
 import airlock
 from airlock import _events
 from airlock.exceptions import ScopeStateError
+from tests.failures import raises_dispatch
 
 from .conftest import Recorder, notify, send_email
 
@@ -27,7 +28,7 @@ def test_a_scope_buffers_until_it_ends_then_dispatches_in_fifo_order(recorder):
     assert recorder.calls == ["send_email(1)", "notify(2)", "send_email(3)"]
     assert scope.is_flushed and not scope.is_active and not scope.is_discarded
     assert scope.dispatched == recorder.intents
-    assert scope.intents == []
+    assert scope.intents == recorder.intents  # what it held when it decided (SPEC 2.2)
 
 
 def test_scope_is_current_inside_the_block_and_gone_after(recorder):
@@ -112,17 +113,22 @@ def test_a_flush_failure_while_handling_an_error_is_logged_and_the_original_erro
 
 def test_fail_fast_the_second_of_three_raises_the_third_never_runs_and_scope_is_flushed(events):
     recorder = Recorder(fail_on=2)
-    with pytest.raises(RuntimeError, match=r"executor failed on send_email\(2\)"):
+    with raises_dispatch(RuntimeError, r"executor failed on send_email\(2\)") as info:
         with airlock.scope(executor=recorder) as scope:
             first = airlock.enqueue(send_email, 1)
-            airlock.enqueue(send_email, 2)
-            airlock.enqueue(send_email, 3)
+            second = airlock.enqueue(send_email, 2)
+            third = airlock.enqueue(send_email, 3)
     assert recorder.calls == ["send_email(1)"]
     assert scope.is_flushed
     assert scope.dispatched == [first]
+    assert [i for i, _ in scope.failed] == [second, third]
     assert recorder.after_flush_calls == 1
+    # The error names what failed and what was never sent, and the third has a fate too.
+    assert info.value.failed == [second, third] and info.value.unsent == [third]
+    assert "send_email(2)" in str(info.value) and "not sent: send_email(3)" in str(info.value)
     fates = [(event, intent) for event, intent, _ in events if event in ("dispatched", "failed")]
-    assert fates == [("dispatched", "send_email(1)"), ("failed", "send_email(2)")]
+    assert fates == [("dispatched", "send_email(1)"), ("failed", "send_email(2)"),
+                     ("failed", "send_email(3)")]
     with pytest.raises(ScopeStateError):
         scope.flush()
 

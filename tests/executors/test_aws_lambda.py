@@ -18,6 +18,7 @@ import botocore.exceptions  # noqa: E402
 from airlock.integrations.executors.aws_lambda import lambda_executor  # noqa: E402
 from tests.executors.lambda_server import ACCESS_KEY, REGION, SECRET_KEY, LambdaService  # noqa: E402
 from tests.executors.servers import serve  # noqa: E402
+from tests.failures import raises_dispatch  # noqa: E402
 
 
 def resize_image(image_id: int, *, width: int = 100) -> None:
@@ -92,7 +93,7 @@ def test_a_bad_signature_is_refused_by_the_endpoint(service: LambdaService) -> N
 
 def test_unknown_function_is_the_services_error(service: LambdaService) -> None:
     ex = lambda_executor("nope", client=client_for(service))
-    with pytest.raises(botocore.exceptions.ClientError, match="Function not found: nope"):
+    with raises_dispatch(botocore.exceptions.ClientError, "Function not found: nope"):
         with airlock.scope(executor=ex):
             airlock.enqueue(send_receipt, 1)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 import airlock
+import airlock.testing
 from airlock.executors import batching, broadcast
 from tests.executors.helpers import Recorder, intent, noop, run_threads
 
@@ -56,31 +57,52 @@ def test_batching_sends_full_batches_at_once_and_the_rest_after_flush() -> None:
     assert ex.pending == []
 
 
-def test_batching_keeps_a_failed_batch_for_the_next_send() -> None:
+def test_a_failed_batch_fails_its_intents_and_is_never_kept_for_a_later_send() -> None:
     sender = BatchSender(fail_times=1)
     ex = batching(sender, size=10)
-    with pytest.raises(ConnectionError):
-        with airlock.scope(executor=ex):
-            airlock.enqueue(noop, _name="a")
-            airlock.enqueue(noop, _name="b")
-    assert [i.name for i in ex.pending] == ["a", "b"]
-    ex.close()
-    assert sender.batches == [["a", "b"]] and ex.pending == []
+    with airlock.testing.capture(execute=True) as seen:
+        with pytest.raises(airlock.DispatchError) as info:
+            with airlock.scope(executor=ex):
+                airlock.enqueue(noop, _name="a")
+                airlock.enqueue(noop, _name="b")
+    assert [(i.name, type(e)) for i, e in info.value.errors] == [
+        ("a", ConnectionError), ("b", ConnectionError)]
+    assert info.value.unsent == []  # both were in the request that failed
+    assert [(r.name, r.fate) for r in seen] == [("a", "failed"), ("b", "failed")]
+    assert ex.pending == []
+    ex.close()  # nothing is sent twice: the failed batch is gone
+    assert sender.batches == []
 
 
-def test_batching_one_by_one_keeps_only_the_unsent_tail_on_failure() -> None:
-    inner = Recorder(fail=lambda i: i.name == "b" and not hasattr(inner, "fixed"))
+def test_batching_one_by_one_reports_what_went_failed_and_was_never_sent() -> None:
+    inner = Recorder(fail=lambda i: i.name == "b")
     ex = batching(inner, size=5)
     for name in "abc":
         ex(intent(name))
-    with pytest.raises(ConnectionError):
+    with pytest.raises(airlock.DispatchError) as info:
         ex.after_flush()
     assert [i.name for i in inner.received] == ["a"]
-    assert [i.name for i in ex.pending] == ["b", "c"]
-    inner.fixed = True  # type: ignore[attr-defined]
-    ex.after_flush()
-    assert [i.name for i in inner.received] == ["a", "b", "c"]
-    assert inner.events == ["after_flush", "after_flush"]
+    assert [i.name for i, _ in info.value.errors] == ["b", "c"]
+    assert [i.name for i in info.value.unsent] == ["c"]
+    assert ex.pending == [] and inner.events == ["after_flush"]
+
+
+def test_a_batch_that_fails_in_the_middle_of_a_flush_settles_each_intent_once() -> None:
+    inner = Recorder(fail=lambda i: i.name == "t4")
+    ex = batching(inner, size=3)
+    with airlock.testing.capture(execute=True) as seen:
+        with pytest.raises(airlock.DispatchError):
+            with airlock.scope(executor=ex):
+                for n in range(7):
+                    airlock.enqueue(noop, _name=f"t{n}")
+    fates = [(r.name, r.fate) for r in seen]
+    # t0-t2 went as the first batch; t3 went, t4 failed and took t5 with it (same batch); the
+    # flush stopped there (fail-fast), so t6 was never handed over.
+    assert fates == [("t0", "dispatched"), ("t1", "dispatched"), ("t2", "dispatched"),
+                     ("t3", "dispatched"), ("t4", "failed"), ("t5", "failed"),
+                     ("t6", "failed")]
+    assert [i.name for i in inner.received] == ["t0", "t1", "t2", "t3"]
+    assert ex.pending == []
 
 
 def test_batching_under_eight_threads_loses_nothing_and_keeps_batches_whole() -> None:

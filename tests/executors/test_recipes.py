@@ -37,6 +37,7 @@ from celery import Celery  # noqa: E402
 from celery.signals import before_task_publish  # noqa: E402
 
 from airlock.integrations.executors.celery import celery_executor  # noqa: E402
+from tests.failures import raises_dispatch  # noqa: E402
 
 app = Celery("airlock_toolkit_recipes", broker="memory://")
 down = Celery("airlock_toolkit_down", broker="redis://127.0.0.1:1/0")
@@ -218,7 +219,7 @@ def test_careful_executor_reports_failures_and_still_stops_the_flush() -> None:
         raise ConnectionError("broker unreachable")
 
     watched = instrumented(broken, on_failure=lambda i, e, s: failures.append(f"{i}: {e}"))
-    with pytest.raises(ConnectionError):
+    with raises_dispatch(ConnectionError):
         with airlock.scope(executor=watched):
             airlock.enqueue(send_receipt, 1)
             airlock.enqueue(send_receipt, 2)

@@ -22,6 +22,7 @@ from airlock.integrations.executors.webhook import (
 )
 from tests.executors.helpers import run_threads
 from tests.executors.servers import serve
+from tests.failures import raises_dispatch
 
 SECRET = "s3cret"
 
@@ -133,10 +134,11 @@ def test_wrong_secret_is_rejected(url: str, receiver: Receiver) -> None:
 
 def test_non_2xx_raises_with_status_and_a_short_excerpt(url: str) -> None:
     ex = webhook_executor(f"{url}/down", secret=SECRET)
-    with pytest.raises(WebhookError) as info:
+    with raises_dispatch(WebhookError) as info:
         with airlock.scope(executor=ex):
             airlock.enqueue(send_receipt, 1)
-    err = info.value
+    err = info.value.__cause__
+    assert isinstance(err, WebhookError)
     assert err.status == 503 and isinstance(err, airlock.DispatchError)
     assert "answered 503 for send_receipt(1): 'maintenance window, come back later..." in str(err)
     assert str(err).endswith("." * 165 + "'") and len(err.body) == 435  # excerpt: 200 chars

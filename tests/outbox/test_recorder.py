@@ -160,7 +160,7 @@ def test_fate_events_are_followed_only_while_a_row_waits_for_one(settings: Any) 
     assert rows()[0].status == "sent" and delivered == [(1, "")]
 
 
-def test_one_update_marks_a_whole_dispatch_batch_sent() -> None:
+def test_rows_of_a_batch_are_marked_sent_only_once_its_after_flush_went() -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -182,6 +182,7 @@ def test_one_update_marks_a_whole_dispatch_batch_sent() -> None:
             for n in range(5):
                 airlock.enqueue(deliver, n, _dispatch_options=DURABLE)
     updates = [q["sql"] for q in queries if q["sql"].startswith("UPDATE")]
-    assert len(updates) == 1 and "airlock_outbox_message" in updates[0]
+    # One UPDATE per row, each written after the batch's after_flush() returned.
+    assert len(updates) == 5 and all("airlock_outbox_message" in u for u in updates)
     assert [len(batch) for batch in executor.flushed] == [5]  # its own after_flush still runs
     assert len(rows(status="sent")) == 5

@@ -14,6 +14,7 @@ from django_q.models import Task
 import airlock
 from airlock.integrations.django_q import scope_tasks
 from airlock.integrations.executors.django_q import django_q_executor
+from tests.failures import raises_dispatch
 from tests.queues import tasks
 
 pytestmark = pytest.mark.django_db
@@ -65,7 +66,7 @@ def test_scope_tasks_sends_follow_up_only_when_the_task_succeeds():
     airlock.configure(executor=lambda intent: sent.append(str(intent)))  # where follow-ups go
     disconnect = scope_tasks()
     try:
-        with pytest.raises(RuntimeError, match="parent failed"):  # sync mode re-raises
+        with raises_dispatch(RuntimeError, "parent failed"):  # sync mode fails the flush
             with airlock.scope(executor=django_q_executor):
                 airlock.enqueue(tasks.parent, "bad", fail=True, _dispatch_options=SYNC)
         with airlock.scope(executor=django_q_executor):

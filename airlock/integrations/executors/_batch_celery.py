@@ -112,11 +112,12 @@ class CeleryBatchExecutor(BatchingExecutor, CeleryExecutor):
         groups: list[Hashable | None] = []
         supported = SUPPORTED_OPTIONS
         for intent in intents:
-            task = unproxy(intent[0])
+            task = unproxy(intent.task)
             app = apps.get(id(task), _UNSEEN)
             if app is _UNSEEN:
                 app = apps[id(task)] = _task_app(task)
-            groups.append(app if app is not None and intent[5].keys() <= supported else None)
+            options = intent.dispatch_options
+            groups.append(app if app is not None and options.keys() <= supported else None)
         return groups
 
     def send_one(self, intent: Intent) -> None:

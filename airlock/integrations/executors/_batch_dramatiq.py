@@ -52,7 +52,7 @@ class DramatiqBatchExecutor(BatchingExecutor, DramatiqExecutor):
     def batch_groups(self, intents: list[Intent]) -> list[Hashable | None]:
         groups: list[Hashable | None] = []
         for intent in intents:
-            actor = intent[0]
+            actor = intent.task
             broker = actor.broker if isinstance(actor, dramatiq.Actor) else None
             stock = broker is not None and type(broker).enqueue is _STOCK_ENQUEUE
             groups.append(broker if stock else None)

@@ -54,7 +54,7 @@ class HueyBatchExecutor(BatchingExecutor, HueyExecutor):
     def batch_groups(self, intents: list[Intent]) -> list[Hashable | None]:
         groups: list[Hashable | None] = []
         for intent in intents:
-            task = intent[0]
+            task = intent.task
             if not isinstance(task, TaskWrapper):
                 groups.append(None)
                 continue

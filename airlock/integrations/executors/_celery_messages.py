@@ -104,8 +104,8 @@ class RedisMessages:
         if task.typing:
             task.__header__(*args, **kwargs)  # the argument check apply_async makes
         key: Hashable | None = None
-        if self.templates is not None and not intent[5].keys() & _PER_MESSAGE:
-            key = (id(task), *intent[5].items())
+        if self.templates is not None and not intent.dispatch_options.keys() & _PER_MESSAGE:
+            key = (id(task), *intent.dispatch_options.items())
             try:
                 template = self.templates.get(key)
             except TypeError:  # an unhashable option value (e.g. headers): build in full

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import threading
 from collections.abc import Callable
+from types import CoroutineType
 from typing import Any
 
 import airlock
+from airlock._context import LazyScope
 from airlock._intent import Intent
 
-__all__ = ["run_inline", "sync_executor"]
+__all__ = ["run_inline", "run_task", "sync_executor"]
 
 
 def run_inline(task: Any) -> Callable[..., Any]:
@@ -22,12 +27,55 @@ def run_inline(task: Any) -> Callable[..., Any]:
     return task  # type: ignore[no-any-return]
 
 
+def run_task(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Run a task as a worker with task scoping would, and return its result.
+
+    The task runs inside a scope of the configured kind that is made only if the task enqueues
+    (its follow-ups flush when it returns, and are discarded when it raises). An ``async def``
+    task is run to completion on an event loop of its own (in a helper thread when this thread
+    already runs a loop). The task's exception propagates.
+    """
+    lazy = LazyScope(airlock.scope).enter()
+    try:
+        result = run_inline(task)(*args, **kwargs)
+        if type(result) is CoroutineType:
+            result = run_coroutine(result)
+    except BaseException as exc:
+        lazy.finish(exc)
+        raise
+    lazy.finish(None)
+    return result
+
+
+def run_coroutine(coroutine: Any) -> Any:
+    """Run a coroutine to completion from synchronous code, with this context's variables."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    # This thread already runs a loop (an async view flushing inline): use a thread of its own.
+    context = contextvars.copy_context()
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = context.run(asyncio.run, coroutine)
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="airlock-async-task")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
 def sync_executor(intent: Intent) -> None:
-    """Run the task at once, inside a fresh scope of the configured kind.
+    """Run the task at once, inside a scope of the configured kind made on first enqueue.
 
     A task that itself calls ``enqueue`` therefore works as on a worker with task scoping: its
-    follow-ups flush when it returns and are discarded when it raises. Dispatch options are
-    ignored. Its exception propagates to the flush.
+    follow-ups flush when it returns and are discarded when it raises. ``async def`` tasks run
+    to completion. Dispatch options are ignored. Its exception propagates to the flush.
     """
-    with airlock.scope():
-        run_inline(intent.task)(*intent.args, **intent.kwargs)
+    run_task(intent.task, intent.args, intent.kwargs)

@@ -27,7 +27,6 @@ from airlock._intent import Intent
 from airlock.integrations.django.outbox import conf, registry
 
 __all__ = [
-    "SentMarks",
     "encode",
     "forget",
     "install",
@@ -85,7 +84,7 @@ def encode(intent: Intent) -> str:
         "args": list(intent.args),
         "kwargs": intent.kwargs,
         "options": options,
-        "name": intent[3],
+        "name": intent.given_name,
         "origin": intent.origin,
         "key": intent.key,
         "id": intent.id,
@@ -158,60 +157,9 @@ def _settle(intent_id: str) -> tuple[str, int] | None:
 
 
 def on_buffered(scope: Any, intent: Intent) -> None:
-    """The ``DjangoScope`` buffer hook: record the row; on failure take the intent back out.
-
-    The scope appended the intent before calling its hooks, so an enqueue that fails here must
-    not leave it buffered (it would then be sent without its durable row).
-    """
-    try:
-        record(intent)
-        if intent.id in _rows and not isinstance(scope.executor, SentMarks):
-            scope.executor = SentMarks(scope.executor)
-    except BaseException:
-        buffer = scope._buffer
-        for index in range(len(buffer) - 1, -1, -1):
-            if buffer[index] is intent:
-                del buffer[index]
-                break
-        key = intent.key
-        if key is not None and scope._keys.get(key) is intent:
-            del scope._keys[key]
-        raise
-
-
-class SentMarks:
-    """Wraps a scope's executor to mark its dispatched rows ``sent`` in one UPDATE per batch.
-
-    Scopes call ``after_flush()`` once after each dispatch batch, after the wrapped executor's
-    own (a batching executor sends there; if it raises, the rows stay pending for the relay).
-    Everything else is forwarded to the wrapped executor (``prepare``, ``close``, ...).
-    """
-
-    __slots__ = ("executor", "marks")
-
-    def __init__(self, executor: Any) -> None:
-        self.executor = executor
-        self.marks: list[tuple[str, int]] = []
-
-    def __call__(self, intent: Intent) -> None:
-        self.executor(intent)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.executor, name)
-
-    def after_flush(self) -> None:
-        marks, self.marks = self.marks, []
-        hook = getattr(self.executor, "after_flush", None)
-        if hook is not None:
-            hook()
-        by_alias: dict[str, list[int]] = {}
-        for alias, pk in marks:
-            by_alias.setdefault(alias, []).append(pk)
-        for alias, pks in by_alias.items():
-            _mark_sent(alias, pks)
-
-    def __repr__(self) -> str:
-        return repr(self.executor)
+    """The ``DjangoScope`` buffer hook: write the row of a durable intent (a failure refuses
+    the enqueue: the intent is then not buffered, so it is never sent without its row)."""
+    record(intent)
 
 
 def forget(intent_id: str | None = None) -> None:
@@ -226,11 +174,7 @@ def _on_event(event: str, intent: Intent, scope: Any, detail: Any) -> None:
     if event == _events.DISPATCHED:
         entry = _settle(intent.id)
         if entry is not None:
-            executor = getattr(scope, "executor", None)
-            if isinstance(executor, SentMarks):
-                executor.marks.append(entry)  # written once the batch is through
-            else:
-                _mark_sent(entry[0], [entry[1]])
+            _mark_sent(entry[0], [entry[1]])
     elif event == _events.FAILED:
         entry = _settle(intent.id)
         if entry is not None:

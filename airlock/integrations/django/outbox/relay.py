@@ -24,9 +24,8 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from airlock import _config
+from airlock import _config, _dispatch
 from airlock._intent import Intent
-from airlock._scope import resolve_executor
 from airlock.integrations.django.outbox import conf, recorder, registry
 from airlock.typing import Executor
 
@@ -120,7 +119,7 @@ class Relay:
         current = recorder.current_settings()  # also registers TASKS and CELERY_APP
         self.settings = settings or current
         if executor is None and self.settings.executor is not None:
-            executor = _config._resolve_executor(self.settings.executor, 'OUTBOX["EXECUTOR"]')
+            executor = _config.resolve_executor(self.settings.executor, 'OUTBOX["EXECUTOR"]')
         self.executor = executor
         self.batch_size = batch_size or self.settings.batch_size
         self.alias = database or self.settings.database or router.db_for_write(OutboxMessage)
@@ -188,12 +187,9 @@ class Relay:
             rows = rows.select_for_update(skip_locked=features.has_select_for_update_skip_locked)
         return rows[: self.batch_size]
 
-    def _executor_for(self, intent: Intent) -> tuple[Executor, Intent]:
-        return resolve_executor(intent, self.executor or _config.default_executor())
-
     def _send(self, rows: list[Any]) -> None:
-        sent: list[int] = []
-        used: list[Executor] = []
+        batch: list[Intent] = []
+        sink = _Rows(self)
         for row in rows:
             if self.settings.undecided == "dead" and row.attempts == 0 and not row.last_error:
                 self._dead(
@@ -205,33 +201,21 @@ class Relay:
                 continue
             try:
                 intent = decode(row.task, row.payload)
-                executor, intent = self._executor_for(intent)
+                _dispatch.resolve(intent, self.executor or _config.default_executor())
             except Exception as exc:
                 self._dead(row, f"{type(exc).__name__}: {exc}")
                 continue
-            try:
-                executor(intent)
-            except Exception as exc:
-                self._failed(row, exc)
-                continue
-            if executor not in used:
-                used.append(executor)
-            sent.append(row.pk)
-        try:
-            for executor in used:
-                hook = getattr(executor, "after_flush", None)
-                if hook is not None:
-                    hook()
-        except Exception as exc:
-            for row in rows:
-                if row.pk in sent:
-                    self._failed(row, exc)
-            return
-        if sent:
-            self._rows.filter(pk__in=sent).update(
+            sink.rows[id(intent)] = row
+            batch.append(intent)
+        if batch:
+            _dispatch.send(
+                batch, sink, self.executor or _config.default_executor(), isolate=True
+            )
+        if sink.sent:
+            self._rows.filter(pk__in=sink.sent).update(
                 status="sent", sent_at=timezone.now(), attempts=F("attempts") + 1, last_error=""
             )
-            self.counts.sent += len(sent)
+            self.counts.sent += len(sink.sent)
 
     def _failed(self, row: Any, exc: BaseException) -> None:
         attempts = row.attempts + 1
@@ -252,6 +236,22 @@ class Relay:
         self._rows.filter(pk=row.pk).update(status="dead", last_error=message, attempts=attempts)
         self.counts.dead += 1
         logger.error("airlock outbox: %s is dead: %s", row, message)
+
+
+class _Rows:
+    """The relay's side of the dispatch engine: a fate settles the row behind the intent."""
+
+    def __init__(self, relay: Relay) -> None:
+        self.relay = relay
+        self.rows: dict[int, Any] = {}
+        self.sent: list[int] = []
+
+    def settle(self, intent: Intent, fate: str, detail: Any) -> None:
+        row = self.rows[id(intent)]
+        if fate == _dispatch.DISPATCHED:
+            self.sent.append(row.pk)
+        else:
+            self.relay._failed(row, detail)
 
 
 def revive(rows: Any, note: str = "retried") -> int:

@@ -1,0 +1,199 @@
+"""The context variable that says which scope is current, and the values it can hold.
+
+The variable holds a ``Scope``, a ``Frame`` (a local-policy block or a policy-callback guard
+that forwards to a scope) or a ``LazyScope`` (a scope made on first use). Each of them has an
+``_enqueue`` method, which is all ``enqueue`` needs. Threads, asyncio tasks and gevent
+greenlets each see their own value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextvars import ContextVar, Token
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Union
+
+from airlock._intent import Intent
+from airlock.exceptions import NoScopeError, PolicyEnqueueError
+
+if TYPE_CHECKING:
+    from airlock._scope import Scope
+    from airlock.typing import Policy
+
+__all__ = ["Frame", "LazyScope", "current", "get_current_scope", "guard", "policy"]
+
+NO_SCOPE_MESSAGE = (
+    "airlock.enqueue() was called with no active scope. Wrap the unit of work in "
+    "`with airlock.scope():`, decorate it with `@airlock.scoped()`, or add "
+    "airlock.integrations.django.AirlockMiddleware for requests."
+)
+_IN_POLICY_MESSAGE = (
+    "enqueue() was called from inside a policy callback; policies decide about intents, they "
+    "may not create them. Enqueue from application code instead."
+)
+
+Value = Union["Scope", "Frame", "LazyScope", None]
+current: ContextVar[Value] = ContextVar("airlock_scope", default=None)
+
+
+class Frame:
+    """A context value that is not a scope: a local-policy block, or a policy-callback guard.
+
+    ``scope`` is the scope it forwards to (or None), ``policies`` the local policies in force
+    (innermost first); a ``guard`` frame refuses every enqueue.
+    """
+
+    __slots__ = ("guard", "policies", "scope")
+
+    def __init__(self, scope: Scope | None, policies: tuple[Policy, ...], guard: bool) -> None:
+        self.scope = scope
+        self.policies = policies
+        self.guard = guard
+
+    def _enqueue(self, *call: Any) -> Intent:
+        if self.guard:
+            raise PolicyEnqueueError(_IN_POLICY_MESSAGE)
+        if self.scope is None:
+            raise NoScopeError(NO_SCOPE_MESSAGE)
+        return self.scope._enqueue(*call, self.policies)  # type: ignore[call-arg]
+
+
+class LazyScope:
+    """A scope that costs nothing until it is needed: ``make()`` builds it on first use.
+
+    Task runners (the sync executor, pools) and the request middleware put one in the context
+    for the duration of a unit of work; the first ``enqueue`` (or ``get_current_scope()``, or a
+    nested scope) makes the real scope, entered under whatever was current before. ``finish``
+    then settles it like the end of a ``with`` block: flush on success, discard on error.
+    """
+
+    __slots__ = ("make", "prior", "scope", "token")
+
+    def __init__(self, make: Callable[[], Scope]) -> None:
+        self.make = make
+        self.scope: Scope | None = None
+        self.prior: Value = None
+        self.token: Token[Value] | None = None
+
+    def enter(self) -> LazyScope:
+        """Become the current context value (nothing is allocated yet)."""
+        self.prior = current.get()
+        self.token = current.set(self)
+        return self
+
+    def get(self) -> Scope:
+        """The real scope, made and entered (in place, not as the context value) if needed."""
+        scope = self.scope
+        if scope is None:
+            scope = self.make()
+            scope._enter_under(self.prior)
+            self.scope = scope
+        return scope
+
+    @property
+    def policies(self) -> tuple[Policy, ...]:
+        """The local policies in force where this unit of work started."""
+        return inherited_policies(self.prior)
+
+    def _enqueue(self, *call: Any) -> Intent:
+        return self.get()._enqueue(*call)
+
+    def finish(self, error: BaseException | None) -> None:
+        """Stop being current, then settle the scope if one was made (as ``__exit__`` does)."""
+        if self.token is not None:
+            _reset(self.token, self.prior)
+            self.token = None
+        scope = self.scope
+        if scope is not None:
+            scope._exit_in_place()
+            scope._finish(error)
+
+
+def _reset(token: Token[Value], prior: Value) -> None:
+    try:
+        current.reset(token)
+    except (ValueError, RuntimeError):
+        # Left from another context than the one it was entered in (another task or thread).
+        current.set(prior)
+
+
+def scope_of(value: Value) -> Scope | None:
+    """The scope a context value stands for (a lazy one is made here)."""
+    if value is None or type(value) is Frame:
+        return value.scope if value is not None else None
+    if type(value) is LazyScope:
+        return value.get()
+    return value  # type: ignore[return-value]
+
+
+def inherited_policies(value: Value) -> tuple[Policy, ...]:
+    """The local policies in force under a context value."""
+    if value is None:
+        return ()
+    if type(value) is Frame or type(value) is LazyScope:
+        return value.policies
+    return value._inherited  # type: ignore[union-attr]
+
+
+def get_current_scope() -> Scope | None:
+    """The innermost active scope in this context, or None."""
+    return scope_of(current.get())
+
+
+class guard:
+    """Inside policy callbacks: ``enqueue`` and ``policy()`` refuse, the scope stays findable."""
+
+    __slots__ = ("token",)
+
+    def __init__(self, scope: Scope | None) -> None:
+        self.token = current.set(Frame(scope, (), guard=True))
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        current.reset(self.token)
+
+
+class policy:
+    """Context manager adding a *local* policy to intents enqueued inside it.
+
+    Such intents carry the policy and must also pass it at flush. It creates no buffer, nests,
+    and reaches into scopes opened inside it. The policy's ``on_enqueue`` sees each intent.
+    """
+
+    def __init__(self, p: Policy) -> None:
+        from airlock._config import check_policy
+
+        self.policy = check_policy(p)
+        self._token: Token[Value] | None = None
+
+    def __enter__(self) -> Policy:
+        value = current.get()
+        if type(value) is Frame and value.guard:
+            raise PolicyEnqueueError("airlock.policy() cannot be used inside a policy callback")
+        owner = value.scope if type(value) is Frame else scope_of(value)
+        frame = Frame(owner, (self.policy, *inherited_policies(value)), guard=False)
+        self._token = current.set(frame)
+        return self.policy
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._token is not None:
+            current.reset(self._token)
+            self._token = None
+
+    async def __aenter__(self) -> Policy:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)

@@ -1,0 +1,214 @@
+"""The dispatch engine: hands intents to executors and settles each one's fate (SPEC 2.6).
+
+``Scope``, ``DjangoScope`` and the outbox relay all send through ``send``; they differ only in
+the error mode. *Fail-fast* (a plain ``Scope``): the first error stops the loop, the intents
+not yet sent fail with that cause, and ``DispatchError`` names every failed intent. *Isolate*
+(``DjangoScope``, the relay): each intent settles on its own and nothing is raised into work
+that already committed. In both modes every used executor's ``after_flush()`` is called once,
+each guarded, and an interrupt (``KeyboardInterrupt``, ``SystemExit``) is re-raised only after
+every intent has its fate.
+
+A fate is reported through the ``Sink`` the caller passes, exactly once per intent:
+``dispatched`` when the executor returned (for an executor with ``after_flush()``, when that
+returned too: a batch is only sent there), ``failed`` with the error otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from airlock import _config, _events
+from airlock._intent import Intent
+from airlock.exceptions import DispatchError
+from airlock.typing import Executor
+
+__all__ = [
+    "DISPATCHED",
+    "FAILED",
+    "RESERVED_OPTIONS",
+    "Sink",
+    "after_flush",
+    "dispatch_error",
+    "resolve",
+    "send",
+]
+
+logger = logging.getLogger("airlock")
+
+DISPATCHED, FAILED = _events.DISPATCHED, _events.FAILED
+
+# airlock's own dispatch options: routing to a named executor, and the outbox's "durable". They
+# stay on the buffered intent (policies and the outbox read them) but no executor sees them,
+# neither in prepare() nor when called.
+RESERVED_OPTIONS = ("executor", "durable")
+
+
+class Sink(Protocol):
+    """Whoever keeps the fates: a scope, or the outbox relay."""
+
+    def settle(self, intent: Intent, fate: str, detail: Any) -> None:
+        """Record ``intent``'s terminal fate (called once per intent)."""
+
+
+def resolve(intent: Intent, default: Executor) -> tuple[Executor, Intent]:
+    """The executor an intent goes to (a named one if its options say so, else ``default``)
+    and the intent to pass it: without airlock's own options."""
+    options = intent.dispatch_options
+    if options and ("executor" in options or "durable" in options):
+        name = options.get("executor")
+        executor = default if name is None else _config.get_named_executor(name)
+        return executor, intent.without_options(*RESERVED_OPTIONS)
+    return default, intent
+
+
+def prepare(intent: Intent, default: Executor, default_prepare: Any) -> Intent:
+    """Run the executor's ``prepare`` at enqueue (validation, absolute delays); airlock's own
+    options are hidden from it and kept on the returned intent."""
+    options = intent.dispatch_options
+    name = options.get("executor") if options else None
+    hook = default_prepare if name is None else getattr(_config.get_named_executor(name),
+                                                        "prepare", None)
+    if hook is None:
+        return intent
+    reserved = {k: options[k] for k in RESERVED_OPTIONS if k in options}
+    if not reserved:
+        return hook(intent)  # type: ignore[no-any-return]
+    prepared: Intent = hook(intent.without_options(*RESERVED_OPTIONS))
+    return prepared.replace(dispatch_options={**prepared.dispatch_options, **reserved})
+
+
+def send(
+    intents: Sequence[Intent],
+    sink: Sink,
+    default: Executor,
+    *,
+    isolate: bool,
+    pinned: Mapping[int, Executor] | None = None,
+) -> None:
+    """Hand each intent to its executor in order, then call ``after_flush()`` once on each
+    executor that was called; report each intent's fate to ``sink`` once, in order. ``pinned``
+    maps ``id(intent)`` to the executor an intent keeps (captured from a scope with an explicit
+    executor). Fail-fast (``isolate=False``) raises ``DispatchError`` when anything failed.
+    """
+    fates: dict[int, tuple[str, Any]] = {}
+    called: dict[int, tuple[Executor, list[Intent]]] = {}  # executor -> intents it holds
+    stop: BaseException | None = None  # the error that stopped the loop (fail-fast, interrupt)
+    interrupt: BaseException | None = None
+    unsent: list[Intent] = []
+    for intent in intents:
+        if stop is not None:
+            fates[id(intent)] = (FAILED, stop)
+            unsent.append(intent)
+            continue
+        executor = pinned.get(id(intent), default) if pinned else default
+        try:
+            executor, prepared = resolve(intent, executor)
+        except Exception as exc:  # an unknown executor name (the registry changed)
+            fates[id(intent)] = (FAILED, exc)
+            if not isolate:
+                stop = exc
+            continue
+        entry = called.get(id(executor))
+        if entry is None:
+            entry = called[id(executor)] = (executor, [])
+        try:
+            executor(prepared)
+        except BaseException as exc:
+            fates[id(intent)] = (FAILED, exc)
+            if isinstance(exc, DispatchError):  # a batch went from this call: it says how
+                _settle_reported(entry[1], exc, executor, fates)
+            if not isinstance(exc, Exception):
+                interrupt = stop = exc
+            elif not isolate:
+                stop = exc
+            continue
+        if hasattr(executor, "after_flush"):
+            entry[1].append(intent)  # a batch goes out in after_flush(): its fate waits
+        else:
+            fates[id(intent)] = (DISPATCHED, executor)
+    for executor, waiting in called.values():
+        hook = getattr(executor, "after_flush", None)
+        if hook is None:
+            continue
+        try:
+            hook()
+        except BaseException as exc:
+            logger.error("airlock: %r.after_flush() failed: %s", executor, exc)
+            _settle_batch(waiting, exc, executor, fates)
+            if not isinstance(exc, Exception):
+                interrupt = interrupt or exc
+            stop = stop or exc
+            continue
+        for intent in waiting:
+            fates[id(intent)] = (DISPATCHED, executor)
+    failed: list[tuple[Intent, BaseException]] = []
+    for intent in intents:
+        fate, detail = fates[id(intent)]
+        sink.settle(intent, fate, detail)
+        if fate is FAILED:
+            failed.append((intent, detail))
+    if interrupt is not None:
+        raise interrupt
+    if failed and not isolate:
+        raise dispatch_error(failed, unsent) from stop
+
+
+def after_flush(executors: Sequence[Executor]) -> None:
+    """Call ``after_flush()`` on each executor that has one, each guarded and logged."""
+    for executor in executors:
+        hook = getattr(executor, "after_flush", None)
+        if hook is not None:
+            try:
+                hook()
+            except Exception:
+                logger.exception("airlock: %r.after_flush() failed", executor)
+
+
+def _settle_reported(
+    waiting: list[Intent],
+    exc: DispatchError,
+    executor: Executor,
+    fates: dict[int, tuple[str, Any]],
+) -> None:
+    # Decide the waiting intents the error speaks of (its ``errors``, and ``sent`` if it has
+    # one); the others keep waiting for after_flush().
+    errors = {i.id: e for i, e in exc.errors if i is not None}
+    sent = {i.id for i in getattr(exc, "sent", ())}
+    for intent in list(waiting):
+        if intent.id in errors:
+            fates[id(intent)] = (FAILED, errors[intent.id])
+        elif intent.id in sent:
+            fates[id(intent)] = (DISPATCHED, executor)
+        else:
+            continue
+        waiting.remove(intent)
+
+
+def _settle_batch(
+    waiting: list[Intent],
+    exc: BaseException,
+    executor: Executor,
+    fates: dict[int, tuple[str, Any]],
+) -> None:
+    # A DispatchError that names intents failed those (and sent the rest); any other error
+    # failed the whole batch.
+    errors = {i.id: e for i, e in getattr(exc, "errors", ()) if i is not None}
+    for intent in waiting:
+        if errors and intent.id not in errors:
+            fates[id(intent)] = (DISPATCHED, executor)
+        else:
+            fates[id(intent)] = (FAILED, errors.get(intent.id, exc))
+
+
+def dispatch_error(
+    failed: Sequence[tuple[Intent, BaseException]], unsent: Sequence[Intent] = ()
+) -> DispatchError:
+    """A ``DispatchError`` whose message names each failed intent and each one not sent."""
+    not_sent = {i.id for i in unsent}
+    raised = [f"{i} ({type(e).__name__}: {e})" for i, e in failed if i.id not in not_sent]
+    parts = [f"{len(raised)} failed: " + "; ".join(raised)] if raised else []
+    if unsent:
+        parts.append(f"{len(unsent)} not sent: " + ", ".join(str(i) for i in unsent))
+    return DispatchError("dispatch failed: " + "; ".join(parts), failed, unsent=unsent)

@@ -1,0 +1,163 @@
+"""Which transactions an intent waits for, and how we learn that they committed or rolled back.
+
+A ``Ticket`` is the bookkeeping of one intent tied to open transactions. A ``CommitHook`` is an
+``on_commit`` callback that carries the tickets one scope tied at one savepoint level of one
+connection (consecutive intents share it). Django calls the hook when the transaction commits.
+When a savepoint or the transaction rolls back, Django silently drops its callbacks; we learn of
+it deterministically because each connection we use is *watched*: after its ``rollback()``,
+``savepoint_rollback()`` or ``close()`` returns, every hook of ours that Django no longer holds
+in ``run_on_commit`` and that has not run was dropped, i.e. rolled back. No garbage collection
+is involved.
+
+The Django internals read here, each pinned by ``tests/django/test_django_internals.py``:
+``connection.run_on_commit`` (entries ``(savepoint ids, callback, robust)``),
+``connection.savepoint_ids``, ``connection.atomic_blocks[0]._from_testcase``, and that
+``atomic`` ends a transaction or savepoint through the connection's ``rollback()`` /
+``savepoint_rollback()`` methods.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from airlock._intent import Intent
+
+if TYPE_CHECKING:
+    from airlock.integrations.django.scope import DjangoScope
+
+__all__ = ["CommitHook", "Ticket", "Watch", "watch"]
+
+logger = logging.getLogger("airlock")
+
+_WATCHED_METHODS = ("rollback", "savepoint_rollback", "close")
+
+
+class Ticket:
+    """The transaction bookkeeping of one buffered intent.
+
+    ``aliases``: the database aliases it was tied to at enqueue; ``waiting``: those whose
+    commit has not happened yet; ``released``: its scope flushed and the policies let it
+    through; ``fate``: None while pending, else its terminal fate (``"dispatched"``,
+    ``"failed"``, ``"dropped"``, ``"discarded"``, ``"rolled_back"``).
+    """
+
+    __slots__ = ("aliases", "fate", "intent", "released", "scope", "waiting")
+
+    def __init__(self, intent: Intent, scope: DjangoScope) -> None:
+        self.intent = intent
+        self.scope = scope
+        self.aliases: tuple[str, ...] = ()
+        self.waiting: list[str] = []
+        self.released = False
+        self.fate: str | None = None
+
+    def __repr__(self) -> str:
+        state = self.fate or ("released" if self.released else "buffered")
+        return f"<Ticket {self.intent} {state} waiting={sorted(self.waiting)}>"
+
+
+class CommitHook:
+    """The ``on_commit`` callback of the tickets one scope tied to one savepoint level.
+
+    ``scope`` registered it; a ticket's own scope may since have changed (an enclosing scope
+    captured the intent). ``shared``: later intents at the same level may join it (not inside
+    Django's ``TestCase``, where ``captureOnCommitCallbacks`` runs only the callbacks registered
+    inside its block).
+    """
+
+    __slots__ = (
+        "alias", "connection_id", "done", "savepoint_ids", "scope", "shared", "tickets", "watch"
+    )
+
+    def __init__(self, scope: DjangoScope, connection: Any) -> None:
+        self.scope = scope
+        self.watch: Watch | None = None
+        self.alias: str = connection.alias
+        self.connection_id = id(connection)
+        self.savepoint_ids: list[str | None] = list(connection.savepoint_ids)
+        blocks = connection.atomic_blocks
+        self.shared = not (blocks and blocks[0]._from_testcase)
+        self.tickets: list[Ticket] = []
+        self.done = False
+
+    def __call__(self) -> None:
+        if self.done:  # captureOnCommitCallbacks may run a callback Django runs again later
+            return
+        self.done = True
+        self._unwatch()
+        self.scope._hook_done(self, committed=True)
+
+    def _unwatch(self) -> None:
+        watch, self.watch = self.watch, None
+        if watch is not None:
+            with contextlib.suppress(ValueError):
+                watch.hooks.remove(self)  # usually the first: hooks run in order
+
+    def dropped(self) -> None:
+        """Django dropped this callback: its savepoint or transaction rolled back."""
+        if not self.done:
+            self.done = True
+            self.scope._hook_done(self, committed=False)
+
+    def __repr__(self) -> str:
+        return f"<CommitHook {self.alias} tickets={len(self.tickets)} done={self.done}>"
+
+
+class Watch:
+    """Our hooks on one connection that have not run yet; swept after every rollback."""
+
+    __slots__ = ("connection", "hooks")
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.hooks: list[CommitHook] = []
+
+    def add(self, hook: CommitHook) -> None:
+        """Register ``hook`` with Django's ``on_commit`` and follow it."""
+        self.connection.on_commit(hook)
+        self.hooks.append(hook)
+        hook.watch = self
+
+    def sweep(self) -> None:
+        """Settle every hook Django no longer holds: the transaction or savepoint rolled back."""
+        hooks = self.hooks
+        if not hooks:
+            return
+        pending = {id(entry[1]) for entry in self.connection.run_on_commit}
+        kept: list[CommitHook] = []
+        gone: list[CommitHook] = []
+        for hook in hooks:
+            (kept if id(hook) in pending else gone).append(hook)
+        self.hooks = kept
+        for hook in gone:
+            hook.watch = None
+            try:
+                hook.dropped()
+            except Exception:  # a rollback must never fail because of us
+                logger.exception("airlock: handling the rollback of %r failed", hook)
+
+
+def watch(connection: Any) -> Watch:
+    """The ``Watch`` of a connection, wrapping its rollback methods the first time."""
+    found: Watch | None = connection.__dict__.get("_airlock_watch")
+    if found is None:
+        found = Watch(connection)
+        for name in _WATCHED_METHODS:
+            setattr(connection, name, _then(getattr(connection, name), found.sweep))
+        connection.__dict__["_airlock_watch"] = found
+    return found
+
+
+def _then(method: Callable[..., Any], sweep: Callable[[], None]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        finally:
+            sweep()
+
+    return call
