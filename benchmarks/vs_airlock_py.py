@@ -180,7 +180,7 @@ def describe() -> dict[str, Any]:
 def worker(argv: list[str]) -> None:
     """Answer ``{"op": name, "n": int}`` lines on stdin with one JSON number each, cyclic GC off
     while a round runs. ``--root DIR`` puts our tree first on the path; ``--django`` sets up
-    Django (tests/benchmarks helpers: SQLite in memory, airlock's Django app installed)."""
+    Django (``_django_bench.configure``: SQLite in memory, airlock's Django app installed)."""
     if "--root" in argv:
         sys.path.insert(0, argv[argv.index("--root") + 1])
     if "--django" in argv:
