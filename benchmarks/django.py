@@ -15,7 +15,6 @@ import json
 import os
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,61 +29,31 @@ import django  # noqa: E402
 
 django.setup()
 
-from django.db import connection, transaction  # noqa: E402
-from django.http import HttpResponse  # noqa: E402
+from django.db import connection  # noqa: E402
 from django.test import Client, override_settings  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
-from django.urls import path  # noqa: E402
 
 import airlock  # noqa: E402
 from airlock.integrations.django import DjangoScope  # noqa: E402
+from benchmarks._django_bench import (  # noqa: E402
+    clock,
+    raw_on_commit,
+    scope_around,
+    scope_per_transaction,
+)
 
-clock = time.thread_time  # CPU time of this thread: the machine is shared
 TRANSACTIONS = 200
 ROUNDS = 9
 REQUESTS = 5_000
 CHUNK = 10  # requests per round: short alternating rounds keep a busy machine fair to both
 
 
-def task(*args: object) -> None:
-    pass
-
-
 def noop_executor(intent: object) -> None:
     pass
 
 
-def raw_once(per_tx: int) -> float:
-    on_commit, partial, atomic = transaction.on_commit, functools.partial, transaction.atomic
-    start = clock()
-    for _ in range(TRANSACTIONS):
-        with atomic():
-            for i in range(per_tx):
-                on_commit(partial(task, i))
-    return clock() - start
-
-
-def airlock_once(per_tx: int) -> float:
-    """One scope (a request, a command) around the transactions."""
-    enqueue, atomic = airlock.enqueue, transaction.atomic
-    start = clock()
-    with airlock.scope(executor=noop_executor, _cls=DjangoScope):
-        for _ in range(TRANSACTIONS):
-            with atomic():
-                for i in range(per_tx):
-                    enqueue(task, i)
-    return clock() - start
-
-
-def airlock_scope_each_once(per_tx: int) -> float:
-    """A scope per transaction: the scope's own cost is paid every time."""
-    enqueue, atomic = airlock.enqueue, transaction.atomic
-    start = clock()
-    for _ in range(TRANSACTIONS):
-        with airlock.scope(executor=noop_executor, _cls=DjangoScope), atomic():
-            for i in range(per_tx):
-                enqueue(task, i)
-    return clock() - start
+# The scope django.py has always measured: DjangoScope with a no-op executor (no task runs).
+scope = functools.partial(airlock.scope, executor=noop_executor, _cls=DjangoScope)
 
 
 def best(*fns: Callable[[], float], rounds: int = ROUNDS) -> list[float]:
@@ -100,13 +69,6 @@ def best(*fns: Callable[[], float], rounds: int = ROUNDS) -> list[float]:
     finally:
         gc.enable()
     return results
-
-
-def trivial_view(request: object) -> HttpResponse:
-    return HttpResponse("ok")
-
-
-urlpatterns = [path("trivial", trivial_view)]
 
 
 def requests_once(client: Client) -> float:
@@ -158,13 +120,13 @@ def main() -> None:
     transactions = {}
     for per_tx in (1, 10, 100):
         raw, ours, each = best(
-            lambda n=per_tx: raw_once(n),
-            lambda n=per_tx: airlock_once(n),
-            lambda n=per_tx: airlock_scope_each_once(n),
+            lambda n=per_tx: raw_on_commit(n, TRANSACTIONS),
+            lambda n=per_tx: scope_around(n, TRANSACTIONS, scope),
+            lambda n=per_tx: scope_per_transaction(n, TRANSACTIONS, scope),
         )
         intents = TRANSACTIONS * per_tx
         transactions[per_tx] = (raw / intents * 1e6, ours / intents * 1e6, each / intents * 1e6)
-    with override_settings(ROOT_URLCONF=__name__):
+    with override_settings(ROOT_URLCONF="benchmarks._django_bench"):
         without, with_mw, ratio = middleware_costs()
     result = {
         "benchmark": "django",
