@@ -237,3 +237,18 @@ def test_e008_outbox_setting_without_the_outbox_app_says_to_add_it(tmp_path):
     assert result.returncode == 1
     assert "settings.AIRLOCK['OUTBOX']: (airlock.E008) is set, but" in result.stderr
     assert "HINT: Add 'airlock.integrations.django.outbox' to INSTALLED_APPS" in result.stderr
+
+
+def test_e004_a_module_that_fails_to_import_says_why(settings, tmp_path, monkeypatch):
+    package = tmp_path / "extra_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "executors.py").write_text(
+        'raise ImportError(\'needs Celery: pip install "airlock[celery]"\')\n'
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = check_output(settings, {"EXECUTOR": "extra_pkg.executors"})
+    assert (
+        "settings.AIRLOCK['EXECUTOR']: (airlock.E004) 'extra_pkg.executors' is a module, not an "
+        'executor, and importing it fails: needs Celery: pip install "airlock[celery]"'
+    ) in out

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.util
 from collections.abc import Iterable
 from types import ModuleType
 
@@ -25,11 +26,17 @@ def closest(word: str, choices: Iterable[str]) -> str | None:
     return by_fold[near[0]] if near else None
 
 
-def _module(path: str) -> ModuleType | None:
+def _module(path: str) -> ModuleType | Exception | None:
+    """The module at ``path``, the error importing it raised, or None when it is no module."""
+    try:
+        if importlib.util.find_spec(path) is None:
+            return None
+    except (ImportError, ValueError):  # a parent is missing, or is not a package
+        return None
     try:
         return importlib.import_module(path)
-    except Exception:  # not a module (or a broken one): the caller's own resolution reports it
-        return None
+    except Exception as exc:  # it exists but fails, e.g. an extra that is not installed
+        return exc
 
 
 def module_instead(value: object, what: str = "executor") -> str | None:
@@ -44,6 +51,8 @@ def module_instead(value: object, what: str = "executor") -> str | None:
     module = _module(value)
     if module is None:
         return None
+    if isinstance(module, Exception):
+        return f"{value!r} is a module, not {_a(what)}, and importing it fails: {module}"
     names = getattr(module, "__all__", None) or [n for n in vars(module) if not n.startswith("_")]
     offered = [
         f"{value}.{name}"
