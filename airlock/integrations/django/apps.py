@@ -26,7 +26,7 @@ class AirlockConfig(AppConfig):
     loaded = False
 
     def ready(self) -> None:
-        type(self).loaded = True
+        AirlockConfig.loaded = True  # on this class: a subclass of it in INSTALLED_APPS counts
         from airlock.integrations.django import checks  # noqa: F401  (registers the checks)
         from airlock.integrations.django.conf import apply_settings
 
