@@ -16,6 +16,7 @@ from django.core.management.base import SystemCheckError
 import airlock
 from airlock.exceptions import UsageError
 from airlock.integrations.django import DjangoScope, get_executor, get_policy, get_setting
+from airlock.integrations.django.checks import check_settings
 from airlock.integrations.executors.sync import sync_executor
 from tests.django.tasks import Recorder, record
 
@@ -252,3 +253,13 @@ def test_e004_a_module_that_fails_to_import_says_why(settings, tmp_path, monkeyp
         "settings.AIRLOCK['EXECUTOR']: (airlock.E004) 'extra_pkg.executors' is a module, not an "
         'executor, and importing it fails: needs Celery: pip install "airlock[celery]"'
     ) in out
+
+
+@pytest.mark.django_db(transaction=True, available_apps=["tests.django"])
+def test_available_apps_in_a_test_hide_no_installed_app_from_airlock(settings):
+    # TransactionTestCase.available_apps narrows apps.is_installed(); the checks must not take
+    # that for a missing app, or every scope would refuse to open.
+    settings.AIRLOCK = {"OUTBOX": {"DURABLE": False}}
+    assert check_settings() == []
+    with airlock.scope() as scope:
+        assert isinstance(scope, DjangoScope)

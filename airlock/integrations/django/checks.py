@@ -14,7 +14,6 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from django.apps import apps
 from django.core.checks import CheckMessage, Error, register
 
 from airlock import _config
@@ -193,8 +192,10 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     errors: list[CheckMessage] = []
     known = sorted({*conf.DEFAULTS, *_APP_KEYS})
     for key in settings:
+        if key in conf.DEFAULTS:
+            continue
         app = _APP_KEYS.get(key)
-        if app is not None and not apps.is_installed(app):
+        if app is not None:  # the app registers its key at import: it is not installed
             errors.append(
                 Error(
                     f"is set, but {app!r} is not in INSTALLED_APPS, so nothing reads it",
@@ -204,7 +205,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                     id="airlock.E008",
                 )
             )
-        elif key not in conf.DEFAULTS:
+        else:
             errors.append(
                 Error(
                     f"unknown key {key!r}",

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.apps import apps
 from django.conf import settings as django_settings
 from django.core import checks
 
 from airlock._config import import_string
 from airlock.integrations.django._hints import closest, module_instead
+from airlock.integrations.django.apps import AirlockConfig
 from airlock.integrations.django.outbox import conf
 
 __all__ = ["check_outbox_settings", "register"]
@@ -29,7 +29,7 @@ def check_outbox_settings(**_: Any) -> list[checks.CheckMessage]:
         checks.Error(p.message, hint=p.hint, obj=p.where, id="airlock_outbox.E001")
         for p in conf.problems(conf._raw_or_invalid())
     ]
-    if not apps.is_installed(_AIRLOCK_APP):
+    if not AirlockConfig.loaded:
         errors.append(
             checks.Error(
                 f"the outbox app is installed without {_AIRLOCK_APP!r}: scopes are plain "
