@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
@@ -10,6 +16,7 @@ from django.core.management.base import SystemCheckError
 import airlock
 from airlock.exceptions import UsageError
 from airlock.integrations.django import DjangoScope, get_executor, get_policy, get_setting
+from airlock.integrations.django.checks import check_settings
 from airlock.integrations.executors.sync import sync_executor
 from tests.django.tasks import Recorder, record
 
@@ -111,3 +118,148 @@ def test_invalid_settings_make_every_scope_raise_instead_of_running_wrongly(sett
     settings.AIRLOCK = {"EXECUTOR": "nowhere.executor"}
     with pytest.raises(ImproperlyConfigured, match=r"airlock\.E003"):
         airlock.scope()
+
+
+def test_e002_lower_case_key_names_the_upper_case_one(settings):
+    out = check_output(settings, {"executor": "airlock.integrations.executors.sync.sync_executor"})
+    assert "settings.AIRLOCK['executor']: (airlock.E002) unknown key 'executor'" in out
+    assert "Did you mean 'EXECUTOR'?" in out
+
+
+def test_e004_a_module_where_an_executor_belongs_names_the_executor_inside(settings):
+    out = check_output(settings, {"EXECUTOR": "airlock.integrations.executors.sync"})
+    assert (
+        "settings.AIRLOCK['EXECUTOR']: (airlock.E004) 'airlock.integrations.executors.sync' is "
+        "a module, not an executor; did you mean "
+        "airlock.integrations.executors.sync.sync_executor?"
+    ) in out
+
+
+def test_e004_the_celery_module_instead_of_its_executor(settings):
+    pytest.importorskip("celery")
+    out = check_output(settings, {"EXECUTORS": {"mail": "airlock.integrations.executors.celery"}})
+    assert "settings.AIRLOCK['EXECUTORS']['mail']: (airlock.E004)" in out
+    assert "did you mean airlock.integrations.executors.celery.celery_executor?" in out
+
+
+def test_messages_start_with_the_setting_path_once(settings):
+    out = check_output(settings, {"POLICY": "airlock.AlowAll"})
+    assert "settings.AIRLOCK['POLICY']: (airlock.E003) 'airlock.AlowAll' does not import" in out
+    assert out.count("settings.AIRLOCK['POLICY']") == 1
+
+
+# Apps that are not installed register no checks: these run `manage.py check` in a project of
+# their own, as a user would.
+ROOT = Path(__file__).resolve().parents[2]
+MIDDLEWARE = "airlock.integrations.django.AirlockMiddleware"
+SQLITE = {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
+
+
+def project(tmp_path, apps, middleware=(MIDDLEWARE,), airlock=None, silenced=()):
+    """Write a settings module (and an app that imports airlock's Django integration)."""
+    (tmp_path / "airlock_check_project.py").write_text(
+        textwrap.dedent(
+            f"""
+            SECRET_KEY = "not-secret"
+            INSTALLED_APPS = ["django.contrib.contenttypes", *{list(apps)!r}]
+            MIDDLEWARE = {list(middleware)!r}
+            DATABASES = {{"default": {SQLITE!r}}}
+            ROOT_URLCONF = "airlock_check_project"
+            SILENCED_SYSTEM_CHECKS = {list(silenced)!r}
+            AIRLOCK = {airlock or {}!r}
+            urlpatterns = []
+            """
+        )
+    )
+    app = tmp_path / "airlock_check_app"
+    app.mkdir(exist_ok=True)
+    (app / "__init__.py").write_text("")
+    # A models module that uses the integration, as a project's code does.
+    (app / "models.py").write_text("from airlock.integrations.django import DjangoScope\n")
+    (app / "middleware.py").write_text(
+        "from airlock.integrations.django import AirlockMiddleware\n\n\n"
+        "class ShopMiddleware(AirlockMiddleware):\n    pass\n"
+    )
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]),
+        "DJANGO_SETTINGS_MODULE": "airlock_check_project",
+    }
+
+
+def run(env, *args):
+    return subprocess.run(
+        [sys.executable, *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_e007_middleware_without_the_app_fails_manage_py_check(tmp_path):
+    env = project(tmp_path, ["airlock_check_app"])
+    result = run(env, "-m", "django", "check")
+    assert result.returncode == 1
+    assert "settings.MIDDLEWARE: (airlock.E007) AirlockMiddleware is in MIDDLEWARE" in result.stderr
+    assert "HINT: Add 'airlock.integrations.django' to INSTALLED_APPS." in result.stderr
+
+
+def test_e007_finds_a_subclass_and_runs_when_only_the_outbox_app_is_installed(tmp_path):
+    env = project(
+        tmp_path,
+        ["airlock.integrations.django.outbox"],
+        middleware=["airlock_check_app.middleware.ShopMiddleware"],
+    )
+    result = run(env, "-m", "django", "check")
+    assert result.returncode == 1
+    assert "(airlock.E007)" in result.stderr
+    assert "settings.INSTALLED_APPS: (airlock_outbox.E005)" in result.stderr
+
+
+def test_e007_the_middleware_refuses_to_start_when_check_could_not_see_it(tmp_path):
+    # Nothing in this project imports airlock at setup, so no check is registered; the
+    # middleware itself refuses to be built, which stops every server and the test client.
+    env = project(tmp_path, [])
+    assert run(env, "-m", "django", "check").returncode == 0
+    request = "import django; django.setup(); from django.test import Client; Client().get('/')"
+    result = run(env, "-c", request)
+    assert result.returncode == 1
+    assert "ImproperlyConfigured: (airlock.E007)" in result.stderr
+    env = project(tmp_path, [], silenced=["airlock.E007"])
+    assert run(env, "-c", request).returncode == 0
+
+
+def test_the_app_and_the_middleware_together_pass(tmp_path):
+    env = project(tmp_path, ["airlock.integrations.django", "airlock_check_app"])
+    result = run(env, "-m", "django", "check")
+    assert result.returncode == 0, result.stderr
+
+
+def test_e008_outbox_setting_without_the_outbox_app_says_to_add_it(tmp_path):
+    env = project(tmp_path, ["airlock.integrations.django"], airlock={"OUTBOX": {"DURABLE": True}})
+    result = run(env, "-m", "django", "check")
+    assert result.returncode == 1
+    assert "settings.AIRLOCK['OUTBOX']: (airlock.E008) is set, but" in result.stderr
+    assert "HINT: Add 'airlock.integrations.django.outbox' to INSTALLED_APPS" in result.stderr
+
+
+def test_e004_a_module_that_fails_to_import_says_why(settings, tmp_path, monkeypatch):
+    package = tmp_path / "extra_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "executors.py").write_text(
+        'raise ImportError(\'needs Celery: pip install "airlock[celery]"\')\n'
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = check_output(settings, {"EXECUTOR": "extra_pkg.executors"})
+    assert (
+        "settings.AIRLOCK['EXECUTOR']: (airlock.E004) 'extra_pkg.executors' is a module, not an "
+        'executor, and importing it fails: needs Celery: pip install "airlock[celery]"'
+    ) in out
+
+
+@pytest.mark.django_db(transaction=True, available_apps=["tests.django"])
+def test_available_apps_in_a_test_hide_no_installed_app_from_airlock(settings):
+    # TransactionTestCase.available_apps narrows apps.is_installed(); the checks must not take
+    # that for a missing app, or every scope would refuse to open.
+    settings.AIRLOCK = {"OUTBOX": {"DURABLE": False}}
+    assert check_settings() == []
+    with airlock.scope() as scope:
+        assert isinstance(scope, DjangoScope)

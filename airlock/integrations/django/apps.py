@@ -21,8 +21,12 @@ class AirlockConfig(AppConfig):
     name = "airlock.integrations.django"
     label = "airlock_django"
     verbose_name = "airlock"
+    #: True once ready() ran in this process; unlike ``apps.is_installed()`` it stays True
+    #: under a test's ``available_apps``. The middleware requires it (check ``airlock.E007``).
+    loaded = False
 
     def ready(self) -> None:
+        AirlockConfig.loaded = True  # on this class: a subclass of it in INSTALLED_APPS counts
         from airlock.integrations.django import checks  # noqa: F401  (registers the checks)
         from airlock.integrations.django.conf import apply_settings
 

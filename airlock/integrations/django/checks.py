@@ -1,13 +1,15 @@
-"""System checks for ``settings.AIRLOCK`` (ids ``airlock.E001`` ... ``airlock.E006``).
+"""System checks for ``settings.AIRLOCK`` (ids ``airlock.E001`` ... ``airlock.E008``).
 
 E001 not a dict, E002 unknown key, E003 a dotted path that does not import, E004 a value of
-the wrong kind, E005 ``EXECUTOR`` names no entry of ``EXECUTORS``, E006 ``SCOPE_KWARGS`` that
-the scope class does not accept (or an unknown database alias in ``using``).
+the wrong kind (a module's path where an object was wanted, too), E005 ``EXECUTOR`` names no
+entry of ``EXECUTORS``, E006 ``SCOPE_KWARGS`` that the scope class does not accept (or an
+unknown database alias in ``using``), E008 a key whose app is not installed (``OUTBOX``).
+E007 (``AirlockMiddleware`` without this app) lives in the middleware module: it must run
+when this app is not installed, and then nothing imports this module.
 """
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -16,6 +18,7 @@ from django.core.checks import CheckMessage, Error, register
 
 from airlock import _config
 from airlock.integrations.django import conf
+from airlock.integrations.django._hints import closest, module_instead
 
 __all__ = ["check_settings"]
 
@@ -30,9 +33,13 @@ def _where(key: str, entry: str | None = None) -> str:
     return f"settings.AIRLOCK[{key!r}]" + (f"[{entry!r}]" if entry is not None else "")
 
 
+#: Keys read by an optional app, and that app: without it nothing reads them.
+_APP_KEYS = {"OUTBOX": "airlock.integrations.django.outbox"}
+
+
 def _did_you_mean(word: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"Did you mean {close[0]!r}? " if close else ""
+    close = closest(word, choices)
+    return f"Did you mean {close!r}? " if close else ""
 
 
 def _resolve(
@@ -43,12 +50,24 @@ def _resolve(
     entry: str | None = None,
 ) -> Any:
     where = _where(key, entry)
+    wanted = {"POLICY": "policy", "SCOPE": "scope"}.get(key, "executor")
+    module = module_instead(value, wanted)
+    if module is not None:
+        errors.append(
+            Error(
+                module,
+                hint=f"Use {_EXAMPLES.get(key, 'a callable executor(intent) or its dotted path')}.",
+                obj=where,
+                id="airlock.E004",
+            )
+        )
+        return None
     try:
         return resolver(value)
     except ImportError as exc:
         errors.append(
             Error(
-                f"{where} = {value!r} does not import: {exc}",
+                f"{value!r} does not import: {exc}",
                 hint="Check the spelling of the dotted path and that the module is installed "
                 "(write it as 'package.module.name').",
                 obj=where,
@@ -58,7 +77,7 @@ def _resolve(
     except (TypeError, ValueError) as exc:
         errors.append(
             Error(
-                f"{where} has the wrong kind of value: {exc}",
+                f"wrong kind of value: {exc}",
                 hint=f"Use {_EXAMPLES.get(key, 'a callable executor(intent) or its dotted path')}.",
                 obj=where,
                 id="airlock.E004",
@@ -72,7 +91,7 @@ def _check_executors(settings: Mapping[str, Any], errors: list[CheckMessage]) ->
     if not isinstance(table, Mapping):
         errors.append(
             Error(
-                f"{_where('EXECUTORS')} must be a dict of name -> executor, got {table!r}",
+                f"must be a dict of name -> executor, got {table!r}",
                 hint="Write it as {'mail': 'myapp.executors.mail_executor', ...}.",
                 obj=_where("EXECUTORS"),
                 id="airlock.E004",
@@ -83,7 +102,7 @@ def _check_executors(settings: Mapping[str, Any], errors: list[CheckMessage]) ->
         if not isinstance(name, str) or not name:
             errors.append(
                 Error(
-                    f"{_where('EXECUTORS')} has a key {name!r} that is not a non-empty string",
+                    f"has a key {name!r} that is not a non-empty string",
                     hint="Executor names are what _dispatch_options={'executor': name} uses.",
                     obj=_where("EXECUTORS"),
                     id="airlock.E004",
@@ -101,7 +120,7 @@ def _check_executor(value: Any, names: list[str], errors: list[CheckMessage]) ->
         if value not in names:
             errors.append(
                 Error(
-                    f"{_where('EXECUTOR')} = {value!r} names no entry of AIRLOCK['EXECUTORS'] "
+                    f"{value!r} names no entry of AIRLOCK['EXECUTORS'] "
                     f"(known: {', '.join(sorted(names)) or 'none'})",
                     hint=_did_you_mean(value, names)
                     + "Add it to AIRLOCK['EXECUTORS'] or give a dotted path to an executor.",
@@ -118,7 +137,7 @@ def _check_scope_kwargs(scope_cls: Any, kwargs: Any, errors: list[CheckMessage])
     if not isinstance(kwargs, Mapping):
         errors.append(
             Error(
-                f"{where} must be a dict of keyword arguments, got {kwargs!r}",
+                f"must be a dict of keyword arguments, got {kwargs!r}",
                 hint="For example {'using': 'default'}.",
                 obj=where,
                 id="airlock.E004",
@@ -138,7 +157,7 @@ def _check_scope_kwargs(scope_cls: Any, kwargs: Any, errors: list[CheckMessage])
         typo = next((_did_you_mean(k, accepted) for k in kwargs if k not in accepted), "")
         errors.append(
             Error(
-                f"{where} does not fit {scope_cls.__name__}: {exc}",
+                f"does not fit {scope_cls.__name__}: {exc}",
                 hint=f"{typo}{scope_cls.__name__} accepts: {', '.join(accepted) or 'nothing'}.",
                 obj=where,
                 id="airlock.E006",
@@ -150,7 +169,7 @@ def _check_scope_kwargs(scope_cls: Any, kwargs: Any, errors: list[CheckMessage])
     except Exception as exc:
         errors.append(
             Error(
-                f"{where} is rejected by {scope_cls.__name__}: {exc}",
+                f"is rejected by {scope_cls.__name__}: {exc}",
                 hint="Fix the value (database aliases must be keys of settings.DATABASES).",
                 obj=where,
                 id="airlock.E006",
@@ -164,21 +183,34 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     if not isinstance(settings, Mapping):
         return [
             Error(
-                f"settings.AIRLOCK must be a dict, got {type(settings).__name__}",
+                f"must be a dict, got {type(settings).__name__}",
                 hint="Write it as AIRLOCK = {'EXECUTOR': ..., 'POLICY': ...}.",
                 obj="settings.AIRLOCK",
                 id="airlock.E001",
             )
         ]
     errors: list[CheckMessage] = []
-    known = sorted(conf.DEFAULTS)
+    known = sorted({*conf.DEFAULTS, *_APP_KEYS})
     for key in settings:
-        if key not in conf.DEFAULTS:
+        if key in conf.DEFAULTS:
+            continue
+        app = _APP_KEYS.get(key)
+        if app is not None:  # the app registers its key at import: it is not installed
             errors.append(
                 Error(
-                    f"settings.AIRLOCK has an unknown key {key!r}",
+                    f"is set, but {app!r} is not in INSTALLED_APPS, so nothing reads it",
+                    hint=f"Add {app!r} to INSTALLED_APPS (then run manage.py migrate), "
+                    f"or remove AIRLOCK[{key!r}].",
+                    obj=_where(key),
+                    id="airlock.E008",
+                )
+            )
+        else:
+            errors.append(
+                Error(
+                    f"unknown key {key!r}",
                     hint=f"{_did_you_mean(str(key), known)}Known keys: {', '.join(known)}.",
-                    obj=f"settings.AIRLOCK[{key!r}]",
+                    obj=_where(str(key)),
                     id="airlock.E002",
                 )
             )

@@ -117,7 +117,7 @@ def apply_settings() -> None:
     _config.reset_configuration()
     errors = [e for e in check_settings() if e.is_serious()]
     if errors:
-        messages = tuple(f"{e.id}: {e.msg}" for e in errors)
+        messages = tuple(f"{e.obj}: ({e.id}) {e.msg}" for e in errors)
         broken = type("MisconfiguredScope", (MisconfiguredScope,), {"errors": messages})
         _config.configure(scope_cls=broken)
         return

@@ -1,4 +1,11 @@
-"""AirlockMiddleware: one scope per request, flushed or discarded by the response status."""
+"""AirlockMiddleware: one scope per request, flushed or discarded by the response status.
+
+The middleware needs the airlock app (it makes ``DjangoScope`` the scope). Without it, the check
+``airlock.E007`` fails and the middleware refuses to be built: the check is registered here, at
+import, because an app that is not installed registers nothing; building the middleware
+raises so that a server whose setup never imported this module still cannot start without it.
+Silencing ``airlock.E007`` (you configure ``DjangoScope`` yourself) silences both.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +13,28 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponseBase
+from django.utils.module_loading import import_string
 
 import airlock
 from airlock._scope import Scope
+from airlock.integrations.django.apps import AirlockConfig
 
-__all__ = ["AirlockMiddleware"]
+__all__ = ["AirlockMiddleware", "check_app_installed"]
 
 GetResponse = Callable[[HttpRequest], Any]
+
+APP = "airlock.integrations.django"
+_PATHS = frozenset({f"{APP}.AirlockMiddleware", f"{APP}.middleware.AirlockMiddleware"})
+_NO_APP = (
+    f"AirlockMiddleware is in MIDDLEWARE, but {APP!r} is not in INSTALLED_APPS: requests would "
+    "run in a plain Scope that ignores transactions (a view whose atomic() rolls back would "
+    "still send its tasks), and settings.AIRLOCK would be ignored"
+)
+_ADD_APP = f"Add {APP!r} to INSTALLED_APPS."
 
 
 class AirlockMiddleware:
@@ -29,6 +50,8 @@ class AirlockMiddleware:
     async_capable = True
 
     def __init__(self, get_response: GetResponse) -> None:
+        if not AirlockConfig.loaded and "airlock.E007" not in settings.SILENCED_SYSTEM_CHECKS:
+            raise ImproperlyConfigured(f"(airlock.E007) {_NO_APP}. {_ADD_APP}")
         self.get_response = get_response
         self.async_mode = iscoroutinefunction(get_response)
         self._default_scope = type(self).make_scope is AirlockMiddleware.make_scope
@@ -108,3 +131,25 @@ class AirlockMiddleware:
 
         response.close = close_then_settle  # type: ignore[method-assign]
         return response
+
+
+def _is_airlock_middleware(path: str) -> bool:
+    if path in _PATHS:
+        return True
+    try:
+        found = import_string(path)
+    except Exception:  # Django reports a broken MIDDLEWARE entry itself, at start-up
+        return False
+    return isinstance(found, type) and issubclass(found, AirlockMiddleware)
+
+
+def check_app_installed(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """``airlock.E007``: ``AirlockMiddleware`` (or a subclass) in ``MIDDLEWARE`` without the app."""
+    if AirlockConfig.loaded:
+        return []
+    if not any(_is_airlock_middleware(path) for path in settings.MIDDLEWARE or ()):
+        return []
+    return [checks.Error(_NO_APP, hint=_ADD_APP, obj="settings.MIDDLEWARE", id="airlock.E007")]
+
+
+checks.register(check_app_installed, "airlock")

@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["DEFAULTS", "OutboxSettings", "problems", "settings"]
+from airlock.integrations.django._hints import closest
+
+__all__ = [
+    "DEFAULTS",
+    "EXECUTOR_EXAMPLE",
+    "OutboxSettings",
+    "Problem",
+    "problems",
+    "settings",
+    "where",
+]
+
+EXECUTOR_EXAMPLE = "airlock.integrations.executors.celery.celery_batch_executor"
 
 DEFAULTS: dict[str, Any] = {
     # False (only intents with _dispatch_options={"durable": True}), True (every intent), or a
@@ -59,18 +71,32 @@ def _raw_or_invalid() -> Any:
     return {} if value is None else value
 
 
-def problems(raw: Any) -> list[tuple[str, str]]:
-    """``(message, hint)`` for each thing wrong with an ``AIRLOCK["OUTBOX"]`` value."""
+class Problem(NamedTuple):
+    """One thing wrong with ``AIRLOCK["OUTBOX"]``: the setting's path, what is wrong, the fix."""
+
+    where: str
+    message: str
+    hint: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message} ({self.hint})"
+
+
+def where(key: str | None = None) -> str:
+    """The path of the outbox setting ``key`` as a check message names it."""
+    return "settings.AIRLOCK['OUTBOX']" + (f"[{key!r}]" if key is not None else "")
+
+
+def problems(raw: Any) -> list[Problem]:
+    """Each thing wrong with an ``AIRLOCK["OUTBOX"]`` value, judged without importing anything."""
     if not isinstance(raw, Mapping):
-        return [(f'AIRLOCK["OUTBOX"] must be a dict, got {raw!r}', "e.g. {'DURABLE': True}")]
-    out: list[tuple[str, str]] = []
+        return [Problem(where(), f"must be a dict, got {raw!r}", "e.g. {'DURABLE': True}")]
+    out: list[Problem] = []
     for key in raw:
         if key not in DEFAULTS:
-            import difflib
-
-            close = difflib.get_close_matches(str(key), DEFAULTS, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(DEFAULTS)}"
-            out.append((f'unknown key {key!r} in AIRLOCK["OUTBOX"]', hint))
+            close = closest(str(key), DEFAULTS)
+            hint = f"did you mean {close!r}?" if close else f"known keys: {', '.join(DEFAULTS)}"
+            out.append(Problem(where(), f"unknown key {key!r}", hint))
     value = {**DEFAULTS, **raw}
     durable = value["DURABLE"]
     if not isinstance(durable, bool) and not (
@@ -78,49 +104,52 @@ def problems(raw: Any) -> list[tuple[str, str]]:
         and all(isinstance(n, str) for n in durable)
     ):
         out.append(
-            (
-                f'AIRLOCK["OUTBOX"]["DURABLE"] must be True, False or a list of task names, got '
-                f"{durable!r}",
+            Problem(
+                where("DURABLE"),
+                f"must be True, False or a list of task names, got {durable!r}",
                 "e.g. 'DURABLE': ['send_receipt']",
             )
         )
     tasks = value["TASKS"]
     if not (isinstance(tasks, (list, tuple)) and all(isinstance(t, str) for t in tasks)):
         out.append(
-            (
-                f'AIRLOCK["OUTBOX"]["TASKS"] must be a list of dotted paths, got {tasks!r}',
+            Problem(
+                where("TASKS"),
+                f"must be a list of dotted paths, got {tasks!r}",
                 "e.g. 'TASKS': ['shop.tasks.send_receipt']",
             )
         )
     executor = value["EXECUTOR"]
     if executor is not None and not isinstance(executor, str) and not callable(executor):
         out.append(
-            (
-                f'AIRLOCK["OUTBOX"]["EXECUTOR"] must be an executor or its dotted path, got '
-                f"{executor!r}",
-                "e.g. 'EXECUTOR': 'airlock.integrations.executors.celery.celery_batch_executor'",
+            Problem(
+                where("EXECUTOR"),
+                f"must be an executor or its dotted path, got {executor!r}",
+                f"e.g. 'EXECUTOR': {EXECUTOR_EXAMPLE!r}",
             )
         )
     app = value["CELERY_APP"]
     if app is not None and not isinstance(app, str):
         out.append(
-            (
-                f'AIRLOCK["OUTBOX"]["CELERY_APP"] must be a dotted path, got {app!r}',
+            Problem(
+                where("CELERY_APP"),
+                f"must be a dotted path, got {app!r}",
                 "e.g. 'CELERY_APP': 'proj.celery.app'",
             )
         )
     if value["DATABASE"] is not None and not isinstance(value["DATABASE"], str):
         out.append(
-            (
-                f'AIRLOCK["OUTBOX"]["DATABASE"] must be an alias, got {value["DATABASE"]!r}',
+            Problem(
+                where("DATABASE"),
+                f"must be an alias, got {value['DATABASE']!r}",
                 "e.g. 'DATABASE': 'default'",
             )
         )
     if value["UNDECIDED"] not in _UNDECIDED:
         out.append(
-            (
-                f'AIRLOCK["OUTBOX"]["UNDECIDED"] must be "send" or "dead", got '
-                f"{value['UNDECIDED']!r}",
+            Problem(
+                where("UNDECIDED"),
+                f'must be "send" or "dead", got {value["UNDECIDED"]!r}',
                 '"send" relays them, "dead" parks them for review',
             )
         )
@@ -128,8 +157,9 @@ def problems(raw: Any) -> list[tuple[str, str]]:
         v = value[key]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
             out.append(
-                (
-                    f'AIRLOCK["OUTBOX"]["{key}"] must be a number of seconds >= 0, got {v!r}',
+                Problem(
+                    where(key),
+                    f"must be a number of seconds >= 0, got {v!r}",
                     f"e.g. '{key}': {DEFAULTS[key]}",
                 )
             )
@@ -137,8 +167,9 @@ def problems(raw: Any) -> list[tuple[str, str]]:
         v = value[key]
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             out.append(
-                (
-                    f'AIRLOCK["OUTBOX"]["{key}"] must be an integer >= 1, got {v!r}',
+                Problem(
+                    where(key),
+                    f"must be an integer >= 1, got {v!r}",
                     f"e.g. '{key}': {DEFAULTS[key]}",
                 )
             )
@@ -152,8 +183,7 @@ def settings() -> OutboxSettings:
     if found:
         from django.core.exceptions import ImproperlyConfigured
 
-        message, hint = found[0]
-        raise ImproperlyConfigured(f"{message} ({hint})")
+        raise ImproperlyConfigured(str(found[0]))
     v = {**DEFAULTS, **raw}
     durable = v["DURABLE"] if isinstance(v["DURABLE"], bool) else frozenset(v["DURABLE"])
     return OutboxSettings(
