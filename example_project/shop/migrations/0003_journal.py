@@ -4,23 +4,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('shop', '0002_products'),
+        ("shop", "0002_products"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='JournalRecord',
+            name="JournalRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('label', models.CharField(max_length=200)),
-                ('at', models.DateTimeField()),
-                ('status', models.PositiveSmallIntegerField(null=True)),
-                ('entries', models.JSONField(default=list)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("label", models.CharField(max_length=200)),
+                ("at", models.DateTimeField()),
+                ("status", models.PositiveSmallIntegerField(null=True)),
+                ("entries", models.JSONField(default=list)),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
     ]
