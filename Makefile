@@ -26,6 +26,7 @@ $(VENV)/.dev: $(VENV)/.created pyproject.toml
 venv: $(VENV)/.dev
 
 # The example shop (example_project/): SQLite next to it, tasks run in-process.
+# `demo` empties the shop's orders, task effects and journal first (it says so).
 SHOP := cd example_project && ../$(PY) manage.py
 
 demo: $(VENV)/.demo

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 
-from tests.services import PG_USER, SERVICES
+from tests.services import PG_USER, SERVICES, redis_url
 
 SUFFIX = os.environ.get("AIRLOCK_DB_SUFFIX", "")
 _host, _port = SERVICES["postgres"]
@@ -85,7 +85,7 @@ Q_CLUSTER = {
     "poll": 0.1,
     "catch_up": False,
     "orm": "default" if os.environ.get("AIRLOCK_DJANGO_Q_BROKER", "orm") == "orm" else None,
-    "redis": "redis://{}:{}/5".format(*SERVICES["redis"]),
+    "redis": redis_url(5),
     "ALT_CLUSTERS": {"airlock_q_other": {}},
 }
 

@@ -2,6 +2,11 @@
 
 Every suite asks here. A service that does not answer skips its tests with a visible reason,
 unless ``AIRLOCK_REQUIRE_SERVICES=1`` (CI), which turns the skip into a failure.
+
+Redis: ``AIRLOCK_TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/0``) names the server and a
+base database. The suites and benchmarks use the nine databases after it (base + 1 to base + 9,
+so 1 to 9 by default; ``redis_url(n)`` is base + n) and flush them: point it at a Redis whose
+databases there hold nothing you want to keep.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import importlib.util
 import os
 import shutil
 import socket
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -22,9 +28,12 @@ def _address(prefix: str, port: int) -> tuple[str, int]:
     return env(f"AIRLOCK_{prefix}_HOST", "127.0.0.1"), int(env(f"AIRLOCK_{prefix}_PORT", str(port)))
 
 
+REDIS_URL = urlsplit(os.environ.get("AIRLOCK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
+REDIS_BASE_DB = int(REDIS_URL.path.strip("/") or 0)
+
 SERVICES: dict[str, tuple[str, int]] = {
     "postgres": _address("PG", 5432),
-    "redis": _address("REDIS", 6379),
+    "redis": (REDIS_URL.hostname or "127.0.0.1", REDIS_URL.port or 6379),
     "rabbitmq": _address("AMQP", 5672),
     "mariadb": _address("MARIADB", 3306),
 }
@@ -33,8 +42,10 @@ PG_USER = os.environ.get("AIRLOCK_PG_USER", "postgres")
 
 
 def redis_url(db: int) -> str:
-    host, port = SERVICES["redis"]
-    return f"redis://{host}:{port}/{db}"
+    """The URL of test database ``db`` (1 to 9): ``AIRLOCK_TEST_REDIS_URL``'s base + ``db``."""
+    if not 1 <= db <= 9:
+        raise ValueError(f"test Redis databases are numbered 1 to 9, not {db}")
+    return REDIS_URL._replace(path=f"/{REDIS_BASE_DB + db}").geturl()
 
 
 def amqp_url(vhost: str = "") -> str:

@@ -6,6 +6,4 @@ class ShopConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from shop import journal, signals  # noqa: F401  (connects the handlers)
-
-        journal.install()
+        from shop import signals  # noqa: F401  (connects the handlers)

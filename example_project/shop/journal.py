@@ -1,32 +1,35 @@
 """What airlock did, per request: each intent and its fate, for the /airlock/ page and the demo.
 
-It listens to airlock's fate events (``airlock._events``) and files them under the record
-that is current in this context: one per request (``JournalMiddleware``) or one per block of
-``record(label)`` (the demo wraps a management command in one). Kept in memory: the last 25.
+``record(label)`` watches a block with public API only: ``airlock.testing.capture(execute=True)``
+sees every intent's fate (it only observes: the executors run as configured), and a local
+policy (``airlock.policy``) that lets everything through notes the intents enqueued in this
+block, in this context. Capture is process-wide, the policy is not: concurrent requests do not
+mix. When the block ends the record is saved as a ``JournalRecord`` row in the shop's database,
+so ``manage.py demo`` and ``runserver`` show the same journal. The newest ``KEEP`` are kept.
 """
 
 from __future__ import annotations
 
-import contextvars
-import threading
-from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
 
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 
-from airlock import _events
+import airlock
+from airlock.testing import Capture, capture
+from airlock.testing import Record as Captured
 
-FATES = {
-    _events.ENQUEUED: "buffered",
-    _events.DROPPED: "dropped",
-    _events.DISCARDED: "discarded",
-    _events.ROLLED_BACK: "rolled back",
-    _events.DISPATCHED: "dispatched",
-    _events.FAILED: "failed",
+KEEP = 25
+FATES = {  # capture's fate -> the journal's word
+    "pending": "buffered",
+    "dropped": "dropped",
+    "discarded": "discarded",
+    "rolled_back": "rolled back",
+    "dispatched": "dispatched",
+    "failed": "failed",
 }
 
 
@@ -38,7 +41,6 @@ class Entry:
     name: str
     fate: str = "buffered"
     why: str = ""
-    events: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -59,74 +61,96 @@ class Record:
         return len(self.entries)
 
 
-_current: contextvars.ContextVar[Record | None] = contextvars.ContextVar(
-    "shop_journal", default=None
-)
-_lock = threading.Lock()
-_records: deque[Record] = deque(maxlen=25)
-
-
 def recent() -> list[Record]:
-    """The last records, newest first."""
-    with _lock:
-        return list(reversed(_records))
+    """The last records, newest first, read from the database."""
+    from shop.models import JournalRecord
+
+    return [
+        Record(
+            row.label,
+            row.at,
+            row.status,
+            {str(n): Entry(**entry) for n, entry in enumerate(row.entries)},
+        )
+        for row in JournalRecord.objects.all()[:KEEP]
+    ]
 
 
 def clear() -> None:
-    with _lock:
-        _records.clear()
+    """Forget every record."""
+    from shop.models import JournalRecord
+
+    JournalRecord.objects.all().delete()
 
 
-def _why(event: str, detail: Any) -> str:
-    if event == _events.DROPPED:
-        return f"by {detail!r}" if not isinstance(detail, str) else detail
-    if event == _events.FAILED:
+def _why(captured: Captured) -> str:
+    detail = captured.detail
+    if captured.fate == "dropped":
+        return detail if isinstance(detail, str) else f"by {detail!r}"
+    if captured.fate == "failed":
         return f"{type(detail).__name__}: {detail}"
-    if event == _events.ROLLED_BACK:
+    if captured.fate == "rolled_back":
         return f"on {detail!r}" if detail else ""
     return ""
 
 
-def _listen(event: str, intent: Any, scope: Any, detail: Any) -> None:
-    record = _current.get()
-    if record is None or event not in FATES:
-        return
-    entry = record.entries.get(intent.id)
-    if entry is None:
-        entry = record.entries[intent.id] = Entry(call=str(intent), name=intent.name)
-    entry.fate, entry.why = FATES[event], _why(event, detail)
-    entry.events.append(event)
+class _Enqueued(airlock.AllowAll):
+    """A local policy that drops nothing and notes the id of each intent enqueued under it."""
+
+    def __init__(self) -> None:
+        self.ids: set[str] = set()
+
+    def on_enqueue(self, intent: airlock.Intent) -> None:
+        self.ids.add(intent.id)
+
+    def __repr__(self) -> str:
+        return "journal"
 
 
-_installed: Callable[[], None] | None = None
+def _fill(rec: Record, seen: Capture, ids: set[str]) -> None:
+    for captured in seen:
+        if captured.intent.id in ids:
+            rec.entries[captured.intent.id] = Entry(
+                call=str(captured.intent),
+                name=captured.name,
+                fate=FATES[captured.fate],
+                why=_why(captured),
+            )
 
 
-def install() -> None:
-    """Subscribe the listener once per process (the app's ``ready()`` calls this)."""
-    global _installed
-    if _installed is None:
-        _installed = _events.subscribe(_listen)
+def _save(rec: Record) -> None:
+    from shop.models import JournalRecord
+
+    entries = [vars(entry) for entry in rec.entries.values()]
+    with transaction.atomic():
+        JournalRecord.objects.create(label=rec.label, at=rec.at, status=rec.status, entries=entries)
+        stale = JournalRecord.objects.values_list("id", flat=True)[KEEP:]
+        JournalRecord.objects.filter(id__in=list(stale)).delete()
 
 
 @contextmanager
 def record(label: str, *, keep_empty: bool = True) -> Iterator[Record]:
-    """File every fate event in this block under a new record, kept in the journal.
+    """Record every intent enqueued in this block and its fate; save the record at the end.
 
-    With ``keep_empty=False`` a record that saw no intent is not kept (page views).
+    With ``keep_empty=False`` a record that saw no intent is not saved (page views).
     """
     rec = Record(label)
-    token = _current.set(rec)
-    try:
-        yield rec
-    finally:
-        _current.reset(token)
-        if keep_empty or rec.entries:
-            with _lock:
-                _records.append(rec)
+    enqueued = _Enqueued()
+    with capture(execute=True) as seen, airlock.policy(enqueued):
+        try:
+            yield rec
+        finally:
+            _fill(rec, seen, enqueued.ids)
+    if keep_empty or rec.entries:
+        _save(rec)
 
 
 class JournalMiddleware:
-    """Opens a record for each request (not for the journal page itself or static files)."""
+    """Opens a record for each request (not for the journal page itself or static files).
+
+    It sits outside ``AirlockMiddleware``: by the time the response comes back, the request's
+    scope has decided what became of each intent.
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -134,8 +158,10 @@ class JournalMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path.startswith(("/airlock/", "/static/", "/favicon")):
             return self.get_response(request)
+
         keep_empty = request.method not in ("GET", "HEAD")  # page views only if they enqueue
-        with record(f"{request.method} {request.path}", keep_empty=keep_empty) as rec:
+        label = f"{request.method} {request.path}"
+        with record(label, keep_empty=keep_empty) as rec:
             try:
                 response = self.get_response(request)
             except Exception:

@@ -59,3 +59,22 @@ class Effect(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task}: {self.detail}"
+
+
+class JournalRecord(models.Model):
+    """One unit of work (a request, a command) in the /airlock/ journal: its intents' fates.
+
+    ``entries`` lists ``{"call", "name", "fate", "why"}`` per intent, in enqueue order.
+    Written by ``shop.journal``; kept in the database so every process shows the same journal.
+    """
+
+    label = models.CharField(max_length=200)
+    at = models.DateTimeField()
+    status = models.PositiveSmallIntegerField(null=True)
+    entries = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return self.label

@@ -20,11 +20,11 @@ def queue_task(func: Callable[..., Any]) -> Any:
     if settings.SHOP_EXECUTOR == "celery":
         from shop_site.worker import app
 
-        return app.task(name=f"shop.{func.__name__}")(func)
+        return app.task(func)  # named "shop.tasks.<function>", Celery's default
     if settings.SHOP_EXECUTOR == "huey":
         from huey.contrib.djhuey import db_task
 
-        return db_task(name=f"shop.{func.__name__}")(func)
+        return db_task()(func)  # named "shop.tasks.<function>", huey's default
     return func
 
 

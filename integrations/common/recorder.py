@@ -1,6 +1,6 @@
 """What worker tasks ran, kept in a Redis list: workers ``record()``, tests read and wait.
 
-Each suite uses its own Redis DB (see the briefing's reservations), so suites never collide.
+Each suite uses its own Redis DB (integrations/README.md lists them), so suites never collide.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.example.helpers import manage
+from tests.services import require_module
 
 # case -> (buffered, dropped, rolled back, discarded, dispatched, failed, tasks ran)
 EXPECTED_SUMMARY = {
@@ -39,15 +40,22 @@ def section(output: str, number: int) -> str:
 
 
 _runs: dict[str, tuple[str, str]] = {}
+_dbs: dict[str, Path] = {}
 
 
 @pytest.fixture
 def demo_runs(new_shop_db: Callable[[], Path]) -> tuple[str, str]:
     """The demo's output, twice on one database (run once for the whole module)."""
     if not _runs:
-        db = new_shop_db()
+        db = _dbs["demo"] = new_shop_db()
         _runs["output"] = (manage(db, "demo"), manage(db, "demo"))
     return _runs["output"]
+
+
+@pytest.fixture
+def demo_db(demo_runs: tuple[str, str]) -> Path:
+    """The database the demo ran on."""
+    return _dbs["demo"]
 
 
 def test_summary_counts_every_fate(demo_runs: tuple[str, str]) -> None:
@@ -98,7 +106,50 @@ def test_each_case_lists_its_intents_with_their_fates(demo_runs: tuple[str, str]
     assert "sent intent_failed for notify_warehouse(" in failing
 
 
+def test_demo_says_it_starts_from_an_empty_shop(demo_runs: tuple[str, str]) -> None:
+    first, second = (" ".join(output.split()) for output in demo_runs)
+    assert "it has just deleted every order (0), every task effect (0)" in first
+    assert "it has just deleted every order (8), every task effect (11)" in second
+
+
+def test_each_checkout_names_its_order_by_customer(demo_runs: tuple[str, str]) -> None:
+    output, _ = demo_runs
+    assert "ada@example.com's order: #1, shipped" in section(output, 1)
+    assert "bob@example.com's order: #2, declined" in section(output, 2)
+    assert "cy@example.com's order: rolled back" in section(output, 3)
+    # SQLite hands the rolled-back id 3 to the next order: the customer tells them apart
+    assert "dee@example.com's order: #3, shipped" in section(output, 4)
+
+
+JOURNAL_PAGE = """
+from django.test import Client
+page = Client().get("/airlock/").content.decode()
+print(page.count('class="intent"'), page.count("<code>POST /checkout/</code>"))
+print("manage.py ship_orders --silent" in page)
+"""
+
+
+def test_journal_survives_in_a_new_process(demo_db: Path) -> None:
+    """`make demo`, then `make serve`: the server process shows the demo's journal."""
+    output = manage(demo_db, "shell", "-v0", "-c", JOURNAL_PAGE).split()
+    intents = sum(counts[0] for counts in EXPECTED_SUMMARY.values())
+    checkouts = len(EXPECTED_SUMMARY) - 1  # every case but the bulk command is a request
+    assert output == [str(intents), str(checkouts), "True"]
+
+
 def test_output_is_narrow_enough_to_read(demo_runs: tuple[str, str]) -> None:
     output, _ = demo_runs
     too_wide = [line for line in output.splitlines() if len(line) > 96]
     assert not too_wide
+
+
+def test_demo_says_why_nothing_was_sent_when_the_broker_is_down(
+    new_shop_db: Callable[[], Path],
+) -> None:
+    """No mock: the broker URL points at a port where nothing listens."""
+    require_module("celery", "celery")
+    env = {"SHOP_EXECUTOR": "celery", "SHOP_REDIS_URL": "redis://127.0.0.1:1/0"}
+    output = " ".join(manage(new_shop_db(), "demo", **env).split())
+    assert "The celery worker ran 0 of the 0 tasks sent. 6 could not be sent (" in output
+    assert "Is Redis running at redis://127.0.0.1:1/0? Start it" in output
+    assert "Traceback" not in output

@@ -29,7 +29,7 @@ WORKERS = {
     "huey": ("python manage.py run_huey --workers=1".split(), "consumer started"),
 }
 
-# Case 1 (order 1) and case 4 (order 3: the rolled-back order 3 of case 3 never existed).
+# Case 1 (ada's order, #1) and case 4 (dee's order, #3: SQLite reuses the rolled-back id of case 3).
 EXPECTED = {
     (task, order)
     for order in (1, 3)

@@ -44,9 +44,9 @@ class Case:
     run: Callable[[Client], tuple[journal.Record, list[str]]]
 
 
-def _checkout(client: Client, product: str, **fields: Any) -> journal.Record:
+def _checkout(client: Client, customer: str, product: str, **fields: Any) -> journal.Record:
     data = {
-        "customer": "ada@example.com",
+        "customer": customer,
         "product": Product.objects.get(name=product).pk,
         "quantity": 1,
         "card": "4242 4242 4242 4242",
@@ -58,22 +58,31 @@ def _checkout(client: Client, product: str, **fields: Any) -> journal.Record:
     return journal.recent()[0]
 
 
+def _order_note(customer: str) -> str:
+    """Which order a case made: each case has a customer of its own, because SQLite gives the
+    id of a rolled-back order to the next one (cases 3 and 4 both get order #3)."""
+    order = Order.objects.filter(customer=customer).first()
+    if order is None:
+        return f"{customer}'s order: rolled back (SQLite gives its id to the next order)"
+    return f"{customer}'s order: #{order.pk}, {order.status}, {order.points_used} points used"
+
+
 def checkout(client: Client) -> tuple[journal.Record, list[str]]:
-    return _checkout(client, "Teapot"), []
+    return _checkout(client, "ada@example.com", "Teapot"), [_order_note("ada@example.com")]
 
 
 def declined(client: Client) -> tuple[journal.Record, list[str]]:
-    return _checkout(client, "Teapot", card=services.DECLINED_CARD), []
+    record = _checkout(client, "bob@example.com", "Teapot", card=services.DECLINED_CARD)
+    return record, [_order_note("bob@example.com")]
 
 
 def raises(client: Client) -> tuple[journal.Record, list[str]]:
-    return _checkout(client, "Anvil"), []
+    return _checkout(client, "cy@example.com", "Anvil"), [_order_note("cy@example.com")]
 
 
 def savepoint(client: Client) -> tuple[journal.Record, list[str]]:
-    record = _checkout(client, "Tea (250 g)", points=500)
-    order = Order.objects.latest("id")
-    return record, [f"order #{order.pk}: {order.status}, {order.points_used} points used"]
+    record = _checkout(client, "dee@example.com", "Tea (250 g)", points=500)
+    return record, [_order_note("dee@example.com")]
 
 
 def bulk(client: Client) -> tuple[journal.Record, list[str]]:
@@ -90,14 +99,14 @@ def bulk(client: Client) -> tuple[journal.Record, list[str]]:
 
 
 def retried(client: Client) -> tuple[journal.Record, list[str]]:
-    return _outage(client, failures=2)
+    return _outage(client, "eve@example.com", failures=2)
 
 
 def gives_up(client: Client) -> tuple[journal.Record, list[str]]:
-    return _outage(client, failures=3)
+    return _outage(client, "fay@example.com", failures=3)
 
 
-def _outage(client: Client, failures: int) -> tuple[journal.Record, list[str]]:
+def _outage(client: Client, customer: str, failures: int) -> tuple[journal.Record, list[str]]:
     from airlock.integrations.django.signals import intent_failed
 
     since = len(warehouse.calls)
@@ -109,11 +118,11 @@ def _outage(client: Client, failures: int) -> tuple[journal.Record, list[str]]:
     intent_failed.connect(on_failed)
     try:
         with warehouse.outage(failures), _capture_logs("airlock") as logged:
-            record = _checkout(client, "Teapot")
+            record = _checkout(client, customer, "Teapot")
     finally:
         intent_failed.disconnect(on_failed)
     outcomes = [outcome for _, outcome in warehouse.calls[since:]]
-    notes = [f"warehouse API calls: {', '.join(outcomes)}"]
+    notes = [_order_note(customer), f"warehouse API calls: {', '.join(outcomes)}"]
     retries = sum(1 for level, _ in logged if level == "WARNING")
     notes.append(f"with_retry logged {retries} retries as warnings")
     if failed:
@@ -215,12 +224,13 @@ class Command(BaseCommand):
     help = "Walk through the shop's cases and print what airlock buffered, dropped and sent."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        self._reset()
         say = self.stdout.write
+        reset = self._reset()
         backend = settings.SHOP_EXECUTOR
         in_process = backend == "sync"
         executor = f"with_retry({backend}_executor, attempts=3)"
         say(f"airlock demo: the example shop on {connection.vendor}, executor: {executor}")
+        say(self._wrap(reset, indent=""))
         intro = (
             "Every request runs in an airlock scope (AirlockMiddleware). Code deep in the call "
             "stack enqueues side effects; they leave only when the request succeeds and its "
@@ -236,7 +246,10 @@ class Command(BaseCommand):
         rows = []
         for number, case in enumerate(cases, 1):
             effects_before = Effect.objects.count()
-            with _quiet("django.request"):
+            # A broker that is down fails every send: the reason is printed at the end, once,
+            # instead of a traceback per intent.
+            quiet = ("django.request",) if in_process else ("django.request", "airlock")
+            with _quiet(*quiet):
                 record, notes = case.run(client)
             ran = Effect.objects.count() - effects_before if in_process else None
             say("")
@@ -263,9 +276,16 @@ class Command(BaseCommand):
             )
         else:
             sent = sum(record.count("dispatched") for _, record, _ in rows)
+            unsent = [e for _, r, _ in rows for e in r.entries.values() if e.fate == "failed"]
             ran = self._wait_for_worker(sent)
             done = f"The {backend} worker ran {ran} of the {sent} tasks sent."
-            if ran < sent:
+            if unsent:
+                done += (
+                    f" {len(unsent)} could not be sent ({unsent[0].why.rstrip('.')}). Is Redis "
+                    f"running at {settings.SHOP_REDIS_URL}? Start it (`redis-server`, say), then "
+                    "the worker as example_project/README.md shows, and run the demo again."
+                )
+            elif ran < sent:
                 done += " Is it running? The README shows how to start it."
         say(
             self._wrap(
@@ -298,16 +318,25 @@ class Command(BaseCommand):
     def _wrap(self, text: str, indent: str = "   ") -> str:
         return textwrap.fill(text, WIDTH, initial_indent=indent, subsequent_indent=indent)
 
-    def _reset(self) -> None:
-        """Start from an empty shop (products stay) so every run prints the same story."""
+    def _reset(self) -> str:
+        """Start from an empty shop (products stay) so every run prints the same story.
+
+        Returns the sentence that tells the user what was deleted.
+        """
         try:
             Product.objects.exists()
         except OperationalError as exc:
             raise CommandError(f"{exc}: run `python manage.py migrate` first") from exc
         if not Product.objects.exists():
             raise CommandError("no products: run `python manage.py migrate` to load them")
+        orders, effects = Order.objects.count(), Effect.objects.count()
         tables = [Effect._meta.db_table, Order._meta.db_table]
         sql = connection.ops.sql_flush(no_style(), tables, reset_sequences=True)
         connection.ops.execute_sql_flush(sql)
         journal.clear()
         warehouse.calls.clear()
+        return (
+            f"The demo starts from an empty shop: it has just deleted every order ({orders}), "
+            f"every task effect ({effects}) and the /airlock/ journal in "
+            f"{connection.settings_dict['NAME']} (the products stay)."
+        )
