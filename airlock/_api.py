@@ -7,9 +7,9 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, overload
 
-from airlock import _config
+from airlock import _config, _events
 from airlock._context import NO_SCOPE_MESSAGE, current, policy
-from airlock._intent import Intent
+from airlock._intent import EMPTY_OPTIONS, Intent, build
 from airlock._scope import Scope
 from airlock.exceptions import NoScopeError
 from airlock.typing import Executor, Policy
@@ -53,6 +53,12 @@ def enqueue(
     current = _get_current()
     if current is None:
         raise NoScopeError(NO_SCOPE_MESSAGE)
+    direct = current._direct
+    if direct is not None and _dispatch_options is None and _key is None and not _events.listeners:
+        # The scope needs nothing but the append (see Scope._direct).
+        intent = build(task, args, kwargs, _name, _origin, EMPTY_OPTIONS, None, ())
+        direct.append(intent)
+        return intent
     return current._enqueue(task, args, kwargs, _name, _origin, _dispatch_options, _key)
 
 
@@ -73,6 +79,10 @@ def scope(
     exception always propagates. Arguments not given come from ``airlock.configure()``.
     """
     config = _live_config
+    if policy is None and executor is None and _cls is None and not scope_kwargs:
+        plain = config["plain"]
+        if plain is not None:
+            return _new(plain)  # type: ignore[no-any-return]  # every field is a class default
     cls = _cls or config["scope_cls"] or Scope
     if policy is None:
         policy = config["policy"]
@@ -81,7 +91,9 @@ def scope(
     if scope_kwargs or executor is not None:
         return cls(policy, executor=executor, **scope_kwargs)
     if policy is None and cls.__init__ is _plain_init:
-        return _new(cls)  # type: ignore[no-any-return]  # every field is a class default
+        if _cls is None:
+            config["plain"] = cls  # the configured defaults need no __init__: remember that
+        return _new(cls)  # type: ignore[no-any-return]
     return cls(policy)
 
 

@@ -38,6 +38,7 @@ def _defaults() -> dict[str, Any]:
         "scope_kwargs": {},
         "executors": {},
         "resolved": None,  # (default executor, its prepare): see resolved_executor()
+        "plain": None,  # the class scope() may build without arguments (see airlock.scope)
     }
 
 
@@ -138,7 +139,7 @@ def configure(
         }
     with _lock:
         _config.update(updates)
-        _config["resolved"] = None
+        _config["resolved"] = _config["plain"] = None
 
 
 def register_executor(name: str, executor: Executor | str) -> None:
@@ -162,7 +163,7 @@ def get_configuration() -> dict[str, Any]:
     """A copy of the current defaults: scope_cls, policy, executor, scope_kwargs, executors."""
     with _lock:
         snapshot = dict(_config)
-    del snapshot["resolved"]
+    del snapshot["resolved"], snapshot["plain"]
     snapshot["scope_kwargs"] = dict(snapshot["scope_kwargs"])
     snapshot["executors"] = dict(snapshot["executors"])
     return snapshot

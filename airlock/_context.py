@@ -44,6 +44,7 @@ class Frame:
     """
 
     __slots__ = ("guard", "policies", "scope")
+    _direct = None  # enqueue always goes through _enqueue
 
     def __init__(self, scope: Scope | None, policies: tuple[Policy, ...], guard: bool) -> None:
         self.scope = scope
@@ -68,16 +69,16 @@ class LazyScope:
     """
 
     __slots__ = ("make", "prior", "scope", "token")
+    _direct = None  # enqueue always goes through _enqueue
 
     def __init__(self, make: Callable[[], Scope]) -> None:
         self.make = make
         self.scope: Scope | None = None
-        self.prior: Value = None
+        self.prior: Value = current.get()
         self.token: Token[Value] | None = None
 
     def enter(self) -> LazyScope:
         """Become the current context value (nothing is allocated yet)."""
-        self.prior = current.get()
         self.token = current.set(self)
         return self
 

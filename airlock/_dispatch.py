@@ -92,6 +92,28 @@ def send(
     maps ``id(intent)`` to the executor an intent keeps (captured from a scope with an explicit
     executor). Fail-fast (``isolate=False``) raises ``DispatchError`` when anything failed.
     """
+    if not pinned and not hasattr(default, "after_flush"):
+        # One executor whose calls are the sends: each fate is known as its call returns.
+        settle = sink.settle
+        for index, intent in enumerate(intents):
+            if intent.dispatch_options:  # may name another executor: the general way
+                intents = intents[index:]
+                break
+            try:
+                default(intent)
+            except BaseException as exc:
+                settle(intent, FAILED, exc)
+                if isinstance(exc, Exception) and isolate:
+                    continue
+                rest = intents[index + 1 :]
+                for other in rest:
+                    settle(other, FAILED, exc)
+                if not isinstance(exc, Exception):
+                    raise
+                raise dispatch_error([(intent, exc)] + [(i, exc) for i in rest], rest) from exc
+            settle(intent, DISPATCHED, default)
+        else:
+            return
     fates: dict[int, tuple[str, Any]] = {}
     called: dict[int, tuple[Executor, list[Intent]]] = {}  # executor -> intents it holds
     stop: BaseException | None = None  # the error that stopped the loop (fail-fast, interrupt)

@@ -64,6 +64,10 @@ class Scope:
     """The configured executor, as it was when this scope first needed it."""
     _prepare: Any = _UNRESOLVED
     _buffer: list[Intent] | None = None
+    _direct: list[Intent] | None = None
+    """The buffer, while ``enqueue`` may append to it directly: the scope is active and an
+    intent needs nothing else here (no prepare, no watching policy, no local policy, no hook).
+    The one fast path: it follows from the scope's structure, found at the first enqueue."""
     _captured: list[Intent] | None = None
     _keys: dict[str, Intent] | None = None
     _pinned: dict[int, Executor] | None = None
@@ -74,6 +78,15 @@ class Scope:
     """Error mode: False fails fast (raise ``DispatchError``), True settles each intent alone."""
     policy: Policy = _ALLOW_ALL
     """The scope's own policy (default: ``AllowAll()``)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # ``with`` runs Scope's own enter() and an inlined exit(); a subclass that overrides
+        # either gets the plain versions that call its methods.
+        if cls.enter is not Scope.enter:
+            cls.__enter__ = Scope._enter_by_method  # type: ignore[method-assign]
+        if cls.exit is not Scope.exit:
+            cls.__exit__ = Scope._exit_by_method  # type: ignore[method-assign]
 
     def __init__(self, policy: Policy | None = None, *, executor: Executor | None = None) -> None:
         if policy is not None:
@@ -155,42 +168,50 @@ class Scope:
     # -- lifecycle -----------------------------------------------------------------------------
     def enter(self) -> Scope:
         """Make this the current scope of this context."""
-        prior = current.get()
-        self._enter_under(prior)
-        self._token = current.set(self)
+        if self._state is not _NEW:
+            raise ScopeStateError(f"{self!r} was already entered; create a new scope instead")
+        prior = _get()
+        if prior is not None or self.policy is not _ALLOW_ALL:  # else: nothing to link
+            self._link(prior)
+        self._state = _ACTIVE
+        self._token = _set(self)
         return self
 
     def _enter_under(self, prior: Value) -> None:
-        # Become active below ``prior`` (the context value when entered) without touching the
-        # context variable: a LazyScope enters the scope it makes this way.
+        # Become active below ``prior`` without becoming the context value (LazyScope).
         if self._state is not _NEW:
             raise ScopeStateError(f"{self!r} was already entered; create a new scope instead")
+        self._link(prior)
+        self._state = _ACTIVE
+
+    def _link(self, prior: Value) -> None:
+        # The parent, the local policies in force, and the policies that watch each enqueue.
+        watchers: tuple[Scope, ...] = ()
         if prior is not None:
             self._prior = prior
             self._parent = parent = scope_of(prior)
             self._inherited = inherited_policies(prior)
-            watchers = parent._watchers if parent is not None else ()
-        else:
-            watchers = ()
+            if parent is not None:
+                watchers = parent._watchers
         if _watches(self.policy):
             watchers = (self, *watchers)
         if watchers:
             self._watchers = watchers
-        self._state = _ACTIVE
 
     def exit(self) -> None:
         """Stop being current. Does not flush or discard: call ``flush()`` or ``discard()``."""
         self._exit_in_place()
         try:
-            current.reset(self._token)
+            _reset(self._token)
         except (ValueError, RuntimeError):
             # Exited from another context than the one it was entered in (another task).
-            current.set(self._prior)
+            _set(self._prior)
 
     def _exit_in_place(self) -> None:
         if self._state is not _ACTIVE:
             raise ScopeStateError(f"{self!r} is not active; exit() goes with one enter()")
         self._state = _EXITED
+        self._direct = None
 
     def should_flush(self, error: BaseException | None) -> bool:
         """Called on exit: True to flush, False to discard. Default: flush unless an error."""
@@ -243,8 +264,14 @@ class Scope:
                 for scope in self._watchers:
                     if scope._state is _ACTIVE:  # a finished ancestor is absent (SPEC 2.2)
                         scope.policy.on_enqueue(intent)
-        self._take(intent, None)
+        if self._take(intent, None) and options is None and key is None and not (
+            prepare or self._watchers or local or _events.listeners or self._hooked()
+        ):
+            self._direct = self._buffer
         return intent
+
+    def _hooked(self) -> bool:
+        return type(self).on_buffered is not Scope.on_buffered
 
     def _take(self, intent: Intent, child: Scope | None) -> bool:
         """Buffer one intent (own, or captured from ``child``); False if its key is taken.
@@ -264,7 +291,7 @@ class Scope:
         if buffer is None:
             buffer = self._buffer = []
         buffer.append(intent)
-        if type(self).on_buffered is not Scope.on_buffered:
+        if self._hooked():
             try:
                 self.on_buffered(intent)
             except BaseException:
@@ -451,8 +478,7 @@ class Scope:
         _dispatch.send(intents, self, self.executor, isolate=self._isolate, pinned=self._pinned)
 
     # -- context manager -----------------------------------------------------------------------
-    def __enter__(self) -> Scope:
-        return self.enter()
+    __enter__ = enter
 
     def __exit__(
         self,
@@ -460,14 +486,34 @@ class Scope:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.exit()
+        # exit(), inlined: this runs for every scope.
+        if self._state is not _ACTIVE:
+            self.exit()  # raises the state error
+        try:
+            _reset(self._token)
+        except (ValueError, RuntimeError):
+            _set(self._prior)
         if exc is None and self._buffer is None and type(self).should_flush is _should_flush:
             self._state = _FLUSHED  # nothing was buffered: nothing to decide
             return
+        self._state = _EXITED
+        self._direct = None
+        self._finish(exc)
+
+    def _enter_by_method(self) -> Scope:
+        return self.enter()
+
+    def _exit_by_method(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.exit()
         self._finish(exc)
 
     async def __aenter__(self) -> Scope:
-        return self.enter()
+        return self.__enter__()
 
     async def __aexit__(
         self,
@@ -509,6 +555,7 @@ class Scope:
 
 
 _should_flush = Scope.should_flush
+_get, _set, _reset = current.get, current.set, current.reset
 
 
 def _judging_error(judge: Any, exc: BaseException) -> PolicyError:

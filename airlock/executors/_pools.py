@@ -15,7 +15,7 @@ from typing import Any
 
 from airlock._intent import Intent
 from airlock.exceptions import DispatchError, UsageError
-from airlock.integrations.executors.sync import run_task
+from airlock.integrations.executors.sync import sync_executor
 
 __all__ = ["PoolStatistics", "process_pool_executor", "thread_pool_executor"]
 
@@ -131,7 +131,7 @@ class _ThreadPool(_Pool):
     kind = "thread_pool_executor"
 
     def _submit(self, intent: Intent) -> concurrent.futures.Future[Any]:
-        return self._pool.submit(run_task, intent.task, intent.args, intent.kwargs)
+        return self._pool.submit(sync_executor, intent)
 
 
 def _check_pickles(intent: Intent) -> None:
@@ -158,7 +158,7 @@ class _ProcessPool(_Pool):
         return intent
 
     def _submit(self, intent: Intent) -> concurrent.futures.Future[Any]:
-        return self._pool.submit(run_task, intent.task, intent.args, intent.kwargs)
+        return self._pool.submit(sync_executor, intent)
 
 
 def _capacity(max_workers: int, queue_size: int) -> int:

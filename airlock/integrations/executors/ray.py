@@ -11,11 +11,10 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-import airlock
 from airlock._intent import Intent
 from airlock.executors._pools import PoolStatistics
 from airlock.integrations.executors._queues import check_arguments, missing_extra
-from airlock.integrations.executors.sync import run_inline
+from airlock.integrations.executors.sync import sync_executor
 
 try:
     import ray
@@ -51,8 +50,7 @@ RAY_OPTIONS = frozenset(
 
 
 def _run_task(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    with airlock.scope():
-        return run_inline(task)(*args, **kwargs)
+    return sync_executor(Intent(task, args, kwargs))  # a task scope, async def tasks too
 
 
 class _Ray:

@@ -6,18 +6,20 @@ import asyncio
 import contextvars
 import threading
 from collections.abc import Callable
-from types import CoroutineType
+from types import CoroutineType, FunctionType
 from typing import Any
 
 import airlock
-from airlock._context import LazyScope
+from airlock._context import LazyScope, current
 from airlock._intent import Intent
 
-__all__ = ["run_inline", "run_task", "sync_executor"]
+__all__ = ["run_coroutine", "run_inline", "sync_executor"]
 
 
 def run_inline(task: Any) -> Callable[..., Any]:
     """The plain callable behind a task object: what a worker would call with the arguments."""
+    if type(task) is FunctionType:
+        return task
     for attr in ("call_local", "fn"):  # huey task, dramatiq actor
         inner = getattr(task, attr, None)
         if callable(inner):
@@ -27,23 +29,32 @@ def run_inline(task: Any) -> Callable[..., Any]:
     return task  # type: ignore[no-any-return]
 
 
-def run_task(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Run a task as a worker with task scoping would, and return its result.
+def sync_executor(intent: Intent) -> Any:
+    """Run the task at once, as a worker with task scoping would, and return its result.
 
     The task runs inside a scope of the configured kind that is made only if the task enqueues
     (its follow-ups flush when it returns, and are discarded when it raises). An ``async def``
     task is run to completion on an event loop of its own (in a helper thread when this thread
-    already runs a loop). The task's exception propagates.
+    already runs a loop). Dispatch options are ignored. The task's exception propagates.
     """
-    lazy = LazyScope(airlock.scope).enter()
+    # LazyScope(airlock.scope).enter(), inlined: this runs for every task.
+    lazy = _new(LazyScope)
+    lazy.make, lazy.scope, lazy.prior = airlock.scope, None, _get()
+    lazy.token = _set(lazy)
     try:
-        result = run_inline(task)(*args, **kwargs)
+        task = intent.task
+        if type(task) is not FunctionType:
+            task = run_inline(task)
+        result = task(*intent.args, **intent.kwargs)
         if type(result) is CoroutineType:
             result = run_coroutine(result)
     except BaseException as exc:
         lazy.finish(exc)
         raise
-    lazy.finish(None)
+    if lazy.scope is None:  # the task enqueued nothing: only the context to restore
+        _reset(lazy.token)
+    else:
+        lazy.finish(None)
     return result
 
 
@@ -71,11 +82,5 @@ def run_coroutine(coroutine: Any) -> Any:
     return outcome["result"]
 
 
-def sync_executor(intent: Intent) -> None:
-    """Run the task at once, inside a scope of the configured kind made on first enqueue.
-
-    A task that itself calls ``enqueue`` therefore works as on a worker with task scoping: its
-    follow-ups flush when it returns and are discarded when it raises. ``async def`` tasks run
-    to completion. Dispatch options are ignored. Its exception propagates to the flush.
-    """
-    run_task(intent.task, intent.args, intent.kwargs)
+_new = object.__new__
+_get, _set, _reset = current.get, current.set, current.reset
