@@ -72,7 +72,7 @@ endef
 
 # Python 3.10, the oldest supported: the suites that need no Django version of their own.
 $(PY310)/.created: pyproject.toml Makefile
-	$(call new_venv,$(PY310),$(PYTHON310),"django~=5.2.0" boto3 celery $(TEST_DEPS))
+	$(call new_venv,$(PY310),$(PYTHON310),"django~=5.2.0" "celery[redis]" boto3 "moto[server]" $(TEST_DEPS))
 
 test-python310: $(PY310)/.created
 	$(PY310)/bin/python -m pytest -q tests/core tests/executors

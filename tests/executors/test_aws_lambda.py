@@ -148,6 +148,7 @@ def test_motos_lambda_service_accepts_the_event_as_sent() -> None:
     import urllib.request
     import zipfile
 
+    require_module("moto", "dev")
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
