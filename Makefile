@@ -4,11 +4,19 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 PYTEST := $(PY) -m pytest
-DJ42 := .venv-dj42
-# Suites that touch the database: run again on PostgreSQL and on Django 4.2.
+# Suites that touch the database: run again on PostgreSQL and on Django 6.0 and 6.1.
 DB_SUITES = $(wildcard tests/django tests/outbox)
+# Other Pythons, each in its own venv (pyenv's when there, else pythonX.Y on PATH).
+pyenv_python = $(firstword $(wildcard $(HOME)/.pyenv/versions/$(1).*/bin/python$(1)) python$(1))
+PYTHON310 ?= $(call pyenv_python,3.10)
+PYTHON312 ?= $(call pyenv_python,3.12)
+PYTHON313 ?= $(call pyenv_python,3.13)
+PY310 := .venv-py310
+DJ60 := .venv-dj60
+DJ61 := .venv-dj61
+TEST_DEPS := "psycopg[binary]" pytest pytest-django pytest-asyncio pytest-timeout hypothesis tqdm
 
-.PHONY: venv demo serve test test-fast test-postgres test-integrations test-django42 lint typecheck docs bench clean
+.PHONY: venv demo serve test test-fast test-postgres test-integrations test-python310 test-django60 test-django61 test-extras lint typecheck docs bench clean
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +45,7 @@ serve: $(VENV)/.demo
 	$(SHOP) migrate -v0
 	$(SHOP) runserver
 
-test: $(VENV)/.dev test-fast test-postgres test-integrations test-django42
+test: $(VENV)/.dev test-fast test-postgres test-integrations test-python310 test-django60 test-django61 test-extras
 
 test-fast: $(VENV)/.dev
 	$(PYTEST) tests
@@ -48,14 +56,48 @@ test-postgres: $(VENV)/.dev
 test-integrations: $(VENV)/.dev
 	$(if $(wildcard integrations/*/test_*.py),$(PYTEST) --ds=integrations.settings integrations,@echo "no integration suites yet")
 
-$(DJ42)/.created: pyproject.toml
-	$(PYTHON) -m venv $(DJ42)
-	$(DJ42)/bin/python -m pip install -q --upgrade pip
-	$(DJ42)/bin/python -m pip install -q -e . "django>=4.2,<4.3" "psycopg[binary]" pytest pytest-django pytest-asyncio pytest-timeout hypothesis tqdm
-	touch $@
+# A fresh venv: $(1) its folder, $(2) its Python, $(3) what it needs besides airlock.
+define new_venv
+	rm -rf $(1)
+	$(2) -m venv $(1)
+	$(1)/bin/python -m pip install -q --upgrade pip
+	$(1)/bin/python -m pip install -q -e . $(3)
+	touch $(1)/.created
+endef
 
-test-django42: $(DJ42)/.created
-	$(if $(DB_SUITES),$(DJ42)/bin/python -m pytest $(DB_SUITES) && AIRLOCK_TEST_DB=postgres $(DJ42)/bin/python -m pytest $(DB_SUITES),@echo "no database suites yet")
+# The core suite and the database suites on SQLite then PostgreSQL, in venv $(1).
+define core_and_db_suites
+	$(1)/bin/python -m pytest -q tests/core $(DB_SUITES)
+	$(if $(DB_SUITES),AIRLOCK_TEST_DB=postgres $(1)/bin/python -m pytest -q $(DB_SUITES))
+endef
+
+# Python 3.10, the oldest supported: the suites that need no Django version of their own.
+$(PY310)/.created: pyproject.toml Makefile
+	$(call new_venv,$(PY310),$(PYTHON310),"django~=5.2.0" "celery[redis]" boto3 "moto[server]" $(TEST_DEPS))
+
+test-python310: $(PY310)/.created
+	$(PY310)/bin/python -m pytest -q tests/core tests/executors
+
+# Django 6.0 on Python 3.12.
+$(DJ60)/.created: pyproject.toml Makefile
+	$(call new_venv,$(DJ60),$(PYTHON312),"django~=6.0.0" $(TEST_DEPS))
+
+test-django60: $(DJ60)/.created
+	$(call core_and_db_suites,$(DJ60))
+
+# Django 6.1 on Python 3.13, with its built-in django.tasks (no django-tasks backport) run by
+# django-tasks-db's worker: the executor's fast suite and the end-to-end suite.
+$(DJ61)/.created: pyproject.toml Makefile
+	$(call new_venv,$(DJ61),$(PYTHON313),"django~=6.1.0" django-tasks-db redis $(TEST_DEPS))
+
+test-django61: $(DJ61)/.created
+	$(call core_and_db_suites,$(DJ61))
+	$(DJ61)/bin/python -m pytest -q tests/queues/test_django_tasks_executor.py
+	$(DJ61)/bin/python -m pytest -q --ds=integrations.settings integrations/django_tasks
+
+# Each extra alone in a brand-new venv: install, import, one real send (.ci/extras).
+test-extras:
+	.ci/extras
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
@@ -70,4 +112,4 @@ bench: $(VENV)/.dev
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) $(DJ42) build .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PY310) $(DJ60) $(DJ61) .venv-extras build .mypy_cache .ruff_cache

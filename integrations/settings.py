@@ -89,7 +89,8 @@ Q_CLUSTER = {
     "ALT_CLUSTERS": {"airlock_q_other": {}},
 }
 
-# Django tasks (integrations/django_tasks): the backport's database backend (django-tasks-db).
+# Django tasks (integrations/django_tasks): django-tasks-db's database backend (for django.tasks on
+# Django 6+, for the django-tasks backport on Django 5.2).
 TASKS = {
     "default": {
         "BACKEND": "django_tasks_db.DatabaseBackend",

@@ -15,7 +15,7 @@ for _prefix, _module in [
     ("dramatiq", "dramatiq"),
     ("huey", "huey"),
     ("django_q", "django_q"),
-    ("django_tasks", "django_tasks"),
+    ("django_tasks", "django_tasks_db"),  # django.tasks (Django 6+) or the backport
 ]:
     if importlib.util.find_spec(_module) and importlib.util.find_spec(f"integrations.{_prefix}"):
         urlpatterns.append(path(f"{_prefix}/", include(f"integrations.{_prefix}.urls")))

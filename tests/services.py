@@ -74,14 +74,14 @@ def require_service(name: str) -> None:
     message = f"{name} not reachable{where}"
     if REQUIRE:
         pytest.fail(f"{message} (AIRLOCK_REQUIRE_SERVICES=1)", pytrace=False)
-    pytest.skip(message)
+    pytest.skip(message, allow_module_level=True)
 
 
 def require_module(module: str, extra: str) -> None:
     """Skip (or fail under AIRLOCK_REQUIRE_SERVICES=1) when an optional library is missing."""
     if importlib.util.find_spec(module) is not None:
         return
-    message = f"{module} is not installed (pip install 'airlock[{extra}]')"
+    message = f"{module} is not installed (pip install 'django-airlock[{extra}]')"
     if REQUIRE:
         pytest.fail(f"{message} (AIRLOCK_REQUIRE_SERVICES=1)", pytrace=False)
-    pytest.skip(message)
+    pytest.skip(message, allow_module_level=True)

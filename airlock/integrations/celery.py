@@ -33,7 +33,7 @@ try:
     from celery.utils import uuid
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
-        f"airlock's Celery integration needs Celery: pip install \"airlock[celery]\" ({exc})"
+        f"airlock's Celery integration needs Celery: pip install \"django-airlock[celery]\" ({exc})"
     ) from exc
 
 import airlock

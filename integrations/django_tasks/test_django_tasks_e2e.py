@@ -1,5 +1,7 @@
-"""Django tasks end to end: views under AirlockMiddleware, the django-tasks database backend on
-PostgreSQL, and its ``db_worker``.
+"""Django tasks end to end: views under AirlockMiddleware, the django-tasks-db database backend
+on PostgreSQL, and its ``db_worker``: Django 6's own ``django.tasks`` where Django has it, else the
+``django-tasks`` backport (``make test-django61`` runs the former, ``make test-integrations`` the
+latter).
 
 Two workers run for the whole module: "main" reads the ``default`` queue, "other" only
 ``airlock_tasks_other``. Tasks record what they ran in Redis DB 5.
@@ -7,12 +9,15 @@ Two workers run for the whole module: "main" reads the ``default`` queue, "other
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 
 from tests.services import require_module, require_service
 
-require_module("django_tasks", "django-tasks")
-require_module("django_tasks_db", "django-tasks")
+if importlib.util.find_spec("django.tasks") is None:  # Django 5.2: the backport
+    require_module("django_tasks", "django-tasks")
+require_module("django_tasks_db", "dev")
 
 from django.test import Client  # noqa: E402
 from django_tasks_db.models import DBTaskResult  # noqa: E402

@@ -1,4 +1,5 @@
-"""Tasks of the Django tasks end-to-end suite, run by ``db_worker`` (django-tasks-db).
+"""Tasks of the Django tasks end-to-end suite, run by ``db_worker`` (django-tasks-db), with
+``django.tasks`` on Django 6+ and the ``django-tasks`` backport on Django 5.2.
 
 Env: ``AIRLOCK_DJANGO_TASKS_WORKER=1`` in a worker (makes ``django_tasks_executor`` airlock's
 executor there; the worker imports this module when it loads its first task, before it runs
@@ -11,7 +12,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from django_tasks import TaskContext, task
+try:  # Django 6+: django-tasks-db runs django.tasks' own tasks
+    from django.tasks import TaskContext, task
+except ImportError:  # Django 5.2: the django-tasks backport's
+    from django_tasks import TaskContext, task  # type: ignore[assignment,no-redef,unused-ignore]
 
 import airlock
 from airlock.integrations.django_tasks import scope_tasks

@@ -151,7 +151,7 @@ def test_missing_celery_names_the_extra(module, monkeypatch):
 
     monkeypatch.setitem(sys.modules, "celery.app.task", None)  # as if the extra were missing
     monkeypatch.delitem(sys.modules, module)
-    with pytest.raises(ImportError, match=r'pip install "airlock\[celery\]"'):
+    with pytest.raises(ImportError, match=r'pip install "django-airlock\[celery\]"'):
         importlib.import_module(module)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import types
+import typing
 
 import airlock
 from airlock import exceptions
@@ -86,6 +87,10 @@ def test_the_policy_protocol_accepts_duck_typed_objects():
 def test_public_functions_and_classes_have_docstrings():
     for name in airlock.__all__:
         obj = getattr(airlock, name)
+        # A type alias such as Executor = Callable[[Intent], object] is no class (though Python
+        # 3.10's inspect.isclass says it is) and cannot carry a docstring of its own.
+        if typing.get_origin(obj) is not None:
+            continue
         if inspect.isfunction(obj) or inspect.isclass(obj):
             assert (obj.__doc__ or "").strip(), name
 

@@ -138,7 +138,7 @@ def test_eight_threads_invoke_concurrently(service: LambdaService) -> None:
 def test_missing_boto3_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     # boto3 is installed here; hiding it from the import system is the only way to see this.
     monkeypatch.setitem(sys.modules, "boto3", None)
-    with pytest.raises(ImportError, match=r'pip install "airlock\[lambda\]"'):
+    with pytest.raises(ImportError, match=r'pip install "django-airlock\[lambda\]"'):
         lambda_executor("mailer")
 
 
@@ -149,6 +149,7 @@ def test_motos_lambda_service_accepts_the_event_as_sent() -> None:
     import urllib.request
     import zipfile
 
+    require_module("moto", "dev")
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

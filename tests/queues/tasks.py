@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import airlock
 
 runs: list[tuple[object, ...]] = []
@@ -18,15 +20,8 @@ def parent(label: str, fail: bool = False) -> None:
         raise RuntimeError("parent failed after enqueueing")
 
 
-try:
-    from django_tasks import task
-except ImportError:  # pragma: no cover - the Django tasks suite skips without it
-    pass
-else:
-    record_task = task()(record)
-
-    @task()
-    def parent_task(label: str, fail: bool = False) -> None:
-        airlock.enqueue(record_task, f"{label}-child")
-        if fail:
-            raise RuntimeError("parent failed after enqueueing")
+# Django tasks, once per framework installed: "django.tasks" (Django 6+), "django_tasks" (backport).
+DJANGO_TASKS: dict[str, str] = {}  # framework -> module of its record_task and parent_task
+for _framework, _module in [("django.tasks", "tasks_django6"), ("django_tasks", "tasks_backport")]:
+    if importlib.util.find_spec(_framework.split(".")[0]) and importlib.util.find_spec(_framework):
+        DJANGO_TASKS[_framework] = f"tests.queues.{_module}"

@@ -9,14 +9,15 @@ import sys
 import pytest
 
 CASES = [
-    ("airlock.integrations.executors.dramatiq", "dramatiq", "airlock[dramatiq]"),
-    ("airlock.integrations.dramatiq", "dramatiq", "airlock[dramatiq]"),
-    ("airlock.integrations.executors.huey", "huey", "airlock[huey]"),
-    ("airlock.integrations.huey", "huey", "airlock[huey]"),
-    ("airlock.integrations.executors.django_q", "django_q", "airlock[django-q]"),
-    ("airlock.integrations.django_q", "django_q", "airlock[django-q]"),
-    ("airlock.integrations.executors.django_tasks", "django_tasks", "airlock[django-tasks]"),
-    ("airlock.integrations.django_tasks", "django_tasks", "airlock[django-tasks]"),
+    ("airlock.integrations.django", "django", "django-airlock[django]"),
+    ("airlock.integrations.executors.dramatiq", "dramatiq", "django-airlock[dramatiq]"),
+    ("airlock.integrations.dramatiq", "dramatiq", "django-airlock[dramatiq]"),
+    ("airlock.integrations.executors.huey", "huey", "django-airlock[huey]"),
+    ("airlock.integrations.huey", "huey", "django-airlock[huey]"),
+    ("airlock.integrations.executors.django_q", "django_q", "django-airlock[django-q]"),
+    ("airlock.integrations.django_q", "django_q", "django-airlock[django-q]"),
+    ("airlock.integrations.executors.django_tasks", "django_tasks", "django-airlock[django-tasks]"),
+    ("airlock.integrations.django_tasks", "django_tasks", "django-airlock[django-tasks]"),
 ]
 
 

@@ -28,7 +28,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         f"airlock's batched Celery executor needs Celery and redis: "
-        f'pip install "airlock[celery]" redis ({exc})'
+        f'pip install "django-airlock[celery]" ({exc})'
     ) from exc
 
 from airlock._intent import Intent

@@ -100,7 +100,7 @@ def lambda_executor(
     cannot encode. ``client``: a boto3 Lambda client; otherwise one is made on first use with
     ``client_kwargs`` (``region_name=``, ``endpoint_url=``...). AWS errors propagate (wrap in
     ``with_retry`` for throttling); a status other than 202 raises ``DispatchError``.
-    Needs boto3: ``pip install "airlock[lambda]"``.
+    Needs boto3: ``pip install "django-airlock[lambda]"``.
     """
     if client is None:
         try:

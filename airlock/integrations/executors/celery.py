@@ -22,7 +22,7 @@ try:
     from kombu.serialization import dumps as _kombu_dumps
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
-        f"airlock's Celery executor needs Celery: pip install \"airlock[celery]\" ({exc})"
+        f"airlock's Celery executor needs Celery: pip install \"django-airlock[celery]\" ({exc})"
     ) from exc
 
 from airlock._intent import Intent

@@ -1,10 +1,10 @@
 """``django_tasks_executor``: enqueue each intent with ``task.using(**options).enqueue(...)``.
 
-For Django's tasks framework through the ``django-tasks`` backport (and ``django.tasks`` where
-Django ships it). Dispatch options: ``priority``, ``queue_name``, ``backend`` and ``run_after``
-(a datetime, or a timedelta / number of seconds from the moment of ``enqueue``). The backend
-assigns the result id itself, so ``key`` is not passed on. A plain function runs synchronously
-(documented fallback).
+For Django's tasks framework: ``django.tasks`` on Django 6+, the ``django-tasks`` backport on
+Django 5.2 (a task of either works, the executor only calls its methods). Dispatch options:
+``priority``, ``queue_name``, ``backend`` and ``run_after`` (a datetime, or a timedelta / number
+of seconds from the moment of ``enqueue``). The backend assigns the result id itself, so ``key``
+is not passed on. A plain function runs synchronously (documented fallback).
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-try:
-    from django_tasks.utils import normalize_json
-except ImportError as exc:  # pragma: no cover - exercised only without the backport
-    try:  # Django 6 ships the framework itself (it needs Python 3.12, so CI here can't run it)
-        from django.tasks.utils import normalize_json  # type: ignore[import-untyped,import-not-found,no-redef,unused-ignore]
-    except ImportError:
+try:  # Django 6+: the JSON normalization django.tasks applies to arguments
+    from django.utils.json import normalize_json  # type: ignore[import-not-found,unused-ignore]
+except ImportError:
+    try:  # Django 5.2: the same function in the django-tasks backport
+        from django_tasks.utils import normalize_json
+    except ImportError as exc:
         from airlock.integrations.executors._queues import missing_extra
 
         raise missing_extra("Django tasks executor", "django-tasks", exc) from exc

@@ -1,4 +1,6 @@
-"""``ray_executor``: submit each intent as a Ray remote function (``pip install "airlock[ray]"``).
+"""``ray_executor``: submit each intent as a Ray remote function.
+
+Needs Ray: ``pip install "django-airlock[ray]"``.
 
 The task runs on a Ray worker inside a fresh airlock scope, as ``sync_executor`` would run it,
 so a task that enqueues follow-ups works there too.
