@@ -14,10 +14,11 @@ from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
-from airlock import _config, _dispatch, _events
+from airlock import _config, _dispatch, _events, _judging
 from airlock._context import Value, current, guard, inherited_policies, scope_of
+from airlock._fates import Fates
 from airlock._intent import EMPTY_OPTIONS, Intent, build, read_only
-from airlock.exceptions import DispatchError, PolicyError, ScopeStateError
+from airlock.exceptions import ScopeStateError
 from airlock.policies import AllowAll
 from airlock.typing import Executor, Policy
 
@@ -39,7 +40,7 @@ def _watches(policy: Policy) -> bool:
     )
 
 
-class Scope:
+class Scope(Fates):
     """Buffers intents; at the end of the unit of work, flushes (dispatches) or discards them.
 
     Use it through ``airlock.scope()`` / ``@airlock.scoped()`` or as a context manager. Override
@@ -71,9 +72,6 @@ class Scope:
     _captured: list[Intent] | None = None
     _keys: dict[str, Intent] | None = None
     _pinned: dict[int, Executor] | None = None
-    _dropped: list[tuple[Intent, Any]] | None = None
-    _dispatched: list[Intent] | None = None
-    _failed: list[tuple[Intent, BaseException]] | None = None
     _isolate = False
     """Error mode: False fails fast (raise ``DispatchError``), True settles each intent alone."""
     policy: Policy = _ALLOW_ALL
@@ -84,7 +82,7 @@ class Scope:
         # ``with`` runs Scope's own enter() and an inlined exit(); a subclass that overrides
         # either gets the plain versions that call its methods.
         if cls.enter is not Scope.enter:
-            cls.__enter__ = Scope._enter_by_method  # type: ignore[method-assign]
+            cls.__enter__ = Scope._enter_by_method
         if cls.exit is not Scope.exit:
             cls.__exit__ = Scope._exit_by_method  # type: ignore[method-assign]
 
@@ -123,21 +121,6 @@ class Scope:
         """The buffered intents that were enqueued directly into this scope."""
         captured = {id(i) for i in self._captured or ()}
         return [i for i in self._buffer or () if id(i) not in captured]
-
-    @property
-    def dispatched(self) -> list[Intent]:
-        """Intents this scope handed to their executor without error."""
-        return list(self._dispatched or ())
-
-    @property
-    def dropped(self) -> list[tuple[Intent, Any]]:
-        """Intents removed by a policy or as a duplicate key, as ``(intent, reason)`` pairs."""
-        return list(self._dropped or ())
-
-    @property
-    def failed(self) -> list[tuple[Intent, BaseException]]:
-        """Intents whose executor, policy or hook raised, as ``(intent, error)`` pairs."""
-        return list(self._failed or ())
 
     @property
     def is_active(self) -> bool:
@@ -284,7 +267,7 @@ class Scope:
             if keys is None:
                 keys = self._keys = {}
             elif key in keys:
-                self._drop(intent, _DUPLICATE)
+                self.settle(intent, _events.DROPPED, _DUPLICATE)
                 return False
             keys[key] = intent
         buffer = self._buffer
@@ -305,27 +288,6 @@ class Scope:
             else:
                 _events.emit(_events.CAPTURED, intent, self, child)
         return True
-
-    # -- fates ---------------------------------------------------------------------------------
-    def settle(self, intent: Intent, fate: str, detail: Any) -> None:
-        """Record an intent's terminal fate here and report it (the engine calls this)."""
-        if fate == _events.DISPATCHED:
-            if self._dispatched is None:
-                self._dispatched = []
-            self._dispatched.append(intent)
-        elif fate == _events.FAILED:
-            if self._failed is None:
-                self._failed = []
-            self._failed.append((intent, detail))
-        elif fate == _events.DROPPED:
-            if self._dropped is None:
-                self._dropped = []
-            self._dropped.append((intent, detail))
-        if _events.listeners:
-            _events.emit(fate, intent, self, detail)
-
-    def _drop(self, intent: Intent, reason: Any) -> None:
-        self.settle(intent, _events.DROPPED, reason)
 
     # -- flush / discard -----------------------------------------------------------------------
     def _finishing(self, what: str) -> list[Intent]:
@@ -351,7 +313,7 @@ class Scope:
         if not intents:
             return []
         failed: list[tuple[Intent, BaseException]] = []
-        survivors = self._judge(intents, failed)
+        survivors = _judging.judge(self, intents, failed)
         if failed and not self._isolate:
             # Fail-fast: a policy error stops the flush before anything is sent.
             cause = failed[0][1]
@@ -362,102 +324,6 @@ class Scope:
         if survivors:
             self.dispatch(survivors)
         return survivors
-
-    def _judge(
-        self, intents: list[Intent], failed: list[tuple[Intent, BaseException]]
-    ) -> list[Intent]:
-        """Policies, then the ancestors' say: what this scope may dispatch itself."""
-        ancestors = list(self.ancestors())
-        # Local policies travel with captured intents; they are checked where they dispatch.
-        remaining = self._allowed(intents, failed, local=not ancestors, own=True)
-        for ancestor in ancestors:
-            if not remaining or (failed and not self._isolate):
-                return remaining
-            try:
-                with guard(ancestor):
-                    released = ancestor.before_descendant_flushes(self, list(remaining))
-            except Exception as exc:
-                self._fail_all(remaining, _judging_error(ancestor.before_descendant_flushes,
-                                                         exc), failed)
-                return []
-            kept = {id(i) for i in released}
-            ancestor._capture(self, [i for i in remaining if id(i) not in kept])
-            remaining = [i for i in remaining if id(i) in kept]
-        if ancestors and remaining:
-            remaining = self._allowed(remaining, failed, local=True, own=False)
-        return remaining
-
-    def _allowed(
-        self,
-        intents: list[Intent],
-        failed: list[tuple[Intent, BaseException]],
-        *,
-        local: bool,
-        own: bool,
-    ) -> list[Intent]:
-        policy = self.policy if own and type(self.policy) is not AllowAll else None
-        if policy is None and not (local and any(i.local_policies for i in intents)):
-            return intents
-        keep: list[Intent] = []
-        with guard(self):
-            for intent in intents:
-                judging: Any = None
-                try:
-                    refusing = None
-                    if local:
-                        for judging in intent.local_policies:
-                            if not judging.allows(intent):
-                                refusing = judging
-                                break
-                    if refusing is None and policy is not None:
-                        judging = policy
-                        if not policy.allows(intent):
-                            refusing = policy
-                except Exception as exc:
-                    error = _judging_error(judging, exc)
-                    self.settle(intent, _events.FAILED, error)
-                    failed.append((intent, error))
-                    if not self._isolate:
-                        keep.extend(intents[intents.index(intent) + 1 :])
-                        return keep
-                    continue
-                if refusing is None:
-                    keep.append(intent)
-                else:
-                    self._drop(intent, refusing)
-        return keep
-
-    def _fail_all(
-        self,
-        intents: list[Intent],
-        error: BaseException,
-        failed: list[tuple[Intent, BaseException]],
-    ) -> None:
-        for intent in intents:
-            self.settle(intent, _events.FAILED, error)
-            failed.append((intent, error))
-
-    def _capture(self, child: Scope, intents: list[Intent]) -> None:
-        pins = child._pinned
-        for intent in intents:
-            executor = pins.get(id(intent)) if pins else None
-            if executor is None:
-                executor = child._executor  # None: the child deferred to us
-            try:
-                taken = self._take(intent, child)
-            except Exception as exc:
-                self.settle(intent, _events.FAILED, exc)
-                logger.exception("airlock: %r could not capture %r", self, intent)
-                continue
-            if not taken:
-                continue
-            if self._captured is None:
-                self._captured = []
-            self._captured.append(intent)
-            if executor is not None:
-                if self._pinned is None:
-                    self._pinned = {}
-                self._pinned[id(intent)] = executor
 
     def discard(self) -> list[Intent]:
         """Drop everything buffered; returns the discarded intents."""
@@ -524,28 +390,7 @@ class Scope:
         self.__exit__(exc_type, exc, tb)
 
     def _finish(self, error: BaseException | None) -> None:
-        """Flush or discard as ``should_flush(error)`` says; with ``error`` set, that error
-        propagates unchanged (a flush failure is then only logged)."""
-        try:
-            flush = self.should_flush(error)
-        except Exception as exc:
-            hook_error = _judging_error(self.should_flush, exc)
-            self._finishing("discard")
-            failed: list[tuple[Intent, BaseException]] = []
-            self._fail_all(list(self._buffer or ()), hook_error, failed)
-            if error is None and failed and not self._isolate:
-                raise _dispatch.dispatch_error(failed) from exc
-            logger.error("airlock: %s", hook_error)
-            return
-        if not flush:
-            self.discard()
-        elif error is None:
-            self.flush()
-        else:
-            try:
-                self.flush()
-            except DispatchError:
-                logger.exception("airlock: flush of %r failed while handling %r", self, error)
+        _judging.finish(self, error)
 
     def __repr__(self) -> str:
         return (
@@ -556,10 +401,3 @@ class Scope:
 
 _should_flush = Scope.should_flush
 _get, _set, _reset = current.get, current.set, current.reset
-
-
-def _judging_error(judge: Any, exc: BaseException) -> PolicyError:
-    error = PolicyError(f"{judge!r} raised {type(exc).__name__}: {exc}")
-    error.__cause__ = exc
-    return error
-
