@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from airlock._intent import Intent
+from airlock.exceptions import UnknownOptionError
 from airlock.typing import Executor
 
-__all__ = ["Group", "Wrapper", "call_hooks", "describe", "prepare_with", "unique"]
+__all__ = [
+    "Group",
+    "Wrapper",
+    "call_hooks",
+    "check_options",
+    "describe",
+    "prepare_with",
+    "unique",
+]
 
 
 def describe(executor: Any) -> str:
@@ -25,6 +34,23 @@ def prepare_with(executor: Any, intent: Intent) -> Intent:
     """``executor.prepare(intent)`` when it has one, else the intent unchanged."""
     prepare = getattr(executor, "prepare", None)
     return prepare(intent) if prepare is not None else intent
+
+
+def check_options(where: str, what: str, given: Iterable[str], known: Collection[str]) -> None:
+    """Raise ``UnknownOptionError`` naming each of ``given`` that is not in ``known``.
+
+    ``where`` starts the message (the intent, or the factory called); ``what`` names the kind of
+    option, e.g. ``"huey dispatch"``. Every executor that checks its options calls this.
+    """
+    unknown = [name for name in given if name not in known]
+    if unknown:
+        names = ", ".join(repr(name) for name in sorted(unknown))
+        raise UnknownOptionError(
+            f"{where}: unknown {what} option{'s' if len(unknown) > 1 else ''} {names}; "
+            f"known: {', '.join(sorted(known))}",
+            unknown=unknown,
+            known=known,
+        )
 
 
 def unique(executors: Iterable[Any]) -> list[Any]:

@@ -13,6 +13,7 @@ pytest.importorskip("django_tasks")
 from django_tasks import task_backends
 
 import airlock
+from airlock.exceptions import UnknownOptionError
 from airlock.integrations.django_tasks import scope_tasks
 from airlock.integrations.executors.django_tasks import django_tasks_executor
 from tests.queues import tasks
@@ -68,7 +69,7 @@ def test_bad_arguments_and_options_fail_at_enqueue(dummy):
             airlock.enqueue(tasks.record_task, "a", lock=threading.Lock())
         with pytest.raises(Exception, match="Queue 'nope' is not valid"):
             airlock.enqueue(tasks.record_task, "a", _dispatch_options={"queue_name": "nope"})
-        with pytest.raises(TypeError, match="unknown Django tasks dispatch option"):
+        with pytest.raises(UnknownOptionError, match="unknown Django tasks dispatch option"):
             airlock.enqueue(tasks.record_task, "a", _dispatch_options={"delay": 5})
         assert scope.intents == []
 

@@ -24,6 +24,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the back
         raise missing_extra("Django tasks executor", "django-tasks", exc) from exc
 
 from airlock._intent import Intent
+from airlock.executors._base import check_options
 from airlock.integrations.executors._queues import check_arguments, to_datetime, to_timedelta
 from airlock.integrations.executors.sync import sync_executor
 
@@ -60,12 +61,7 @@ class DjangoTasksExecutor:
         task = intent.task
         if not _is_task(task):
             return intent
-        unknown = set(intent.dispatch_options) - _OPTIONS
-        if unknown:
-            raise TypeError(
-                f"{intent}: unknown Django tasks dispatch option(s) "
-                f"{', '.join(sorted(unknown))}; known: {', '.join(sorted(_OPTIONS))}"
-            )
+        check_options(str(intent), "Django tasks dispatch", intent.dispatch_options, _OPTIONS)
         check_arguments(intent, _encode, "Django tasks' JSON encoding")
         options = _absolute(intent.dispatch_options)
         task.using(**options)  # the backend validates queue, priority and run_after support

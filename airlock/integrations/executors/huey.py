@@ -20,6 +20,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise missing_extra("huey executor", "huey", exc) from exc
 
 from airlock._intent import Intent
+from airlock.executors._base import check_options
 from airlock.integrations.executors._queues import (
     check_arguments,
     to_datetime,
@@ -30,6 +31,7 @@ from airlock.integrations.executors.sync import sync_executor
 __all__ = ["HueyExecutor", "huey_executor"]
 
 _TASK_OPTIONS = ("priority", "retries", "retry_delay", "retry_backoff", "expires", "timeout")
+_OPTIONS = frozenset({"delay", "eta", "id", *_TASK_OPTIONS})
 
 
 class HueyExecutor:
@@ -97,12 +99,7 @@ class HueyExecutor:
 
 
 def _check_options(intent: Intent) -> None:
-    unknown = set(intent.dispatch_options) - {"delay", "eta", "id", *_TASK_OPTIONS}
-    if unknown:
-        raise TypeError(
-            f"{intent}: unknown huey dispatch option(s) {', '.join(sorted(unknown))}; "
-            f"known: delay, eta, id, {', '.join(_TASK_OPTIONS)}"
-        )
+    check_options(str(intent), "huey dispatch", intent.dispatch_options, _OPTIONS)
 
 
 def _relative(value: Any) -> bool:
