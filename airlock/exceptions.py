@@ -13,12 +13,13 @@
     │   ├── BatchDispatchError     a batch failed part-way (.sent, .unsent, .in_doubt)
     │   ├── CircuitOpenError       with_circuit_breaker is open: the executor was not called
     │   └── WebhookError           a webhook endpoint unreachable or not 2xx (.status, .body)
+    ├── MissingExtraError          an integration's package is not installed (ImportError)
     ├── WebhookVerificationError   a received webhook failed verification (ValueError)
     ├── UnknownTask                an outbox row names a task no registry knows (LookupError)
     └── BadRow                     an outbox row that can never be sent as it is (ValueError)
 
 An error with a builtin in brackets also subclasses that builtin, so ``except TypeError`` (or
-``ValueError``, ``LookupError``) written before it joined the tree still works.
+``ImportError``, ``ValueError``, ``LookupError``) written before it joined the tree still works.
 The classes are also importable from the modules that raise them (``airlock.executors``,
 ``airlock.integrations.executors.webhook``, ``airlock.integrations.django.outbox.relay``, ...).
 """
@@ -37,6 +38,7 @@ __all__ = [
     "BatchDispatchError",
     "CircuitOpenError",
     "DispatchError",
+    "MissingExtraError",
     "NoScopeError",
     "PolicyEnqueueError",
     "PolicyViolation",
@@ -99,6 +101,10 @@ class UnknownOptionError(UsageError, TypeError):
         super().__init__(message)
         self.unknown: list[str] = sorted(unknown)
         self.known: list[str] = sorted(known)
+
+
+class MissingExtraError(AirlockError, ImportError):
+    """An integration needs a package that is not installed; the message names the extra."""
 
 
 class BatchDispatchError(DispatchError):

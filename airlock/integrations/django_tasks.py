@@ -11,20 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from airlock.integrations._extras import require
+
 try:
     from django_tasks import TaskResultStatus
     from django_tasks.signals import task_finished, task_started
-except ImportError as exc:  # pragma: no cover - exercised only without the backport
-    try:  # Django 6 ships the framework itself (it needs Python 3.12, so CI here can't run it)
+except ImportError:  # Django 6 ships the framework itself (it needs Python 3.12)
+    with require("django-tasks", __name__):
         from django.tasks import TaskResultStatus  # type: ignore[attr-defined,assignment,no-redef,unused-ignore]
         from django.tasks.signals import (  # type: ignore[import-untyped,import-not-found,no-redef,unused-ignore]
             task_finished,
             task_started,
         )
-    except ImportError:
-        from airlock.integrations.executors._queues import missing_extra
-
-        raise missing_extra("Django tasks integration", "django-tasks", exc) from exc
 
 from airlock.integrations._task_scopes import SignalScopes
 

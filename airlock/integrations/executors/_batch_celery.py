@@ -19,17 +19,12 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
-try:
+from airlock.integrations._extras import require
+
+with require("celery", __name__):
     from celery import signals
     from celery.app.task import Task
     from kombu.transport.redis import Channel as RedisChannel
-
-    from airlock.integrations.executors._celery_messages import RedisMessages, unproxy
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        f"airlock's batched Celery executor needs Celery and redis: "
-        f'pip install "airlock[celery]" redis ({exc})'
-    ) from exc
 
 from airlock._intent import Intent
 from airlock.integrations.executors._batch import (
@@ -37,6 +32,7 @@ from airlock.integrations.executors._batch import (
     BatchingExecutor,
     publish_in_transactions,
 )
+from airlock.integrations.executors._celery_messages import RedisMessages, unproxy
 from airlock.integrations.executors.celery import CeleryExecutor, send
 
 __all__ = ["CHUNK_SIZE", "SUPPORTED_OPTIONS", "CeleryBatchExecutor", "celery_batch_executor"]

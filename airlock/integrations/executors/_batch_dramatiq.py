@@ -15,14 +15,12 @@ from collections.abc import Hashable
 from typing import Any
 from uuid import uuid4
 
-try:
+from airlock.integrations._extras import require
+
+with require("dramatiq", __name__):
     import dramatiq
     from dramatiq.brokers.redis import RedisBroker
     from dramatiq.common import current_millis, dq_name
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    from airlock.integrations.executors._queues import missing_extra
-
-    raise missing_extra("batched dramatiq executor", "dramatiq", exc) from exc
 
 from airlock._intent import Intent
 from airlock.integrations.executors._batch import (

@@ -15,14 +15,12 @@ import time
 from collections.abc import Hashable
 from typing import Any
 
-try:
+from airlock.integrations._extras import require
+
+with require("huey", __name__):
     from huey import signals as huey_signals
     from huey.api import TaskWrapper
     from huey.storage import RedisPriorityQueue, RedisStorage
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    from airlock.integrations.executors._queues import missing_extra
-
-    raise missing_extra("batched huey executor", "huey", exc) from exc
 
 from airlock._intent import Intent
 from airlock.integrations.executors._batch import (

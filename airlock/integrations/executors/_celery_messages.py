@@ -16,14 +16,17 @@ from collections.abc import Callable, Hashable
 from datetime import datetime
 from typing import Any
 
-from celery import signals
-from celery.local import Proxy
-from celery.utils.collections import lpmerge
-from celery.utils.saferepr import saferepr
-from celery.utils.time import isoparse
-from kombu.common import Broadcast
-from kombu.serialization import dumps as _kombu_dumps
-from kombu.utils.json import JSONEncoder
+from airlock.integrations._extras import require
+
+with require("celery", __name__):
+    from celery import signals
+    from celery.local import Proxy
+    from celery.utils.collections import lpmerge
+    from celery.utils.saferepr import saferepr
+    from celery.utils.time import isoparse
+    from kombu.common import Broadcast
+    from kombu.serialization import dumps as _kombu_dumps
+    from kombu.utils.json import JSONEncoder
 
 from airlock._intent import Intent
 from airlock.integrations.executors._batch import Commands, NotBatchable

@@ -9,12 +9,7 @@ from typing import Any
 
 from airlock._intent import Intent
 
-__all__ = ["check_arguments", "missing_extra", "to_datetime", "to_timedelta"]
-
-
-def missing_extra(what: str, extra: str, exc: ImportError) -> ImportError:
-    """The ImportError raised when an optional queue library is not installed."""
-    return ImportError(f'airlock\'s {what} needs it: pip install "airlock[{extra}]" ({exc})')
+__all__ = ["check_arguments", "options_with", "to_datetime", "to_timedelta"]
 
 
 def check_arguments(intent: Intent, dumps: Callable[[Any], object], serializer: str) -> None:

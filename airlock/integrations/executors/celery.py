@@ -15,15 +15,13 @@ from contextvars import ContextVar
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-try:
+from airlock.integrations._extras import require
+
+with require("celery", __name__):
     from celery.app.task import Task
     from celery.canvas import Signature
     from kombu.exceptions import EncodeError
     from kombu.serialization import dumps as _kombu_dumps
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        f"airlock's Celery executor needs Celery: pip install \"airlock[celery]\" ({exc})"
-    ) from exc
 
 from airlock._intent import Intent
 from airlock.integrations.executors.sync import sync_executor

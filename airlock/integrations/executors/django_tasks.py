@@ -13,15 +13,13 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
+from airlock.integrations._extras import require
+
 try:
     from django_tasks.utils import normalize_json
-except ImportError as exc:  # pragma: no cover - exercised only without the backport
-    try:  # Django 6 ships the framework itself (it needs Python 3.12, so CI here can't run it)
+except ImportError:  # Django 6 ships the framework itself (it needs Python 3.12)
+    with require("django-tasks", __name__):
         from django.tasks.utils import normalize_json  # type: ignore[import-untyped,import-not-found,no-redef,unused-ignore]
-    except ImportError:
-        from airlock.integrations.executors._queues import missing_extra
-
-        raise missing_extra("Django tasks executor", "django-tasks", exc) from exc
 
 from airlock._intent import Intent
 from airlock.executors._base import check_options

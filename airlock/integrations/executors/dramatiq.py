@@ -12,13 +12,11 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-try:
+from airlock.integrations._extras import require
+
+with require("dramatiq", __name__):
     import dramatiq
     from dramatiq import Message
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    from airlock.integrations.executors._queues import missing_extra
-
-    raise missing_extra("dramatiq executor", "dramatiq", exc) from exc
 
 from airlock._intent import Intent
 from airlock.integrations.executors._queues import (

@@ -12,12 +12,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-try:
-    from huey.api import TaskWrapper
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    from airlock.integrations.executors._queues import missing_extra
+from airlock.integrations._extras import require
 
-    raise missing_extra("huey executor", "huey", exc) from exc
+with require("huey", __name__):
+    from huey.api import TaskWrapper
 
 from airlock._intent import Intent
 from airlock.executors._base import check_options

@@ -15,13 +15,12 @@ import airlock
 from airlock._intent import Intent
 from airlock.executors._base import check_options
 from airlock.executors._pools import PoolStatistics
-from airlock.integrations.executors._queues import check_arguments, missing_extra
+from airlock.integrations._extras import require
+from airlock.integrations.executors._queues import check_arguments
 from airlock.integrations.executors.sync import run_inline
 
-try:
+with require("ray", __name__):
     import ray
-except ImportError as exc:  # pragma: no cover - exercised without ray installed
-    raise missing_extra("ray_executor", "ray", exc) from exc
 
 __all__ = ["RAY_OPTIONS", "ray_executor"]
 
