@@ -16,6 +16,7 @@ from typing import Any, TypeAlias
 
 from airlock._intent import Intent
 from airlock.exceptions import BatchDispatchError
+from airlock.typing import SupportsAfterFlush
 
 __all__ = [
     "BatchDispatchError",
@@ -35,7 +36,7 @@ class NotBatchable(Exception):
     """Raised by ``build`` steps for an intent the fast path cannot encode: send it alone."""
 
 
-class BatchingExecutor:
+class BatchingExecutor(SupportsAfterFlush):
     """Base class: ``__call__`` records, ``after_flush`` publishes. Subclasses define three hooks.
 
     ``batch_groups(intents)``: for each intent, a hashable naming the connection a run can

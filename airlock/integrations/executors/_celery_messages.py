@@ -6,7 +6,7 @@
 (``create_task_message``, the router, ``before_task_publish``, the producer's serializer and
 delivery mode, the channel's envelope, body encoding, delivery tag and priority queue name),
 and returns the final LPUSH instead of executing it. Repeated messages of one task and one set
-of options are stamped from the first one. The batched executor is in _batch_celery.
+of options are stamped from the first one. The batched executor is in celery.py.
 """
 
 from __future__ import annotations

@@ -13,13 +13,14 @@ from airlock._intent import Intent
 from airlock.exceptions import DispatchError, UsageError
 from airlock.integrations._extras import require
 from airlock.integrations.executors._payload import check_json, json_body, payload
+from airlock.typing import SupportsPrepare
 
 __all__ = ["lambda_executor"]
 
 OPTION = "function"
 
 
-class _Lambda:
+class _Lambda(SupportsPrepare):
     def __init__(
         self,
         function: str | None,

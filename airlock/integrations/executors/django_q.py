@@ -21,6 +21,7 @@ with require("django-q", __name__):
 
 from airlock._intent import Intent
 from airlock.integrations.executors._queues import check_arguments
+from airlock.typing import SupportsPrepare
 
 __all__ = ["DjangoQExecutor", "call_with_kwargs", "django_q_executor"]
 
@@ -52,7 +53,7 @@ def call_with_kwargs(
     return func(*args, **kwargs)
 
 
-class DjangoQExecutor:
+class DjangoQExecutor(SupportsPrepare):
     """Sends intents with django-q2; ``prepare`` checks arguments at enqueue.
 
     ``prepare(intent)``: a task or argument that pickle (django-q2's serializer) rejects, such

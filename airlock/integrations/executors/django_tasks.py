@@ -25,6 +25,7 @@ from airlock._intent import Intent
 from airlock.executors._base import check_options
 from airlock.integrations.executors._queues import check_arguments, to_datetime, to_timedelta
 from airlock.integrations.executors.sync import sync_executor
+from airlock.typing import SupportsPrepare
 
 __all__ = ["DjangoTasksExecutor", "django_tasks_executor"]
 
@@ -39,7 +40,7 @@ def _encode(value: Any) -> str:
     return json.dumps(normalize_json(value))
 
 
-class DjangoTasksExecutor:
+class DjangoTasksExecutor(SupportsPrepare):
     """Enqueues intents for Django tasks; ``prepare`` validates and fixes times at enqueue.
 
     ``prepare(intent)``: arguments that are not JSON-serializable raise ``TypeError`` naming

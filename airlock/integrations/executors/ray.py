@@ -18,6 +18,7 @@ from airlock.executors._pools import PoolStatistics
 from airlock.integrations._extras import require
 from airlock.integrations.executors._queues import check_arguments
 from airlock.integrations.executors.sync import run_inline
+from airlock.typing import SupportsPrepare
 
 with require("ray", __name__):
     import ray
@@ -55,7 +56,7 @@ def _run_task(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         return run_inline(task)(*args, **kwargs)
 
 
-class _Ray:
+class _Ray(SupportsPrepare):
     def __init__(self, options: Mapping[str, Any]) -> None:
         self.options = dict(options)
         self._remote: Any = None

@@ -21,6 +21,7 @@ from typing import Any
 from airlock._intent import Intent
 from airlock.exceptions import WebhookError, WebhookVerificationError
 from airlock.integrations.executors._payload import check_json, json_body, payload
+from airlock.typing import SupportsPrepare
 
 __all__ = [
     "ID_HEADER",
@@ -54,7 +55,7 @@ def _check_url(url: object, where: str) -> None:
         raise ValueError(f"{where}: the webhook url must be an http(s) URL, got {url!r}")
 
 
-class _Webhook:
+class _Webhook(SupportsPrepare):
     def __init__(
         self,
         url: str,
