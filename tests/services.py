@@ -63,7 +63,7 @@ def require_service(name: str) -> None:
     message = f"{name} not reachable{where}"
     if REQUIRE:
         pytest.fail(f"{message} (AIRLOCK_REQUIRE_SERVICES=1)", pytrace=False)
-    pytest.skip(message)
+    pytest.skip(message, allow_module_level=True)
 
 
 def require_module(module: str, extra: str) -> None:
@@ -73,4 +73,4 @@ def require_module(module: str, extra: str) -> None:
     message = f"{module} is not installed (pip install 'airlock[{extra}]')"
     if REQUIRE:
         pytest.fail(f"{message} (AIRLOCK_REQUIRE_SERVICES=1)", pytrace=False)
-    pytest.skip(message)
+    pytest.skip(message, allow_module_level=True)
