@@ -3,18 +3,31 @@
 ``AirlockError`` is the base of everything airlock raises on purpose::
 
     AirlockError
-    ├── UsageError            the API was called the wrong way
-    │   ├── NoScopeError      enqueue() with no active scope
-    │   └── PolicyEnqueueError enqueue() from inside a policy callback
-    ├── ScopeStateError       a scope method called in the wrong state
-    ├── PolicyViolation       a policy refused an intent at enqueue time
-    ├── PolicyError           a policy or hook raised at flush (the intents it judged failed)
-    └── DispatchError         one or more intents could not be dispatched
+    ├── UsageError                 the API was called the wrong way
+    │   ├── NoScopeError           enqueue() with no active scope
+    │   ├── PolicyEnqueueError     enqueue() from inside a policy callback
+    │   └── UnknownOptionError     a dispatch option the executor does not know (TypeError)
+    ├── ScopeStateError            a scope method called in the wrong state
+    ├── PolicyViolation            a policy refused an intent at enqueue time
+    ├── PolicyError                a policy or hook raised at flush (the intents it judged failed)
+    ├── DispatchError              one or more intents could not be dispatched
+    │   ├── BatchDispatchError     a batch failed part-way (.sent, .unsent, .in_doubt)
+    │   ├── CircuitOpenError       with_circuit_breaker is open: the executor was not called
+    │   └── WebhookError           a webhook endpoint unreachable or not 2xx (.status, .body)
+    ├── MissingExtraError          an integration's package is not installed (ImportError)
+    ├── WebhookVerificationError   a received webhook failed verification (ValueError)
+    ├── UnknownTask                an outbox row names a task no registry knows (LookupError)
+    └── BadRow                     an outbox row that can never be sent as it is (ValueError)
+
+An error with a builtin in brackets also subclasses that builtin, so ``except TypeError`` (or
+``ImportError``, ``ValueError``, ``LookupError``) written before it joined the tree still works.
+The classes are also importable from the modules that raise them (``airlock.executors``,
+``airlock.integrations.executors.webhook``, ``airlock.integrations.django.outbox.relay``, ...).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -22,13 +35,21 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AirlockError",
+    "BadRow",
+    "BatchDispatchError",
+    "CircuitOpenError",
     "DispatchError",
+    "MissingExtraError",
     "NoScopeError",
     "PolicyEnqueueError",
     "PolicyError",
     "PolicyViolation",
     "ScopeStateError",
+    "UnknownOptionError",
+    "UnknownTask",
     "UsageError",
+    "WebhookError",
+    "WebhookVerificationError",
 ]
 
 
@@ -86,3 +107,103 @@ class DispatchError(AirlockError):
     def failed(self) -> list[Intent]:
         """Every intent this error reports as failed (sent or not)."""
         return [intent for intent, _ in self.errors if intent is not None]
+
+
+class UnknownOptionError(UsageError, TypeError):
+    """A dispatch option (or executor option) the executor does not know; raised at enqueue.
+
+    Every executor that checks its options raises this one type. It is also a ``TypeError``, as
+    for an unexpected keyword argument. ``unknown`` and ``known`` hold the option names, sorted.
+    """
+
+    def __init__(
+        self, message: str, *, unknown: Iterable[str] = (), known: Iterable[str] = ()
+    ) -> None:
+        super().__init__(message)
+        self.unknown: list[str] = sorted(unknown)
+        self.known: list[str] = sorted(known)
+
+
+class MissingExtraError(AirlockError, ImportError):
+    """An integration needs a package that is not installed; the message names the extra."""
+
+
+class BatchDispatchError(DispatchError):
+    """A batch failed part-way. Nothing is retried by airlock.
+
+    ``sent``: confirmed by the broker. ``unsent``: certainly not published (safe to send again).
+    ``in_doubt``: the connection broke while the broker was answering, so they may or may not
+    be queued (they keep their message ids, so a consumer can de-duplicate a re-send).
+    ``errors`` holds ``(intent, exception)`` for every intent not in ``sent``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        sent: Sequence[Intent] = (),
+        unsent: Sequence[Intent] = (),
+        in_doubt: Sequence[Intent] = (),
+        errors: Sequence[tuple[Intent | None, BaseException]] = (),
+    ) -> None:
+        super().__init__(message, errors, unsent=unsent)
+        self.sent: list[Intent] = list(sent)
+        self.in_doubt: list[Intent] = list(in_doubt)
+
+    @classmethod
+    def build(
+        cls,
+        cause: BaseException,
+        *,
+        sent: Sequence[Intent],
+        unsent: Sequence[Intent] = (),
+        in_doubt: Sequence[Intent] = (),
+        errors: Sequence[tuple[Intent | None, BaseException]] = (),
+    ) -> BatchDispatchError:
+        """An error whose message counts each list and names the cause."""
+        if not errors:
+            errors = [(i, cause) for i in [*in_doubt, *unsent]]
+        total = len(sent) + len(unsent) + len(in_doubt)
+        return cls(
+            f"batch dispatch failed: {len(sent)} of {total} intents sent, {len(unsent)} not "
+            f"sent{_some(unsent)}, {len(in_doubt)} in doubt{_some(in_doubt)} "
+            f"({type(cause).__name__}: {cause}); see the error's .sent / .unsent / .in_doubt",
+            sent=sent,
+            unsent=unsent,
+            in_doubt=in_doubt,
+            errors=errors,
+        )
+
+
+def _some(intents: Sequence[Intent], shown: int = 3) -> str:
+    # A few of them by name and id, so a log line alone says what to look for.
+    if not intents:
+        return ""
+    names = ", ".join(f"{i} [{i.id}]" for i in intents[:shown])
+    more = f", +{len(intents) - shown} more" if len(intents) > shown else ""
+    return f" ({names}{more})"
+
+
+class CircuitOpenError(DispatchError):
+    """The circuit breaker is open: the executor was not called at all."""
+
+
+class WebhookError(DispatchError):
+    """The endpoint could not be reached or answered with a status that is not 2xx."""
+
+    def __init__(self, message: str, intent: Intent, status: int | None, body: str) -> None:
+        super().__init__(message, [(intent, RuntimeError(message))])
+        self.status = status
+        self.body = body
+
+
+class WebhookVerificationError(AirlockError, ValueError):
+    """A received webhook failed verification; the message says why (answer 400/401)."""
+
+
+class UnknownTask(AirlockError, LookupError):
+    """A task reference that no registry knows (unregistered, renamed, or tampered with)."""
+
+
+class BadRow(AirlockError, ValueError):
+    """An outbox row that can never be sent as it is (corrupt or tampered payload, unknown task)."""

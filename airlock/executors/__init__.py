@@ -1,5 +1,18 @@
 """Dependency-free executors and wrappers: retry, fallback, routing, limits, fan-out, pools.
 
+What goes here and what goes in ``airlock.integrations.executors``:
+
+- Here: building blocks that import nothing outside the standard library and talk to no
+  outside service. Wrappers that take executors and return one (retry, fallback, route,
+  limits, fan-out, instrumented, compose) and executors that run work in this process
+  (thread and process pools, the logging dry run). Importing this package loads no
+  third-party module; a test holds that.
+- ``airlock.integrations.executors``: destinations, one module each, that need a third-party
+  package (Celery, dramatiq, huey, django-q2, Django tasks, boto3, Ray) or talk to an outside
+  service (webhooks). They may use the building blocks; the building blocks never import
+  them, except ``sync_executor``, the default executor, which stays at its seed path
+  ``airlock.integrations.executors.sync`` although it needs only the standard library.
+
 Every wrapper takes an executor and returns one (a callable ``executor(intent)``), forwards
 ``prepare``, ``after_flush`` and ``close`` to what it wraps, and removes the dispatch options
 it consumes before the wrapped executor sees them.

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Collection, Iterable
+from typing import Any, Literal, TypeAlias
 
 from airlock._intent import Intent
-from airlock.typing import Executor
+from airlock.exceptions import UnknownOptionError
+from airlock.typing import Executor, ExecutorWithHooks
 
-__all__ = ["Group", "Wrapper", "call_hooks", "describe", "prepare_with", "unique"]
+#: The hooks ``call_hooks`` calls (``prepare`` takes an intent: ``prepare_with`` calls it).
+Hook: TypeAlias = Literal["after_flush", "close"]
+
+__all__ = [
+    "Group",
+    "Wrapper",
+    "call_hooks",
+    "check_options",
+    "describe",
+    "prepare_with",
+    "unique",
+]
 
 
 def describe(executor: Any) -> str:
@@ -27,6 +39,23 @@ def prepare_with(executor: Any, intent: Intent) -> Intent:
     return prepare(intent) if prepare is not None else intent
 
 
+def check_options(where: str, what: str, given: Iterable[str], known: Collection[str]) -> None:
+    """Raise ``UnknownOptionError`` naming each of ``given`` that is not in ``known``.
+
+    ``where`` starts the message (the intent, or the factory called); ``what`` names the kind of
+    option, e.g. ``"huey dispatch"``. Every executor that checks its options calls this.
+    """
+    unknown = [name for name in given if name not in known]
+    if unknown:
+        names = ", ".join(repr(name) for name in sorted(unknown))
+        raise UnknownOptionError(
+            f"{where}: unknown {what} option{'s' if len(unknown) > 1 else ''} {names}; "
+            f"known: {', '.join(sorted(known))}",
+            unknown=unknown,
+            known=known,
+        )
+
+
 def unique(executors: Iterable[Any]) -> list[Any]:
     """The executors without repeats (by identity), in order."""
     seen: list[Any] = []
@@ -36,7 +65,7 @@ def unique(executors: Iterable[Any]) -> list[Any]:
     return seen
 
 
-def call_hooks(executors: Iterable[Any], hook: str) -> None:
+def call_hooks(executors: Iterable[Any], hook: Hook) -> None:
     """Call ``hook()`` on each executor that has it; every one is called, the first error raised.
 
     One inner executor failing to send its batch must not stop the others from sending theirs.
@@ -55,7 +84,7 @@ def call_hooks(executors: Iterable[Any], hook: str) -> None:
         raise first
 
 
-class Wrapper:
+class Wrapper(ExecutorWithHooks):
     """Base of the single-executor wrappers: forwards the optional executor methods.
 
     Subclasses implement ``__call__``. ``inner`` is the wrapped executor.
@@ -67,9 +96,6 @@ class Wrapper:
                 f"{executor!r} is not an executor: an executor is a callable executor(intent)"
             )
         self.inner = executor
-
-    def __call__(self, intent: Intent) -> object:  # pragma: no cover - always overridden
-        raise NotImplementedError
 
     def prepare(self, intent: Intent) -> Intent:
         """Forwarded to the wrapped executor (validation and delays happen at enqueue)."""
@@ -87,11 +113,11 @@ class Wrapper:
         return f"<{type(self).__name__} {describe(self.inner)}>"
 
 
-class Group:
+class Group(ExecutorWithHooks):
     """Base of the wrappers over several executors (fallback, broadcast).
 
-    ``prepare`` runs through every executor in turn, since each of them may receive the
-    intent; ``after_flush`` and ``close`` reach each one once.
+    Subclasses implement ``__call__``. ``prepare`` runs through every executor in turn, since
+    each of them may receive the intent; ``after_flush`` and ``close`` reach each one once.
     """
 
     def __init__(self, executors: tuple[Executor, ...], what: str) -> None:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from airlock._intent import Intent
-from airlock.exceptions import DispatchError
+from airlock.exceptions import CircuitOpenError
 from airlock.executors._base import Wrapper, describe
 from airlock.typing import Executor
 
@@ -88,10 +88,6 @@ def with_rate_limit(
 
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
-
-
-class CircuitOpenError(DispatchError):
-    """The circuit breaker is open: the executor was not called at all."""
 
 
 class _CircuitBreaker(Wrapper):

@@ -16,6 +16,7 @@ from typing import Any
 from airlock._intent import Intent
 from airlock.exceptions import DispatchError, UsageError
 from airlock.integrations.executors.sync import sync_executor
+from airlock.typing import SupportsClose, SupportsPrepare
 
 __all__ = ["PoolStatistics", "process_pool_executor", "thread_pool_executor"]
 
@@ -36,7 +37,7 @@ class PoolStatistics:
         return self.submitted - self.completed - self.failed
 
 
-class _Pool:
+class _Pool(SupportsClose):
     kind = "pool"
 
     def __init__(
@@ -149,7 +150,7 @@ def _check_pickles(intent: Intent) -> None:
             ) from exc
 
 
-class _ProcessPool(_Pool):
+class _ProcessPool(_Pool, SupportsPrepare):
     kind = "process_pool_executor"
 
     def prepare(self, intent: Intent) -> Intent:

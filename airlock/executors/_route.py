@@ -8,14 +8,14 @@ from typing import Any
 from airlock._intent import Intent
 from airlock.exceptions import UsageError
 from airlock.executors._base import call_hooks, describe, prepare_with
-from airlock.typing import Executor
+from airlock.typing import Executor, ExecutorWithHooks
 
 __all__ = ["route"]
 
 _MISSING: Any = object()
 
 
-class _Route:
+class _Route(ExecutorWithHooks):
     def __init__(
         self,
         table: Mapping[Hashable, Executor],

@@ -13,13 +13,14 @@ from typing import Any
 
 import airlock
 from airlock._scope import Scope
+from airlock.exceptions import AirlockError
 
 __all__ = ["SignalScopes", "TaskFailed", "TaskScopes"]
 
 logger = logging.getLogger("airlock")
 
 
-class TaskFailed(Exception):
+class TaskFailed(AirlockError):
     """Stands for a task failure the queue reports without an exception object."""
 
 

@@ -26,15 +26,13 @@ from collections.abc import Callable, Mapping
 from types import FrameType
 from typing import Any
 
-try:
+from airlock.integrations._extras import require
+
+with require("celery", __name__):
     import celery
     from celery import signals, states
     from celery.app.task import Task
     from celery.utils import uuid
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        f"airlock's Celery integration needs Celery: pip install \"django-airlock[celery]\" ({exc})"
-    ) from exc
 
 import airlock
 from airlock._intent import task_name

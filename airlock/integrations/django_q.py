@@ -11,12 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-try:
-    from django_q.signals import post_execute_in_worker, pre_execute
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    from airlock.integrations.executors._queues import missing_extra
+from airlock.integrations._extras import require
 
-    raise missing_extra("django-q2 integration", "django-q", exc) from exc
+with require("django-q", __name__):
+    from django_q.signals import post_execute_in_worker, pre_execute
 
 from airlock.integrations._task_scopes import SignalScopes
 

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-try:
-    import dramatiq
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    from airlock.integrations.executors._queues import missing_extra
+from airlock.integrations._extras import require
 
-    raise missing_extra("dramatiq integration", "dramatiq", exc) from exc
+with require("dramatiq", __name__):
+    import dramatiq
 
 from airlock.integrations._task_scopes import TaskFailed, TaskScopes
 

@@ -10,12 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-try:
-    import huey as _huey  # noqa: F401
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    from airlock.integrations.executors._queues import missing_extra
+from airlock.integrations._extras import require
 
-    raise missing_extra("huey integration", "huey", exc) from exc
+with require("huey", __name__):
+    import huey as _huey  # noqa: F401
 
 from airlock.integrations._task_scopes import TaskScopes
 

@@ -17,16 +17,21 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis
-from django.db import connection
-from django.db.models import Count
 
-from airlock import Intent
-from airlock.integrations.django.outbox import recorder, registry
-from airlock.integrations.django.outbox.models import OutboxMessage
-from integrations.outbox.worker_app import QUEUE, RECORDER, record_delivery
-from tests.processes import ROOT, Worker, running, wait_until
 from tests.services import REQUIRE, redis_url, require_module, require_service
+
+require_module("celery", "celery")  # the worker app below imports both at load time
+require_module("redis", "celery")
+
+import redis  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.db.models import Count  # noqa: E402
+
+from airlock import Intent  # noqa: E402
+from airlock.integrations.django.outbox import recorder, registry  # noqa: E402
+from airlock.integrations.django.outbox.models import OutboxMessage  # noqa: E402
+from integrations.outbox.worker_app import QUEUE, RECORDER, record_delivery  # noqa: E402
+from tests.processes import ROOT, Worker, running, wait_until  # noqa: E402
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
 
@@ -35,7 +40,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
 def services() -> Iterator[None]:
     require_service("postgres")
     require_service("redis")
-    require_module("celery", "celery")
     RECORDER.flush()
     yield
     RECORDER.flush()

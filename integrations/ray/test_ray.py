@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import airlock
+from airlock.exceptions import UnknownOptionError
 from tests.processes import ROOT, wait_until
 from tests.services import require_module
 
@@ -73,12 +74,12 @@ def test_unknown_option_or_unserializable_argument_fails_at_enqueue() -> None:
     import threading
 
     with airlock.scope(executor=ray_executor()) as s:
-        with pytest.raises(ValueError, match="num_cpu is not a Ray task option"):
+        with pytest.raises(UnknownOptionError, match="unknown Ray task option 'num_cpu'"):
             airlock.enqueue(tasks.add, 1, 2, _dispatch_options={"num_cpu": 1})
         with pytest.raises(TypeError, match=r"argument 0 \(lock"):
             airlock.enqueue(tasks.write, threading.Lock(), "x")
         assert s.intents == []
-    with pytest.raises(ValueError, match="not Ray task options: cpus"):
+    with pytest.raises(UnknownOptionError, match="unknown Ray task option 'cpus'"):
         ray_executor(cpus=1)
 
 

@@ -1,42 +1,21 @@
-"""A Celery app on kombu's in-memory transport: real publishing, no broker process.
+"""Fixtures for the Celery suite; the app and its tasks are in tests/celery/app.py.
 
 ``published`` lists what actually left through Celery's publish path (``after_task_publish``).
+Nothing here imports Celery at load time, so without it the suite's modules skip.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from tests.services import require_module
-
-require_module("celery", "celery")
-
-from celery import Celery, signals  # noqa: E402
-
-import airlock  # noqa: E402
-
-app = Celery(
-    "airlock_tests", broker="memory://", backend="cache+memory://", set_as_current=False
-)
-app.conf.update(task_ignore_result=True, broker_connection_retry_on_startup=False)
-
-ran: list[tuple[str, tuple[object, ...]]] = []
-
-
-@app.task(name="tests.add")
-def add(x: int, y: int = 0) -> int:
-    ran.append(("add", (x, y)))
-    return x + y
-
-
-@app.task(name="tests.pickled", serializer="pickle")
-def pickled(obj: object) -> None:
-    ran.append(("pickled", (obj,)))
+import airlock
 
 
 @pytest.fixture(autouse=True)
 def clean_state(fresh_configuration):
     """A default configuration per test (tests/conftest.py puts the previous one back)."""
+    from tests.celery.app import ran
+
     ran.clear()
     yield
     assert airlock.get_current_scope() is None, "a test left a scope active"
@@ -45,6 +24,8 @@ def clean_state(fresh_configuration):
 @pytest.fixture
 def published():
     """Each message Celery published during the test, as (task name, headers, body)."""
+    from celery import signals
+
     seen: list[tuple[str, dict, object]] = []
 
     def receiver(sender=None, headers=None, body=None, **kwargs):

@@ -5,11 +5,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from celery import chain, chord, group
 
-import airlock
-from airlock.integrations.executors.celery import celery_executor
-from tests.celery.conftest import add, pickled, ran
+from tests.services import require_module
+
+require_module("celery", "celery")
+
+from celery import chain, chord, group  # noqa: E402
+
+import airlock  # noqa: E402
+from airlock.integrations.executors.celery import celery_executor  # noqa: E402
+from tests.celery.app import add, pickled, ran  # noqa: E402
 
 
 def test_task_is_published_with_the_intent_id_as_task_id(published):

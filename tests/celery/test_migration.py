@@ -6,14 +6,19 @@ import warnings
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from celery import Celery
-from celery.exceptions import Retry
 
-import airlock
-from airlock.integrations import celery as airlock_celery
-from airlock.integrations.celery import AirlockTask, DeferredCall
-from airlock.integrations.executors.celery import celery_executor
-from tests.celery.conftest import add, app, ran
+from tests.services import require_module
+
+require_module("celery", "celery")
+
+from celery import Celery  # noqa: E402
+from celery.exceptions import Retry  # noqa: E402
+
+import airlock  # noqa: E402
+from airlock.integrations import celery as airlock_celery  # noqa: E402
+from airlock.integrations.celery import AirlockTask, DeferredCall  # noqa: E402
+from airlock.integrations.executors.celery import celery_executor  # noqa: E402
+from tests.celery.app import add, app, ran  # noqa: E402
 
 
 @pytest.fixture

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-import airlock
-from airlock.integrations.celery import ScopedTask, scope_all_tasks
-from airlock.integrations.executors.celery import celery_executor
-from tests.celery.conftest import add, app
+from tests.services import require_module
+
+require_module("celery", "celery")
+
+
+import airlock  # noqa: E402
+from airlock.integrations.celery import ScopedTask, scope_all_tasks  # noqa: E402
+from airlock.integrations.executors.celery import celery_executor  # noqa: E402
+from tests.celery.app import add, app  # noqa: E402
 
 
 @app.task(name="tests.spawn", base=ScopedTask)

@@ -139,7 +139,8 @@ def test_e004_the_celery_module_instead_of_its_executor(settings):
     pytest.importorskip("celery")
     out = check_output(settings, {"EXECUTORS": {"mail": "airlock.integrations.executors.celery"}})
     assert "settings.AIRLOCK['EXECUTORS']['mail']: (airlock.E004)" in out
-    assert "did you mean airlock.integrations.executors.celery.celery_executor?" in out
+    assert "did you mean " in out
+    assert "airlock.integrations.executors.celery.celery_executor?" in out
 
 
 def test_messages_start_with_the_setting_path_once(settings):

@@ -23,8 +23,7 @@ require_module("celery", "celery")
 from celery import Celery, signals  # noqa: E402
 
 from airlock.integrations.executors import BatchDispatchError  # noqa: E402
-from airlock.integrations.executors._batch_celery import CeleryBatchExecutor  # noqa: E402
-from airlock.integrations.executors.celery import send  # noqa: E402
+from airlock.integrations.executors.celery import CeleryBatchExecutor, send  # noqa: E402
 
 pytestmark = pytest.mark.requires("redis")
 

@@ -39,8 +39,7 @@ def as_fields(task: Any) -> tuple[Any, ...]:
 
 
 def test_huey_batch_queues_what_huey_executor_queues(huey: Any) -> None:
-    from airlock.integrations.executors._batch_huey import HueyBatchExecutor
-    from airlock.integrations.executors.huey import huey_executor
+    from airlock.integrations.executors.huey import HueyBatchExecutor, huey_executor
 
     @huey.task(name="perf.echo")
     def echo(*args: Any, **kwargs: Any) -> None:
@@ -113,8 +112,7 @@ def normalized(message: dict[str, Any]) -> dict[str, Any]:
 def test_dramatiq_batch_queues_what_dramatiq_executor_queues(broker: Any, redis_db: Any) -> None:
     import dramatiq
 
-    from airlock.integrations.executors._batch_dramatiq import DramatiqBatchExecutor
-    from airlock.integrations.executors.dramatiq import dramatiq_executor
+    from airlock.integrations.executors.dramatiq import DramatiqBatchExecutor, dramatiq_executor
 
     @dramatiq.actor(broker=broker, actor_name="perf_echo", queue_name="perf")
     def echo(*args: Any, **kwargs: Any) -> None:

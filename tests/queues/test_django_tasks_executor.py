@@ -17,6 +17,7 @@ if not tasks.DJANGO_TASKS:
     pytest.skip("neither django.tasks nor django-tasks installed", allow_module_level=True)
 
 import airlock
+from airlock.exceptions import UnknownOptionError
 from airlock.integrations.django_tasks import scope_tasks
 from airlock.integrations.executors.django_tasks import django_tasks_executor
 
@@ -78,7 +79,7 @@ def test_bad_arguments_and_options_fail_at_enqueue(dummy, framework):
             airlock.enqueue(framework.record_task, "a", lock=threading.Lock())
         with pytest.raises(Exception, match="Queue 'nope' is not valid"):
             airlock.enqueue(framework.record_task, "a", _dispatch_options={"queue_name": "nope"})
-        with pytest.raises(TypeError, match="unknown Django tasks dispatch option"):
+        with pytest.raises(UnknownOptionError, match="unknown Django tasks dispatch option"):
             airlock.enqueue(framework.record_task, "a", _dispatch_options={"delay": 5})
         assert scope.intents == []
 

@@ -12,6 +12,7 @@ pytest.importorskip("huey")
 from huey import MemoryHuey
 
 import airlock
+from airlock.exceptions import UnknownOptionError
 from airlock.integrations.executors.huey import huey_executor
 from airlock.integrations.huey import scope_tasks
 
@@ -81,7 +82,7 @@ def test_priority_and_eta_options(huey, record):
 
 def test_unknown_option_fails_at_enqueue(huey, record):
     with airlock.scope(executor=huey_executor) as scope:
-        with pytest.raises(TypeError, match=r"unknown huey dispatch option.*queue"):
+        with pytest.raises(UnknownOptionError, match=r"unknown huey dispatch option 'queue'"):
             airlock.enqueue(record, "a", _dispatch_options={"queue": "x"})
         assert scope.intents == []
 

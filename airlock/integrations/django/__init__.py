@@ -2,14 +2,14 @@
 
 ``INSTALLED_APPS += ["airlock.integrations.django"]`` configures airlock from
 ``settings.AIRLOCK``; ``AirlockMiddleware`` runs each request in a ``DjangoScope``.
+Python runs this file before any submodule (``.scope``, ``.outbox.relay``, ...), so the guard
+below names the extra for all of them when Django is missing.
 """
 
-try:
-    import django  # noqa: F401
-except ImportError as exc:  # pragma: no cover - exercised only without Django
-    from airlock.integrations.executors._queues import missing_extra
+from airlock.integrations._extras import require
 
-    raise missing_extra("Django integration", "django", exc) from exc
+with require("django", __name__):
+    import django  # noqa: F401
 
 from airlock.integrations.django.conf import get_executor, get_policy, get_setting
 from airlock.integrations.django.middleware import AirlockMiddleware

@@ -10,12 +10,13 @@ retried here, so nothing is sent twice by airlock itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable
 from contextvars import ContextVar
 from typing import Any, TypeAlias
 
 from airlock._intent import Intent
-from airlock.exceptions import DispatchError
+from airlock.exceptions import BatchDispatchError
+from airlock.typing import SupportsAfterFlush
 
 __all__ = [
     "BatchDispatchError",
@@ -31,68 +32,11 @@ Commands: TypeAlias = list[tuple[str, tuple[Any, ...]]]
 Built: TypeAlias = list[tuple[Intent, Commands, Any]]
 
 
-class BatchDispatchError(DispatchError):
-    """A batch failed part-way. Nothing is retried by airlock.
-
-    ``sent``: confirmed by the broker. ``unsent``: certainly not published (safe to send again).
-    ``in_doubt``: the connection broke while the broker was answering, so they may or may not
-    be queued (they keep their message ids, so a consumer can de-duplicate a re-send).
-    ``errors`` holds ``(intent, exception)`` for every intent not in ``sent``.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        sent: Sequence[Intent] = (),
-        unsent: Sequence[Intent] = (),
-        in_doubt: Sequence[Intent] = (),
-        errors: Sequence[tuple[Intent | None, BaseException]] = (),
-    ) -> None:
-        super().__init__(message, errors)
-        self.sent: list[Intent] = list(sent)
-        self.unsent: list[Intent] = list(unsent)
-        self.in_doubt: list[Intent] = list(in_doubt)
-
-    @classmethod
-    def build(
-        cls,
-        cause: BaseException,
-        *,
-        sent: Sequence[Intent],
-        unsent: Sequence[Intent] = (),
-        in_doubt: Sequence[Intent] = (),
-        errors: Sequence[tuple[Intent | None, BaseException]] = (),
-    ) -> BatchDispatchError:
-        """An error whose message counts each list and names the cause."""
-        if not errors:
-            errors = [(i, cause) for i in [*in_doubt, *unsent]]
-        total = len(sent) + len(unsent) + len(in_doubt)
-        return cls(
-            f"batch dispatch failed: {len(sent)} of {total} intents sent, {len(unsent)} not "
-            f"sent{_some(unsent)}, {len(in_doubt)} in doubt{_some(in_doubt)} "
-            f"({type(cause).__name__}: {cause}); see the error's .sent / .unsent / .in_doubt",
-            sent=sent,
-            unsent=unsent,
-            in_doubt=in_doubt,
-            errors=errors,
-        )
-
-
-def _some(intents: Sequence[Intent], shown: int = 3) -> str:
-    # A few of them by name and id, so a log line alone says what to look for.
-    if not intents:
-        return ""
-    names = ", ".join(f"{i} [{i.id}]" for i in intents[:shown])
-    more = f", +{len(intents) - shown} more" if len(intents) > shown else ""
-    return f" ({names}{more})"
-
-
 class NotBatchable(Exception):
     """Raised by ``build`` steps for an intent the fast path cannot encode: send it alone."""
 
 
-class BatchingExecutor:
+class BatchingExecutor(SupportsAfterFlush):
     """Base class: ``__call__`` records, ``after_flush`` publishes. Subclasses define three hooks.
 
     ``batch_groups(intents)``: for each intent, a hashable naming the connection a run can

@@ -6,7 +6,7 @@
 (``create_task_message``, the router, ``before_task_publish``, the producer's serializer and
 delivery mode, the channel's envelope, body encoding, delivery tag and priority queue name),
 and returns the final LPUSH instead of executing it. Repeated messages of one task and one set
-of options are stamped from the first one. The batched executor is in _batch_celery.
+of options are stamped from the first one. The batched executor is in celery.py.
 """
 
 from __future__ import annotations
@@ -16,14 +16,17 @@ from collections.abc import Callable, Hashable
 from datetime import datetime
 from typing import Any
 
-from celery import signals
-from celery.local import Proxy
-from celery.utils.collections import lpmerge
-from celery.utils.saferepr import saferepr
-from celery.utils.time import isoparse
-from kombu.common import Broadcast
-from kombu.serialization import dumps as _kombu_dumps
-from kombu.utils.json import JSONEncoder
+from airlock.integrations._extras import require
+
+with require("celery", __name__):
+    from celery import signals
+    from celery.local import Proxy
+    from celery.utils.collections import lpmerge
+    from celery.utils.saferepr import saferepr
+    from celery.utils.time import isoparse
+    from kombu.common import Broadcast
+    from kombu.serialization import dumps as _kombu_dumps
+    from kombu.utils.json import JSONEncoder
 
 from airlock._intent import Intent
 from airlock.integrations.executors._batch import Commands, NotBatchable

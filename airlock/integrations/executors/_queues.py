@@ -8,13 +8,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airlock._intent import Intent
+from airlock.integrations._extras import missing
 
-__all__ = ["check_arguments", "missing_extra", "to_datetime", "to_timedelta"]
+__all__ = ["check_arguments", "missing_extra", "options_with", "to_datetime", "to_timedelta"]
 
 
 def missing_extra(what: str, extra: str, exc: ImportError) -> ImportError:
     """The ImportError raised when an optional queue library is not installed."""
-    return ImportError(f'airlock\'s {what} needs it: pip install "django-airlock[{extra}]" ({exc})')
+    return missing(extra, f"airlock's {what}", exc)
 
 
 def check_arguments(intent: Intent, dumps: Callable[[Any], object], serializer: str) -> None:

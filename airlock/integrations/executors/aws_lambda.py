@@ -11,15 +11,16 @@ from typing import Any
 
 from airlock._intent import Intent
 from airlock.exceptions import DispatchError, UsageError
+from airlock.integrations._extras import require
 from airlock.integrations.executors._payload import check_json, json_body, payload
-from airlock.integrations.executors._queues import missing_extra
+from airlock.typing import SupportsPrepare
 
 __all__ = ["lambda_executor"]
 
 OPTION = "function"
 
 
-class _Lambda:
+class _Lambda(SupportsPrepare):
     def __init__(
         self,
         function: str | None,
@@ -38,7 +39,8 @@ class _Lambda:
     def client(self) -> Any:
         """The boto3 Lambda client (created on first use unless one was given)."""
         if self._client is None:
-            import boto3
+            with require("lambda", __name__):
+                import boto3
 
             self._client = boto3.client("lambda", **self._client_kwargs)
         return self._client
@@ -103,8 +105,6 @@ def lambda_executor(
     Needs boto3: ``pip install "django-airlock[lambda]"``.
     """
     if client is None:
-        try:
+        with require("lambda", __name__):
             import boto3  # noqa: F401
-        except ImportError as exc:
-            raise missing_extra("lambda_executor", "lambda", exc) from exc
     return _Lambda(function, functions or {}, client, qualifier, client_kwargs)

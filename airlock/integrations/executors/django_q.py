@@ -14,15 +14,14 @@ import pickle
 from collections.abc import Callable
 from typing import Any
 
-try:
-    from django_q.tasks import async_task
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    from airlock.integrations.executors._queues import missing_extra
+from airlock.integrations._extras import require
 
-    raise missing_extra("django-q2 executor", "django-q", exc) from exc
+with require("django-q", __name__):
+    from django_q.tasks import async_task
 
 from airlock._intent import Intent
 from airlock.integrations.executors._queues import check_arguments
+from airlock.typing import SupportsPrepare
 
 __all__ = ["DjangoQExecutor", "call_with_kwargs", "django_q_executor"]
 
@@ -54,7 +53,7 @@ def call_with_kwargs(
     return func(*args, **kwargs)
 
 
-class DjangoQExecutor:
+class DjangoQExecutor(SupportsPrepare):
     """Sends intents with django-q2; ``prepare`` checks arguments at enqueue.
 
     ``prepare(intent)``: a task or argument that pickle (django-q2's serializer) rejects, such

@@ -13,19 +13,19 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
+from airlock.integrations._extras import require
+
 try:  # Django 6+: the JSON normalization django.tasks applies to arguments
     from django.utils.json import normalize_json  # type: ignore[import-not-found,unused-ignore]
 except ImportError:
-    try:  # Django 5.2: the same function in the django-tasks backport
-        from django_tasks.utils import normalize_json
-    except ImportError as exc:
-        from airlock.integrations.executors._queues import missing_extra
-
-        raise missing_extra("Django tasks executor", "django-tasks", exc) from exc
+    with require("django-tasks", __name__):  # Django 5.2: the same in the backport
+        from django_tasks.utils import normalize_json  # type: ignore[no-redef,unused-ignore]
 
 from airlock._intent import Intent
+from airlock.executors._base import check_options
 from airlock.integrations.executors._queues import check_arguments, to_datetime, to_timedelta
 from airlock.integrations.executors.sync import sync_executor
+from airlock.typing import SupportsPrepare
 
 __all__ = ["DjangoTasksExecutor", "django_tasks_executor"]
 
@@ -40,7 +40,7 @@ def _encode(value: Any) -> str:
     return json.dumps(normalize_json(value))
 
 
-class DjangoTasksExecutor:
+class DjangoTasksExecutor(SupportsPrepare):
     """Enqueues intents for Django tasks; ``prepare`` validates and fixes times at enqueue.
 
     ``prepare(intent)``: arguments that are not JSON-serializable raise ``TypeError`` naming
@@ -60,12 +60,7 @@ class DjangoTasksExecutor:
         task = intent.task
         if not _is_task(task):
             return intent
-        unknown = set(intent.dispatch_options) - _OPTIONS
-        if unknown:
-            raise TypeError(
-                f"{intent}: unknown Django tasks dispatch option(s) "
-                f"{', '.join(sorted(unknown))}; known: {', '.join(sorted(_OPTIONS))}"
-            )
+        check_options(str(intent), "Django tasks dispatch", intent.dispatch_options, _OPTIONS)
         check_arguments(intent, _encode, "Django tasks' JSON encoding")
         options = _absolute(intent.dispatch_options)
         task.using(**options)  # the backend validates queue, priority and run_after support

@@ -4,23 +4,37 @@ Dispatch options are dramatiq's message options (``max_retries``, ``time_limit``
 ...) plus ``delay`` (milliseconds or a timedelta), ``eta`` (an absolute datetime) and
 ``queue_name`` (send to another queue than the actor's). The intent's ``key`` (else its ``id``)
 becomes the ``message_id``. A plain function runs synchronously (documented fallback).
+
+``dramatiq_batch_executor`` (opt-in) sends the same messages a whole flush at a time: for an
+actor on dramatiq's ``RedisBroker``, each message is prepared exactly as ``RedisBroker.enqueue``
+prepares it (a fresh ``redis_message_id``, the delay queue and ``eta`` for delayed messages,
+middleware ``before_enqueue``), then every message's call of the broker's own ``dispatch`` Lua
+script goes in one round trip; middleware ``after_enqueue`` runs once the chunk is confirmed.
+Other brokers and plain functions go one by one. Failures raise ``BatchDispatchError``.
 """
 
 from __future__ import annotations
 
+import sys
 import time
+from collections.abc import Hashable
 from datetime import datetime, timezone
 from typing import Any
+from uuid import uuid4
 
-try:
+from airlock.integrations._extras import require
+
+with require("dramatiq", __name__):
     import dramatiq
     from dramatiq import Message
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    from airlock.integrations.executors._queues import missing_extra
-
-    raise missing_extra("dramatiq executor", "dramatiq", exc) from exc
+    from dramatiq.common import current_millis, dq_name
 
 from airlock._intent import Intent
+from airlock.integrations.executors._batch import (
+    BatchingExecutor,
+    Commands,
+    publish_in_transactions,
+)
 from airlock.integrations.executors._queues import (
     check_arguments,
     options_with,
@@ -28,15 +42,21 @@ from airlock.integrations.executors._queues import (
     to_timedelta,
 )
 from airlock.integrations.executors.sync import sync_executor
+from airlock.typing import SupportsPrepare
 
-__all__ = ["DramatiqExecutor", "dramatiq_executor"]
+__all__ = [
+    "DramatiqBatchExecutor",
+    "DramatiqExecutor",
+    "dramatiq_batch_executor",
+    "dramatiq_executor",
+]
 
 
 def _eta_ms(eta: datetime) -> int:
     return int(eta.timestamp() * 1000)
 
 
-class DramatiqExecutor:
+class DramatiqExecutor(SupportsPrepare):
     """Sends intents for dramatiq actors; ``prepare`` validates and fixes times at enqueue.
 
     ``prepare(intent)``: arguments dramatiq's encoder (JSON by default) rejects raise
@@ -101,11 +121,79 @@ dramatiq_executor = DramatiqExecutor()
 """The dramatiq executor to configure: ``AIRLOCK = {"EXECUTOR": "...dramatiq_executor"}``."""
 
 
-def __getattr__(name: str) -> Any:
-    # Opt-in batched variant (one Redis transaction per flush): ``dramatiq_batch_executor`` and
-    # ``DramatiqBatchExecutor`` live in _batch_dramatiq, imported on first use (it imports us).
-    if name in ("dramatiq_batch_executor", "DramatiqBatchExecutor"):
-        from airlock.integrations.executors import _batch_dramatiq
+# The batched variant: one MULTI/EXEC per chunk of a flush, on a RedisBroker.
 
-        return getattr(_batch_dramatiq, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+CHUNK_SIZE = 1000
+
+
+def _stock_redis_broker(broker: object) -> bool:
+    """True for a ``RedisBroker`` whose ``enqueue`` is dramatiq's own (what the batch copies)."""
+    # dramatiq's Redis broker module imports redis: a RedisBroker means it is loaded already,
+    # and dramatiq on RabbitMQ needs neither.
+    module = sys.modules.get("dramatiq.brokers.redis")
+    if module is None or not isinstance(broker, module.RedisBroker):
+        return False
+    return type(broker).enqueue is module.RedisBroker.enqueue
+
+
+class DramatiqBatchExecutor(BatchingExecutor, DramatiqExecutor):
+    """``dramatiq_executor`` that sends a whole flush to a ``RedisBroker`` in one round trip.
+
+    Same ``prepare`` and the same messages as ``dramatiq_executor``; intents are recorded when
+    called and published in ``after_flush``. On failure it raises ``BatchDispatchError``.
+    """
+
+    def __init__(self, chunk_size: int = CHUNK_SIZE) -> None:
+        super().__init__()
+        self.chunk_size = chunk_size
+
+    def batch_groups(self, intents: list[Intent]) -> list[Hashable | None]:
+        groups: list[Hashable | None] = []
+        for intent in intents:
+            actor = intent.task
+            broker = actor.broker if isinstance(actor, dramatiq.Actor) else None
+            groups.append(broker if _stock_redis_broker(broker) else None)
+        return groups
+
+    def send_one(self, intent: Intent) -> None:
+        DramatiqExecutor.__call__(self, intent)
+
+    def publish_batch(self, group: Any, intents: list[Intent]) -> None:
+        broker = group
+        dispatch = broker.scripts["dispatch"]
+        sha = broker.client.script_load(dispatch.script)  # EVALSHA inside MULTI needs it loaded
+        keys = (1, broker.namespace)
+        unpack = broker._max_unpack_size()
+
+        def build(intent: Intent) -> tuple[Commands, tuple[Any, Any]]:
+            message, delay = self.message(intent)
+            # RedisBroker.enqueue, up to its do_enqueue call:
+            queue_name = message.queue_name
+            message = message.copy(options={"redis_message_id": str(uuid4())})
+            if delay is not None:
+                queue_name = dq_name(queue_name)
+                eta = current_millis() + delay
+                message = message.copy(queue_name=queue_name, options={"eta": eta})
+            broker.emit_before("enqueue", message, delay)
+            args = (
+                "enqueue", current_millis(), queue_name, broker.broker_id,
+                broker.heartbeat_timeout, broker.dead_message_ttl,
+                broker._should_do_maintenance("enqueue"), unpack,
+                message.options["redis_message_id"], message.encode(),
+            )  # fmt: skip
+            return [("evalsha", (sha, *keys, *args))], (message, delay)
+
+        def after(notes: list[tuple[Any, Any]]) -> None:
+            for message, delay in notes:
+                broker.emit_after("enqueue", message, delay)
+
+        publish_in_transactions(
+            broker.client, intents, build, self.send_one, chunk_size=self.chunk_size, on_sent=after
+        )
+
+    def __repr__(self) -> str:
+        return "dramatiq_batch_executor"
+
+
+dramatiq_batch_executor = DramatiqBatchExecutor()
+"""Batched dramatiq executor: ``AIRLOCK = {"EXECUTOR": "...dramatiq.dramatiq_batch_executor"}``."""

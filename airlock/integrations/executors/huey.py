@@ -5,34 +5,53 @@ Dispatch options: ``delay`` (seconds or a timedelta), ``eta`` (a datetime; naive
 ``timeout``. The intent's ``key`` (else its ``id``) becomes the huey task id. Task keyword
 arguments named like these options are never mistaken for them. A plain function runs
 synchronously (documented fallback).
+
+``huey_batch_executor`` (opt-in) sends the same messages a whole flush at a time: for a huey
+task whose storage is huey's ``RedisStorage`` (LPUSH) or ``PriorityRedisStorage`` (ZADD), each
+message is serialized by the huey instance exactly as ``huey.enqueue`` would (expiry resolved,
+``SIGNAL_ENQUEUED`` sent), then pushed with the others in one round trip. Anything else
+(another storage, immediate mode, plain functions) goes one by one. Failures raise
+``BatchDispatchError``.
 """
 
 from __future__ import annotations
 
+import struct
+import time
+from collections.abc import Hashable
 from datetime import datetime, timezone
 from typing import Any
 
-try:
-    from huey.api import TaskWrapper
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    from airlock.integrations.executors._queues import missing_extra
+from airlock.integrations._extras import require
 
-    raise missing_extra("huey executor", "huey", exc) from exc
+with require("huey", __name__):
+    from huey import signals as huey_signals
+    from huey.api import TaskWrapper
+    from huey.storage import RedisPriorityQueue, RedisStorage
 
 from airlock._intent import Intent
+from airlock.executors._base import check_options
+from airlock.integrations.executors._batch import (
+    BatchingExecutor,
+    Commands,
+    NotBatchable,
+    publish_in_transactions,
+)
 from airlock.integrations.executors._queues import (
     check_arguments,
     to_datetime,
     to_timedelta,
 )
 from airlock.integrations.executors.sync import sync_executor
+from airlock.typing import SupportsPrepare
 
-__all__ = ["HueyExecutor", "huey_executor"]
+__all__ = ["HueyBatchExecutor", "HueyExecutor", "huey_batch_executor", "huey_executor"]
 
 _TASK_OPTIONS = ("priority", "retries", "retry_delay", "retry_backoff", "expires", "timeout")
+_OPTIONS = frozenset({"delay", "eta", "id", *_TASK_OPTIONS})
 
 
-class HueyExecutor:
+class HueyExecutor(SupportsPrepare):
     """Sends intents for huey tasks; ``prepare`` validates and fixes times at enqueue.
 
     ``prepare(intent)``: arguments the huey instance's serializer (pickle) rejects raise
@@ -97,12 +116,7 @@ class HueyExecutor:
 
 
 def _check_options(intent: Intent) -> None:
-    unknown = set(intent.dispatch_options) - {"delay", "eta", "id", *_TASK_OPTIONS}
-    if unknown:
-        raise TypeError(
-            f"{intent}: unknown huey dispatch option(s) {', '.join(sorted(unknown))}; "
-            f"known: delay, eta, id, {', '.join(_TASK_OPTIONS)}"
-        )
+    check_options(str(intent), "huey dispatch", intent.dispatch_options, _OPTIONS)
 
 
 def _relative(value: Any) -> bool:
@@ -120,11 +134,67 @@ huey_executor = HueyExecutor()
 """The huey executor to configure: ``AIRLOCK = {"EXECUTOR": "...huey_executor"}``."""
 
 
-def __getattr__(name: str) -> Any:
-    # Opt-in batched variant (one Redis transaction per flush): ``huey_batch_executor`` and
-    # ``HueyBatchExecutor`` live in _batch_huey, imported on first use (it imports us).
-    if name in ("huey_batch_executor", "HueyBatchExecutor"):
-        from airlock.integrations.executors import _batch_huey
+# The batched variant: one MULTI/EXEC per chunk of a flush, on huey's Redis storages.
 
-        return getattr(_batch_huey, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+CHUNK_SIZE = 1000
+_LIST_ENQUEUE = RedisStorage.enqueue
+_SORTED_SET_ENQUEUE = RedisPriorityQueue.enqueue
+
+
+class HueyBatchExecutor(BatchingExecutor, HueyExecutor):
+    """``huey_executor`` that sends a whole flush to a Redis-backed huey in one round trip.
+
+    Same ``prepare`` and the same messages as ``huey_executor``; intents are recorded when
+    called and published in ``after_flush``. On failure it raises ``BatchDispatchError``.
+    """
+
+    def __init__(self, chunk_size: int = CHUNK_SIZE) -> None:
+        super().__init__()
+        self.chunk_size = chunk_size
+
+    def batch_groups(self, intents: list[Intent]) -> list[Hashable | None]:
+        groups: list[Hashable | None] = []
+        for intent in intents:
+            task = intent.task
+            if not isinstance(task, TaskWrapper):
+                groups.append(None)
+                continue
+            huey = task.huey
+            enqueue = type(huey.storage).enqueue
+            plain = enqueue is _LIST_ENQUEUE or enqueue is _SORTED_SET_ENQUEUE
+            groups.append(huey if plain and not huey._immediate else None)
+        return groups
+
+    def send_one(self, intent: Intent) -> None:
+        HueyExecutor.__call__(self, intent)
+
+    def publish_batch(self, group: Any, intents: list[Intent]) -> None:
+        huey = group
+        storage = huey.storage
+        sorted_set = type(storage).enqueue is _SORTED_SET_ENQUEUE
+
+        def build(intent: Intent) -> tuple[Commands, None]:
+            message = self.message(intent)
+            if message.priority and not sorted_set:
+                raise NotBatchable("priority on a storage without priorities")  # huey raises
+            # huey.enqueue, up to the storage call:
+            if message.expires:
+                message.resolve_expires(huey.utc)
+            huey._emit(huey_signals.SIGNAL_ENQUEUED, message)
+            data = huey.serialize_task(message)
+            if not sorted_set:
+                return [("lpush", (storage.queue_key, data))], None
+            priority = -message.priority if message.priority else 0
+            prefix = struct.pack(">Q", int(time.time() * 1e6))  # as RedisPriorityQueue does
+            return [("zadd", (storage.queue_key, {prefix + data: priority}))], None
+
+        publish_in_transactions(
+            storage.conn, intents, build, self.send_one, chunk_size=self.chunk_size
+        )
+
+    def __repr__(self) -> str:
+        return "huey_batch_executor"
+
+
+huey_batch_executor = HueyBatchExecutor()
+"""Batched huey executor: ``AIRLOCK = {"EXECUTOR": "...huey.huey_batch_executor"}``."""

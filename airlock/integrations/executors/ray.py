@@ -14,14 +14,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from airlock._intent import Intent
+from airlock.executors._base import check_options
 from airlock.executors._pools import PoolStatistics
-from airlock.integrations.executors._queues import check_arguments, missing_extra
+from airlock.integrations._extras import require
+from airlock.integrations.executors._queues import check_arguments
 from airlock.integrations.executors.sync import sync_executor
+from airlock.typing import SupportsPrepare
 
-try:
+with require("ray", __name__):
     import ray
-except ImportError as exc:  # pragma: no cover - exercised without ray installed
-    raise missing_extra("ray_executor", "ray", exc) from exc
 
 __all__ = ["RAY_OPTIONS", "ray_executor"]
 
@@ -55,7 +56,7 @@ def _run_task(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     return sync_executor(Intent(task, args, kwargs))  # a task scope, async def tasks too
 
 
-class _Ray:
+class _Ray(SupportsPrepare):
     def __init__(self, options: Mapping[str, Any]) -> None:
         self.options = dict(options)
         self._remote: Any = None
@@ -64,12 +65,7 @@ class _Ray:
 
     def prepare(self, intent: Intent) -> Intent:
         """At enqueue: unknown Ray options and arguments Ray cannot serialize are errors."""
-        unknown = set(intent.dispatch_options) - RAY_OPTIONS
-        if unknown:
-            raise ValueError(
-                f"{intent}: {', '.join(sorted(unknown))} is not a Ray task option; "
-                f"use one of {', '.join(sorted(RAY_OPTIONS))}"
-            )
+        check_options(str(intent), "Ray task", intent.dispatch_options, RAY_OPTIONS)
         check_arguments(intent, ray.cloudpickle.dumps, "Ray's serializer (cloudpickle)")
         return intent
 
@@ -101,12 +97,11 @@ class _Ray:
 def ray_executor(**options: Any) -> _Ray:
     """Submit each intent as a Ray task; ``options`` and dispatch options go to ``.options()``.
 
-    Dispatch options win over ``options``; names outside ``RAY_OPTIONS`` fail at enqueue.
+    Dispatch options win over ``options``; names outside ``RAY_OPTIONS`` raise
+    ``UnknownOptionError`` (here, or at enqueue for dispatch options).
     Call ``ray.init(...)`` (or connect to a cluster) first; otherwise Ray starts a local one
     on first use. The flush does not wait: ``.statistics`` counts submitted, completed and
     failed tasks, and failures are logged (logger ``airlock.executors``).
     """
-    unknown = set(options) - RAY_OPTIONS
-    if unknown:
-        raise ValueError(f"not Ray task options: {', '.join(sorted(unknown))}")
+    check_options("ray_executor()", "Ray task", options, RAY_OPTIONS)
     return _Ray(options)

@@ -19,8 +19,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from airlock._intent import Intent
-from airlock.exceptions import DispatchError
+from airlock.exceptions import WebhookError, WebhookVerificationError
 from airlock.integrations.executors._payload import check_json, json_body, payload
+from airlock.typing import SupportsPrepare
 
 __all__ = [
     "ID_HEADER",
@@ -54,16 +55,7 @@ def _check_url(url: object, where: str) -> None:
         raise ValueError(f"{where}: the webhook url must be an http(s) URL, got {url!r}")
 
 
-class WebhookError(DispatchError):
-    """The endpoint could not be reached or answered with a status that is not 2xx."""
-
-    def __init__(self, message: str, intent: Intent, status: int | None, body: str) -> None:
-        super().__init__(message, [(intent, RuntimeError(message))])
-        self.status = status
-        self.body = body
-
-
-class _Webhook:
+class _Webhook(SupportsPrepare):
     def __init__(
         self,
         url: str,
@@ -140,10 +132,6 @@ def webhook_executor(
         raise ValueError("webhook_executor needs a non-empty secret= to sign requests with")
     _check_url(url, "webhook_executor")
     return _Webhook(url, _key(secret), timeout, dict(headers or {}), clock)
-
-
-class WebhookVerificationError(ValueError):
-    """A received webhook failed verification; the message says why (answer 400/401)."""
 
 
 class ReplayGuard:

@@ -12,6 +12,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
+from airlock.exceptions import UnknownTask
+
 __all__ = [
     "UnknownTask",
     "load",
@@ -30,10 +32,6 @@ _lock = threading.Lock()
 _by_name: dict[str, Any] = {}
 _by_task: dict[int, str] = {}
 _lookup_app: Any = None
-
-
-class UnknownTask(LookupError):
-    """A task reference that no registry knows (unregistered, renamed, or tampered with)."""
 
 
 @overload

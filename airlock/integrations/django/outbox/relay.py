@@ -26,6 +26,7 @@ from django.utils.dateparse import parse_datetime
 
 from airlock import _config, _dispatch
 from airlock._intent import Intent
+from airlock.exceptions import BadRow
 from airlock.integrations.django.outbox import conf, recorder, registry
 from airlock.typing import Executor
 
@@ -35,10 +36,6 @@ logger = logging.getLogger("airlock.outbox")
 
 # Dispatch options that executors expect as datetimes; JSON brought them back as strings.
 _DATETIME_OPTIONS = ("eta", "expires", "run_after")
-
-
-class BadRow(ValueError):
-    """A row that can never be sent as it is (corrupt or tampered payload, unknown task)."""
 
 
 @dataclass
