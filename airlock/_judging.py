@@ -30,7 +30,7 @@ Failed = list[tuple[Intent, BaseException]]
 
 def judge(scope: Scope, intents: list[Intent], failed: Failed) -> list[Intent]:
     """The intents ``scope`` may dispatch itself; failures are settled and added to ``failed``."""
-    ancestors = list(scope.ancestors())
+    ancestors = list(scope.ancestors()) if scope._parent is not None else []
     # Local policies travel with captured intents: they are checked where they dispatch.
     remaining = allowed(scope, intents, failed, local=not ancestors, own=True)
     for ancestor in ancestors:
@@ -108,8 +108,14 @@ def allowed(
     """The intents the scope's policy (``own``) and their local policies (``local``) let
     through; the others are dropped, naming the policy that refused them."""
     policy = scope.policy if own and type(scope.policy) is not AllowAll else None
-    if policy is None and not (local and any(i.local_policies for i in intents)):
-        return intents
+    if policy is None:
+        if not local:
+            return intents
+        for intent in intents:
+            if intent.local_policies:
+                break
+        else:
+            return intents
     keep: list[Intent] = []
     with guard(scope):
         for index, intent in enumerate(intents):

@@ -248,13 +248,10 @@ class Scope(Fates):
                     if scope._state is _ACTIVE:  # a finished ancestor is absent (SPEC 2.2)
                         scope.policy.on_enqueue(intent)
         if self._take(intent, None) and options is None and key is None and not (
-            prepare or self._watchers or local or _events.listeners or self._hooked()
-        ):
+            prepare or self._watchers or local or _events.listeners
+        ) and type(self).on_buffered is _on_buffered:
             self._direct = self._buffer
         return intent
-
-    def _hooked(self) -> bool:
-        return type(self).on_buffered is not Scope.on_buffered
 
     def _take(self, intent: Intent, child: Scope | None) -> bool:
         """Buffer one intent (own, or captured from ``child``); False if its key is taken.
@@ -274,7 +271,7 @@ class Scope(Fates):
         if buffer is None:
             buffer = self._buffer = []
         buffer.append(intent)
-        if self._hooked():
+        if type(self).on_buffered is not _on_buffered:
             try:
                 self.on_buffered(intent)
             except BaseException:
@@ -359,8 +356,13 @@ class Scope(Fates):
             _reset(self._token)
         except (ValueError, RuntimeError):
             _set(self._prior)
-        if exc is None and self._buffer is None and type(self).should_flush is _should_flush:
-            self._state = _FLUSHED  # nothing was buffered: nothing to decide
+        if exc is None and type(self).should_flush is _should_flush:
+            if self._buffer is None:
+                self._state = _FLUSHED  # nothing was buffered: nothing to decide
+                return
+            self._state = _EXITED
+            self._direct = None
+            self.flush()
             return
         self._state = _EXITED
         self._direct = None
@@ -399,5 +401,5 @@ class Scope(Fates):
         )
 
 
-_should_flush = Scope.should_flush
+_should_flush, _on_buffered = Scope.should_flush, Scope.on_buffered
 _get, _set, _reset = current.get, current.set, current.reset

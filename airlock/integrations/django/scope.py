@@ -19,7 +19,7 @@ from django.db import connections
 
 from airlock import _dispatch, _events
 from airlock._intent import Intent
-from airlock._scope import Scope
+from airlock._scope import _EXITED, _FLUSHED, Scope
 from airlock.exceptions import UsageError
 from airlock.integrations.django import signals
 from airlock.integrations.django._transactions import CommitHook, Ticket, watch
@@ -110,8 +110,9 @@ class DjangoScope(Scope):
         return self._tickets.get(id(intent))
 
     def on_buffered(self, intent: Intent) -> None:
-        for hook in buffer_hooks:
-            hook(self, intent)
+        if buffer_hooks:
+            for hook in buffer_hooks:
+                hook(self, intent)
         if self._incoming:
             incoming = self._incoming.pop(id(intent), None)
             if incoming is _UNTIED:
@@ -121,7 +122,9 @@ class DjangoScope(Scope):
                 return
         ticket = self._tie(intent)
         if ticket is not None:
-            self._own_tickets()[id(intent)] = ticket
+            if self._tickets is _NO_TICKETS:
+                self._tickets = {}
+            self._tickets[id(intent)] = ticket
 
     def _tie(self, intent: Intent) -> Ticket | None:
         """Tie an intent to every open transaction (of ``using``, if given)."""
@@ -246,7 +249,8 @@ class DjangoScope(Scope):
         Scope.settle(self, intent, fate, detail)
         sender = type(self)
         if fate == _events.DISPATCHED:
-            signals.send(signals.intent_dispatched, sender, intent=intent, scope=self)
+            if signals.intent_dispatched.receivers:
+                signals.send(signals.intent_dispatched, sender, intent=intent, scope=self)
         elif fate == _events.FAILED:
             logger.error("airlock: dispatching %r failed", intent, exc_info=detail)
             signals.send(signals.intent_failed, sender, intent=intent, scope=self, error=detail)
@@ -275,6 +279,9 @@ class DjangoScope(Scope):
 
         Returns the intents released (dispatched now or waiting for their commit).
         """
+        if self._buffer is None and self._state is _EXITED:  # an empty request
+            self._state = _FLUSHED
+            return []
         if self._gone:
             self._prune()
         released = Scope.flush(self)
