@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import urllib.error
@@ -21,7 +22,7 @@ from airlock.integrations.executors.webhook import (
     webhook_executor,
 )
 from tests.executors.helpers import run_threads
-from tests.executors.servers import serve
+from tests.executors.servers import dripping, serve
 from tests.failures import raises_dispatch
 
 SECRET = "s3cret"
@@ -147,7 +148,7 @@ def test_non_2xx_raises_with_status_and_a_short_excerpt(url: str) -> None:
 def test_timeout_is_a_clear_error(url: str, receiver: Receiver) -> None:
     receiver.gate = threading.Event()  # the server holds the request until released
     try:
-        with pytest.raises(WebhookError, match=r"could not be reached .*timed out"):
+        with pytest.raises(WebhookError, match=r"timed out after 0.2s"):
             webhook_executor(url, secret=SECRET, timeout=0.2)(airlock.Intent(task=send_receipt))
     finally:
         receiver.gate.set()
@@ -214,3 +215,93 @@ def test_verify_webhook_reads_headers_case_insensitively_and_names_missing_ones(
             secret=SECRET,
             now=lambda: 100,
         )
+
+
+# Redirects are never followed.
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_a_redirect_is_a_failed_send_and_nothing_reaches_its_target(code: int) -> None:
+    with serve(lambda *a: (200, {}, b"stolen")) as (elsewhere, stolen):
+        moved = (code, {"Location": f"{elsewhere}/steal?token=t0p"}, b"moved")
+        with serve(lambda *a: moved) as (url, received):
+            ex = webhook_executor(
+                f"{url}/hooks", secret=SECRET, headers={"Authorization": "Bearer caller-token"}
+            )
+            with pytest.raises(WebhookError) as info:
+                ex(airlock.Intent(task=send_receipt, args=(1,)))
+    assert stolen.requests == []
+    assert len(received.requests) == 1
+    assert info.value.status == code
+    assert str(info.value) == (
+        f"webhook {url}/hooks answered {code} for send_receipt(1), redirecting to "
+        f"'{elsewhere}/steal?token=***': redirects are never followed"
+    )
+
+
+# timeout bounds the whole send.
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"HTTP/1.1 200 OK",  # the status line never ends
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n",  # the body never ends
+    ],
+    ids=["status-line", "body"],
+)
+def test_timeout_is_a_deadline_for_the_whole_send_against_a_dripping_server(head: bytes) -> None:
+    with dripping(head, every=0.2) as url:
+        ex = webhook_executor(url, secret=SECRET, timeout=1)
+        started = time.monotonic()
+        with pytest.raises(WebhookError, match=r"timed out after 1s"):
+            ex(airlock.Intent(task=send_receipt, args=(1,)))
+        elapsed = time.monotonic() - started
+    assert 0.9 <= elapsed < 4, f"the send took {elapsed:.1f}s with timeout=1"
+
+
+# Credentials in the url are never printed; the url is checked again at send time.
+
+
+def test_url_credentials_never_appear_in_repr_errors_logs_or_the_intents_options(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with serve(lambda *a: (503, {}, b"down")) as (url, received):
+        url_credentials_are_never_printed(url, received, caplog)
+
+
+def url_credentials_are_never_printed(
+    url: str, received: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="airlock")
+    secret_url = url.replace("http://", "http://alice:pa55word@") + "/down?token=t0p&x=1"
+    ex = webhook_executor(secret_url, secret=SECRET)
+    masked = url.replace("http://", "http://***@")
+    assert repr(ex) == f"<webhook_executor {masked}/down?token=***&x=***>"
+    with pytest.raises(WebhookError) as failed:
+        ex(airlock.Intent(task=send_receipt, args=(1,)))
+    assert failed.value.status == 503
+    ((path, _, headers),) = received.requests  # the user-info went as Basic auth
+    assert (path, headers["Authorization"]) == ("/down?token=t0p&x=1", "Basic YWxpY2U6cGE1NXdvcmQ=")
+    with pytest.raises(ValueError) as bad:
+        with airlock.scope(executor=ex):
+            airlock.enqueue(send_receipt, 3, _dispatch_options={"url": "ftp://u:t0p@h/?token=t0p"})
+    other = f"{url}/down?token=t0p"
+    with pytest.raises(airlock.DispatchError) as flushed:
+        with airlock.scope(executor=ex, policy=airlock.LogOnFlush()) as s:
+            queued = airlock.enqueue(send_receipt, 4, _dispatch_options={"url": other})
+            assert queued.dispatch_options["url"] == other  # the real url is what is sent
+    printed = [str(failed.value), str(bad.value), str(flushed.value), caplog.text]
+    printed += [repr(queued), repr(s.intents), repr(queued.dispatch_options)]
+    printed += [str(error) for _, error in s.failed]
+    assert "dispatching <Intent send_receipt(4)" in caplog.text
+    assert [p for p in printed if "t0p" in p or "pa55word" in p or "alice" in p] == []
+
+
+@pytest.mark.parametrize("bad", ["file:///etc/passwd", "ftp://example.com/x?token=t0p"])
+def test_a_url_option_that_skipped_prepare_is_refused_at_send_time(url: str, bad: str) -> None:
+    ex = webhook_executor(url, secret=SECRET)  # as the outbox relay calls it: no prepare
+    intent = airlock.Intent(task=send_receipt, args=(1,), dispatch_options={"url": bad})
+    with pytest.raises(ValueError, match="the webhook url must be an http\\(s\\) URL") as info:
+        ex(intent)
+    assert "t0p" not in str(info.value)
