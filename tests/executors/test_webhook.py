@@ -103,7 +103,7 @@ def test_receiver_rejects_a_replayed_request(url: str, receiver: Receiver) -> No
     status, text = replay(f"{url}/hooks", body, headers)
     assert (status, text) == (
         401,
-        "message '{}' was already received (replay)".format(json.loads(body)["id"]),
+        "this request for '{}' was already received (replay)".format(json.loads(body)["id"]),
     )
     assert len(receiver.accepted) == 1
 
@@ -258,6 +258,96 @@ def test_timeout_is_a_deadline_for_the_whole_send_against_a_dripping_server(head
             ex(airlock.Intent(task=send_receipt, args=(1,)))
         elapsed = time.monotonic() - started
     assert 0.9 <= elapsed < 4, f"the send took {elapsed:.1f}s with timeout=1"
+
+
+# Receivers: replay protection covers the signed request, de-duplication is the handler's.
+
+
+class ApplyOnce:
+    """The receiver recipe of docs/executors.md: verify, then apply once by intent id,
+    recording the id only after the handler succeeded."""
+
+    def __init__(self, handler: Any) -> None:
+        self.handler = handler
+        self.guard = ReplayGuard()
+        self.done: set[str] = set()
+        self.lock = threading.Lock()
+        self.lose_next_answer = False
+
+    def __call__(self, path: str, body: bytes, headers: Any) -> tuple[int, dict[str, str], bytes]:
+        try:
+            payload = verify_webhook(body, headers, secret=SECRET, seen=self.guard)
+        except WebhookVerificationError as exc:
+            return 401, {}, str(exc).encode()
+        with self.lock:  # one delivery of an id at a time (a database: a unique row)
+            if payload["id"] not in self.done:
+                try:
+                    self.handler(*payload["args"], **payload["kwargs"])
+                except Exception as exc:
+                    return 500, {}, f"handler failed: {exc}".encode()
+                self.done.add(payload["id"])
+        if self.lose_next_answer:  # the effect is made, but the sender never hears so
+            self.lose_next_answer = False
+            return 502, {}, b"bad gateway"
+        return 200, {}, b"ok"
+
+
+def test_a_redelivery_after_the_handler_failed_is_applied_exactly_once() -> None:
+    applied: list[int] = []
+    calls = 0
+
+    def handler(order_id: int) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("database busy")
+        applied.append(order_id)
+
+    with serve(ApplyOnce(handler)) as (url, received):
+        ex = with_retry(webhook_executor(url, secret=SECRET), attempts=3, sleep=lambda s: None)
+        with airlock.scope(executor=ex):
+            sent = airlock.enqueue(send_receipt, 7)
+    assert applied == [7]
+    assert ex.statistics.retries == 1
+    ((_, _, first), (_, _, second)) = received.requests
+    assert first["X-Airlock-Id"] == second["X-Airlock-Id"] == sent.id
+    assert first["X-Airlock-Signature"] != second["X-Airlock-Signature"]
+
+
+def test_a_redelivery_after_a_lost_answer_is_acknowledged_and_not_applied_again() -> None:
+    applied: list[int] = []
+    receiver = ApplyOnce(applied.append)
+    receiver.lose_next_answer = True
+    with serve(receiver) as (url, received):
+        ex = with_retry(webhook_executor(url, secret=SECRET), attempts=3, sleep=lambda s: None)
+        with airlock.scope(executor=ex) as s:
+            airlock.enqueue(send_receipt, 8)
+    assert applied == [8]
+    assert len(received.requests) == 2 and ex.statistics.retries == 1
+    assert [i.args for i in s.dispatched] == [(8,)]
+
+
+def test_an_identical_replay_is_rejected_even_after_a_redelivery_was_accepted() -> None:
+    applied: list[int] = []
+    with serve(ApplyOnce(applied.append)) as (url, received):
+        ex = webhook_executor(url, secret=SECRET)
+        intent = airlock.Intent(task=send_receipt, args=(9,))
+        ex(intent)
+        ex(intent)  # a redelivery: accepted (and not applied again)
+        for _, body, headers in list(received.requests):
+            assert replay(url, body, headers) == (
+                401,
+                f"this request for '{intent.id}' was already received (replay)",
+            )
+    assert applied == [9]
+
+
+def test_stale_timestamps_are_rejected_either_way() -> None:
+    body = b'{"id":"x","timestamp":1000}'
+    headers = {"X-Airlock-Timestamp": "1000", "X-Airlock-Signature": sign(SECRET, 1000, body)}
+    for now in (1000 - 301, 1000 + 301):
+        with pytest.raises(WebhookVerificationError, match=r"timestamp is -?301s off"):
+            verify_webhook(body, headers, secret=SECRET, seen=ReplayGuard(), now=lambda: now)
 
 
 # Credentials in the url are never printed; the url is checked again at send time.

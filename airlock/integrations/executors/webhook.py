@@ -1,6 +1,7 @@
 """``webhook_executor``: POST each intent as signed JSON; ``verify_webhook`` for the receiver.
 
-The body is JSON ``{"id", "key", "name", "args", "kwargs", "timestamp"}``. Headers:
+The body is JSON ``{"id", "key", "name", "args", "kwargs", "timestamp", "delivery"}``
+(``delivery``: random per send, so a redelivery is a new signed request). Headers:
 ``X-Airlock-Timestamp`` (Unix seconds), ``X-Airlock-Id`` and ``X-Airlock-Signature:
 sha256=<hex>``, the HMAC-SHA256 of ``b"<timestamp>." + body`` under the shared secret.
 Standard library only (``urllib``); the ``webhook`` extra installs nothing.
@@ -15,6 +16,7 @@ import json
 import threading
 import time
 import urllib.error
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -99,7 +101,7 @@ class _Webhook(SupportsPrepare):
         url = _check_url(intent.dispatch_options.get("url", self.url), str(intent))
         shown = redact(url)
         timestamp = int(self.clock())
-        body = json_body(payload(intent, timestamp=timestamp))
+        body = json_body(payload(intent, timestamp=timestamp, delivery=uuid.uuid4().hex))
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "airlock-webhook",
@@ -162,10 +164,13 @@ def webhook_executor(
 
 
 class ReplayGuard:
-    """Remembers the ids seen within ``tolerance`` seconds, so each is accepted once.
+    """Remembers the signed requests seen within ``tolerance`` seconds, so each is accepted once.
 
-    Thread-safe and in-process. For several server processes, give ``verify_webhook`` any
-    object with the same ``remember(id, timestamp) -> bool`` method (e.g. backed by a cache).
+    A request is its signature (which covers the timestamp and the body): an identical
+    replay is refused, a redelivery of the same intent (a new signed request) is not.
+    De-duplicating by intent id is the receiver's handler's business. Thread-safe and
+    in-process; for several server processes give ``verify_webhook`` any object with the
+    same ``remember(signature, timestamp) -> bool`` method (e.g. backed by a cache).
     """
 
     def __init__(self, tolerance: float = 300.0) -> None:
@@ -173,15 +178,15 @@ class ReplayGuard:
         self._seen: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def remember(self, message_id: str, timestamp: float) -> bool:
-        """True the first time an id is seen; False for a replay."""
+    def remember(self, signature: str, timestamp: float) -> bool:
+        """True the first time a signature is seen; False for a replay."""
         with self._lock:
             horizon = timestamp - 2 * self.tolerance
             if len(self._seen) > 1000:
                 self._seen = {k: t for k, t in self._seen.items() if t >= horizon}
-            if message_id in self._seen:
+            if signature in self._seen:
                 return False
-            self._seen[message_id] = timestamp
+            self._seen[signature] = timestamp
             return True
 
 
@@ -206,8 +211,11 @@ def verify_webhook(
 
     Verifies the HMAC signature over the raw ``body`` (constant-time compare), that the
     timestamp is within ``tolerance`` seconds of ``now()`` and matches the body, and, with
-    ``seen`` (a ``ReplayGuard``), that the id was not accepted before. ``headers`` is any
-    mapping (``request.headers`` in Django, ``self.headers`` in ``http.server``).
+    ``seen`` (a ``ReplayGuard``), that this signed request was not accepted before. A
+    redelivery of the same intent is a new signed request and passes: apply the effect once
+    per ``id`` in the handler, recording the id only once the handler succeeded.
+    ``headers`` is any mapping (``request.headers`` in Django, ``self.headers`` in
+    ``http.server``).
     """
     signature = _header(headers, SIGNATURE_HEADER)
     stamp = _header(headers, TIMESTAMP_HEADER)
@@ -229,6 +237,8 @@ def verify_webhook(
     data: dict[str, Any] = json.loads(body)
     if data.get("timestamp") != timestamp:
         raise WebhookVerificationError("the body's timestamp does not match the signed header")
-    if seen is not None and not seen.remember(str(data.get("id")), timestamp):
-        raise WebhookVerificationError(f"message {data.get('id')!r} was already received (replay)")
+    if seen is not None and not seen.remember(signature, timestamp):
+        raise WebhookVerificationError(
+            f"this request for {data.get('id')!r} was already received (replay)"
+        )
     return data
