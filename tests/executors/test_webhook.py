@@ -330,10 +330,13 @@ def test_a_redelivery_after_a_lost_answer_is_acknowledged_and_not_applied_again(
 def test_an_identical_replay_is_rejected_even_after_a_redelivery_was_accepted() -> None:
     applied: list[int] = []
     with serve(ApplyOnce(applied.append)) as (url, received):
-        ex = webhook_executor(url, secret=SECRET)
+        now = time.time()  # both sends signed in the same second: still two signed requests
+        ex = webhook_executor(url, secret=SECRET, clock=lambda: now)
         intent = airlock.Intent(task=send_receipt, args=(9,))
         ex(intent)
         ex(intent)  # a redelivery: accepted (and not applied again)
+        ((_, first, _), (_, second, _)) = received.requests
+        assert json.loads(first)["delivery"] != json.loads(second)["delivery"]
         for _, body, headers in list(received.requests):
             assert replay(url, body, headers) == (
                 401,
