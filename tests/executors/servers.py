@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,6 +41,8 @@ def serve(handle: Handler) -> Iterator[tuple[str, Received]]:
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (the timeout test); nothing to answer
 
+        do_GET = do_PUT = do_DELETE = do_PATCH = do_POST  # record whatever arrives
+
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
@@ -53,3 +56,46 @@ def serve(handle: Handler) -> Iterator[tuple[str, Received]]:
         server.shutdown()
         server.server_close()
         thread.join(10)
+
+
+@contextlib.contextmanager
+def dripping(head: bytes, every: float = 0.2) -> Iterator[str]:
+    """A server that reads a request, writes ``head`` at once, then drips ``X`` one byte every
+    ``every`` seconds (at most 60) until the client goes away or the server is closed."""
+    stop = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.05)
+
+    def drip(conn: socket.socket) -> None:
+        with conn:
+            conn.recv(65536)
+            try:
+                conn.sendall(head)
+                for _ in range(60):
+                    if stop.wait(every):
+                        return
+                    conn.sendall(b"X")
+            except OSError:
+                return  # the client gave up
+
+    def accept() -> None:
+        drips: list[threading.Thread] = []
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            conn.settimeout(None)
+            drips.append(threading.Thread(target=drip, args=(conn,)))
+            drips[-1].start()
+        for thread in drips:
+            thread.join(10)
+
+    thread = threading.Thread(target=accept)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(10)
+        listener.close()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import urllib.error
@@ -21,7 +22,7 @@ from airlock.integrations.executors.webhook import (
     webhook_executor,
 )
 from tests.executors.helpers import run_threads
-from tests.executors.servers import serve
+from tests.executors.servers import dripping, serve
 from tests.failures import raises_dispatch
 
 SECRET = "s3cret"
@@ -102,7 +103,7 @@ def test_receiver_rejects_a_replayed_request(url: str, receiver: Receiver) -> No
     status, text = replay(f"{url}/hooks", body, headers)
     assert (status, text) == (
         401,
-        "message '{}' was already received (replay)".format(json.loads(body)["id"]),
+        "this request for '{}' was already received (replay)".format(json.loads(body)["id"]),
     )
     assert len(receiver.accepted) == 1
 
@@ -147,7 +148,7 @@ def test_non_2xx_raises_with_status_and_a_short_excerpt(url: str) -> None:
 def test_timeout_is_a_clear_error(url: str, receiver: Receiver) -> None:
     receiver.gate = threading.Event()  # the server holds the request until released
     try:
-        with pytest.raises(WebhookError, match=r"could not be reached .*timed out"):
+        with pytest.raises(WebhookError, match=r"timed out after 0.2s"):
             webhook_executor(url, secret=SECRET, timeout=0.2)(airlock.Intent(task=send_receipt))
     finally:
         receiver.gate.set()
@@ -214,3 +215,186 @@ def test_verify_webhook_reads_headers_case_insensitively_and_names_missing_ones(
             secret=SECRET,
             now=lambda: 100,
         )
+
+
+# Redirects are never followed.
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_a_redirect_is_a_failed_send_and_nothing_reaches_its_target(code: int) -> None:
+    with serve(lambda *a: (200, {}, b"stolen")) as (elsewhere, stolen):
+        moved = (code, {"Location": f"{elsewhere}/steal?token=t0p"}, b"moved")
+        with serve(lambda *a: moved) as (url, received):
+            ex = webhook_executor(
+                f"{url}/hooks", secret=SECRET, headers={"Authorization": "Bearer caller-token"}
+            )
+            with pytest.raises(WebhookError) as info:
+                ex(airlock.Intent(task=send_receipt, args=(1,)))
+    assert stolen.requests == []
+    assert len(received.requests) == 1
+    assert info.value.status == code
+    assert str(info.value) == (
+        f"webhook {url}/hooks answered {code} for send_receipt(1), redirecting to "
+        f"'{elsewhere}/steal?token=***': redirects are never followed"
+    )
+
+
+# timeout bounds the whole send.
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"HTTP/1.1 200 OK",  # the status line never ends
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n",  # the body never ends
+    ],
+    ids=["status-line", "body"],
+)
+def test_timeout_is_a_deadline_for_the_whole_send_against_a_dripping_server(head: bytes) -> None:
+    with dripping(head, every=0.2) as url:
+        ex = webhook_executor(url, secret=SECRET, timeout=1)
+        started = time.monotonic()
+        with pytest.raises(WebhookError, match=r"timed out after 1s"):
+            ex(airlock.Intent(task=send_receipt, args=(1,)))
+        elapsed = time.monotonic() - started
+    assert 0.9 <= elapsed < 4, f"the send took {elapsed:.1f}s with timeout=1"
+
+
+# Receivers: replay protection covers the signed request, de-duplication is the handler's.
+
+
+class ApplyOnce:
+    """The receiver recipe of docs/executors.md: verify, then apply once by intent id,
+    recording the id only after the handler succeeded."""
+
+    def __init__(self, handler: Any) -> None:
+        self.handler = handler
+        self.guard = ReplayGuard()
+        self.done: set[str] = set()
+        self.lock = threading.Lock()
+        self.lose_next_answer = False
+
+    def __call__(self, path: str, body: bytes, headers: Any) -> tuple[int, dict[str, str], bytes]:
+        try:
+            payload = verify_webhook(body, headers, secret=SECRET, seen=self.guard)
+        except WebhookVerificationError as exc:
+            return 401, {}, str(exc).encode()
+        with self.lock:  # one delivery of an id at a time (a database: a unique row)
+            if payload["id"] not in self.done:
+                try:
+                    self.handler(*payload["args"], **payload["kwargs"])
+                except Exception as exc:
+                    return 500, {}, f"handler failed: {exc}".encode()
+                self.done.add(payload["id"])
+        if self.lose_next_answer:  # the effect is made, but the sender never hears so
+            self.lose_next_answer = False
+            return 502, {}, b"bad gateway"
+        return 200, {}, b"ok"
+
+
+def test_a_redelivery_after_the_handler_failed_is_applied_exactly_once() -> None:
+    applied: list[int] = []
+    calls = 0
+
+    def handler(order_id: int) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("database busy")
+        applied.append(order_id)
+
+    with serve(ApplyOnce(handler)) as (url, received):
+        ex = with_retry(webhook_executor(url, secret=SECRET), attempts=3, sleep=lambda s: None)
+        with airlock.scope(executor=ex):
+            sent = airlock.enqueue(send_receipt, 7)
+    assert applied == [7]
+    assert ex.statistics.retries == 1
+    ((_, _, first), (_, _, second)) = received.requests
+    assert first["X-Airlock-Id"] == second["X-Airlock-Id"] == sent.id
+    assert first["X-Airlock-Signature"] != second["X-Airlock-Signature"]
+
+
+def test_a_redelivery_after_a_lost_answer_is_acknowledged_and_not_applied_again() -> None:
+    applied: list[int] = []
+    receiver = ApplyOnce(applied.append)
+    receiver.lose_next_answer = True
+    with serve(receiver) as (url, received):
+        ex = with_retry(webhook_executor(url, secret=SECRET), attempts=3, sleep=lambda s: None)
+        with airlock.scope(executor=ex) as s:
+            airlock.enqueue(send_receipt, 8)
+    assert applied == [8]
+    assert len(received.requests) == 2 and ex.statistics.retries == 1
+    assert [i.args for i in s.dispatched] == [(8,)]
+
+
+def test_an_identical_replay_is_rejected_even_after_a_redelivery_was_accepted() -> None:
+    applied: list[int] = []
+    with serve(ApplyOnce(applied.append)) as (url, received):
+        now = time.time()  # both sends signed in the same second: still two signed requests
+        ex = webhook_executor(url, secret=SECRET, clock=lambda: now)
+        intent = airlock.Intent(task=send_receipt, args=(9,))
+        ex(intent)
+        ex(intent)  # a redelivery: accepted (and not applied again)
+        ((_, first, _), (_, second, _)) = received.requests
+        assert json.loads(first)["delivery"] != json.loads(second)["delivery"]
+        for _, body, headers in list(received.requests):
+            assert replay(url, body, headers) == (
+                401,
+                f"this request for '{intent.id}' was already received (replay)",
+            )
+    assert applied == [9]
+
+
+def test_stale_timestamps_are_rejected_either_way() -> None:
+    body = b'{"id":"x","timestamp":1000}'
+    headers = {"X-Airlock-Timestamp": "1000", "X-Airlock-Signature": sign(SECRET, 1000, body)}
+    for now in (1000 - 301, 1000 + 301):
+        with pytest.raises(WebhookVerificationError, match=r"timestamp is -?301s off"):
+            verify_webhook(body, headers, secret=SECRET, seen=ReplayGuard(), now=lambda: now)
+
+
+# Credentials in the url are never printed; the url is checked again at send time.
+
+
+def test_url_credentials_never_appear_in_repr_errors_logs_or_the_intents_options(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with serve(lambda *a: (503, {}, b"down")) as (url, received):
+        url_credentials_are_never_printed(url, received, caplog)
+
+
+def url_credentials_are_never_printed(
+    url: str, received: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="airlock")
+    secret_url = url.replace("http://", "http://alice:pa55word@") + "/down?token=t0p&x=1"
+    ex = webhook_executor(secret_url, secret=SECRET)
+    masked = url.replace("http://", "http://***@")
+    assert repr(ex) == f"<webhook_executor {masked}/down?token=***&x=***>"
+    with pytest.raises(WebhookError) as failed:
+        ex(airlock.Intent(task=send_receipt, args=(1,)))
+    assert failed.value.status == 503
+    ((path, _, headers),) = received.requests  # the user-info went as Basic auth
+    assert (path, headers["Authorization"]) == ("/down?token=t0p&x=1", "Basic YWxpY2U6cGE1NXdvcmQ=")
+    with pytest.raises(ValueError) as bad:
+        with airlock.scope(executor=ex):
+            airlock.enqueue(send_receipt, 3, _dispatch_options={"url": "ftp://u:t0p@h/?token=t0p"})
+    other = f"{url}/down?token=t0p"
+    with pytest.raises(airlock.DispatchError) as flushed:
+        with airlock.scope(executor=ex, policy=airlock.LogOnFlush()) as s:
+            queued = airlock.enqueue(send_receipt, 4, _dispatch_options={"url": other})
+            assert queued.dispatch_options["url"] == other  # the real url is what is sent
+    printed = [str(failed.value), str(bad.value), str(flushed.value), caplog.text]
+    printed += [repr(queued), repr(s.intents), repr(queued.dispatch_options)]
+    printed += [str(error) for _, error in s.failed]
+    assert "dispatching <Intent send_receipt(4)" in caplog.text
+    assert [p for p in printed if "t0p" in p or "pa55word" in p or "alice" in p] == []
+
+
+@pytest.mark.parametrize("bad", ["file:///etc/passwd", "ftp://example.com/x?token=t0p"])
+def test_a_url_option_that_skipped_prepare_is_refused_at_send_time(url: str, bad: str) -> None:
+    ex = webhook_executor(url, secret=SECRET)  # as the outbox relay calls it: no prepare
+    intent = airlock.Intent(task=send_receipt, args=(1,), dispatch_options={"url": bad})
+    with pytest.raises(ValueError, match="the webhook url must be an http\\(s\\) URL") as info:
+        ex(intent)
+    assert "t0p" not in str(info.value)

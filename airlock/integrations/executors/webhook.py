@@ -1,6 +1,7 @@
 """``webhook_executor``: POST each intent as signed JSON; ``verify_webhook`` for the receiver.
 
-The body is JSON ``{"id", "key", "name", "args", "kwargs", "timestamp"}``. Headers:
+The body is JSON ``{"id", "key", "name", "args", "kwargs", "timestamp", "delivery"}``
+(``delivery``: random per send, so a redelivery is a new signed request). Headers:
 ``X-Airlock-Timestamp`` (Unix seconds), ``X-Airlock-Id`` and ``X-Airlock-Signature:
 sha256=<hex>``, the HMAC-SHA256 of ``b"<timestamp>." + body`` under the shared secret.
 Standard library only (``urllib``); the ``webhook`` extra installs nothing.
@@ -10,16 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import threading
 import time
 import urllib.error
-import urllib.request
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from airlock._intent import Intent
 from airlock.exceptions import WebhookError, WebhookVerificationError
+from airlock.integrations.executors._http import opener, post, redact
 from airlock.integrations.executors._payload import check_json, json_body, payload
 from airlock.typing import SupportsPrepare
 
@@ -50,9 +53,21 @@ def sign(secret: str | bytes, timestamp: int, body: bytes) -> str:
     return f"sha256={digest}"
 
 
-def _check_url(url: object, where: str) -> None:
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        raise ValueError(f"{where}: the webhook url must be an http(s) URL, got {url!r}")
+class _SecretURL(str):
+    """A URL whose ``repr`` hides its credentials (the ``url`` option of a prepared intent)."""
+
+    def __repr__(self) -> str:
+        return repr(redact(self))
+
+
+def _shown(url: object) -> str:
+    return repr(redact(url)) if isinstance(url, str) else repr(url)
+
+
+def _check_url(url: object, where: str) -> str:
+    if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
+        raise ValueError(f"{where}: the webhook url must be an http(s) URL, got {_shown(url)}")
+    return url
 
 
 class _Webhook(SupportsPrepare):
@@ -69,48 +84,59 @@ class _Webhook(SupportsPrepare):
         self.timeout = timeout
         self.headers = dict(headers)
         self.clock = clock
-        self.opener = urllib.request.build_opener()
+        self.opener = opener()
 
     def prepare(self, intent: Intent) -> Intent:
-        """Check at enqueue time that the arguments are JSON-serializable and ``url`` is text."""
-        _check_url(intent.dispatch_options.get("url", self.url), str(intent))
+        """Check at enqueue time that the arguments are JSON-serializable and ``url`` is an
+        http(s) URL (kept as a ``_SecretURL``, so the intent's repr hides its credentials)."""
         check_json(intent, "the webhook")
-        return intent
+        url = intent.dispatch_options.get("url")
+        if url is None:
+            return intent
+        _check_url(url, str(intent))
+        return intent.replace(dispatch_options={**intent.dispatch_options, "url": _SecretURL(url)})
 
     def __call__(self, intent: Intent) -> int:
-        url = intent.dispatch_options.get("url", self.url)
+        # Checked again here: the outbox relay sends without the enqueue-time prepare.
+        url = _check_url(intent.dispatch_options.get("url", self.url), str(intent))
+        shown = redact(url)
         timestamp = int(self.clock())
-        body = json_body(payload(intent, timestamp=timestamp))
-        request = urllib.request.Request(url, data=body, method="POST")
-        for name, value in {
+        body = json_body(payload(intent, timestamp=timestamp, delivery=uuid.uuid4().hex))
+        headers = {
             "Content-Type": "application/json",
             "User-Agent": "airlock-webhook",
             **self.headers,
             TIMESTAMP_HEADER: str(timestamp),
             ID_HEADER: intent.id,
             SIGNATURE_HEADER: sign(self.secret, timestamp, body),
-        }.items():
-            request.add_header(name, value)
+        }
         try:
-            with self.opener.open(request, timeout=self.timeout) as response:
-                status: int = response.status
-                text = response.read(500).decode(errors="replace")
-        except urllib.error.HTTPError as exc:
-            status, text = exc.code, exc.read(500).decode(errors="replace")
-        except (urllib.error.URLError, OSError) as exc:
+            status, location, text = post(self.opener, url, body, headers, self.timeout)
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", exc)
+            if isinstance(reason, TimeoutError):
+                message = f"webhook {shown} timed out after {self.timeout}s for {intent}"
+            else:
+                message = f"webhook {shown} could not be reached for {intent}: {reason}"
+            raise WebhookError(message, intent, None, "") from exc
+        if 300 <= status < 400:
+            target = "no Location" if location is None else _shown(location)
             raise WebhookError(
-                f"webhook {url} could not be reached for {intent}: {reason}", intent, None, ""
-            ) from exc
+                f"webhook {shown} answered {status} for {intent}, redirecting to "
+                f"{target}: redirects are never followed",
+                intent,
+                status,
+                text,
+            )
         if not 200 <= status < 300:
             excerpt = text[:200]
             raise WebhookError(
-                f"webhook {url} answered {status} for {intent}: {excerpt!r}", intent, status, text
+                f"webhook {shown} answered {status} for {intent}: {excerpt!r}", intent, status, text
             )
         return status
 
     def __repr__(self) -> str:
-        return f"<webhook_executor {self.url}>"
+        return f"<webhook_executor {redact(self.url)}>"
 
 
 def webhook_executor(
@@ -124,8 +150,11 @@ def webhook_executor(
     """POST each intent to ``url`` as signed JSON; dispatch option ``url`` overrides per intent.
 
     Raises ``WebhookError`` (a ``DispatchError``; ``.status``, ``.body``) for a non-2xx answer
-    (the message carries the status and a body excerpt) or an unreachable endpoint, after
-    ``timeout`` seconds at most. ``prepare`` rejects arguments JSON cannot encode at enqueue.
+    (the message carries the status and a body excerpt), a redirect (never followed; the
+    message names its ``Location``) or an unreachable endpoint. ``timeout`` bounds the whole
+    send (connect, send, read). Credentials in ``url`` (user-info, sent as Basic auth; query
+    values) never appear in a ``repr`` or an error. ``prepare`` rejects arguments JSON cannot
+    encode and a non-http(s) ``url`` at enqueue; the url is checked again at send time.
     Wrap in ``with_retry`` for transient failures: the receiver de-duplicates by ``id``.
     """
     if not secret:
@@ -135,10 +164,13 @@ def webhook_executor(
 
 
 class ReplayGuard:
-    """Remembers the ids seen within ``tolerance`` seconds, so each is accepted once.
+    """Remembers the signed requests seen within ``tolerance`` seconds, so each is accepted once.
 
-    Thread-safe and in-process. For several server processes, give ``verify_webhook`` any
-    object with the same ``remember(id, timestamp) -> bool`` method (e.g. backed by a cache).
+    A request is its signature (which covers the timestamp and the body): an identical
+    replay is refused, a redelivery of the same intent (a new signed request) is not.
+    De-duplicating by intent id is the receiver's handler's business. Thread-safe and
+    in-process; for several server processes give ``verify_webhook`` any object with the
+    same ``remember(signature, timestamp) -> bool`` method (e.g. backed by a cache).
     """
 
     def __init__(self, tolerance: float = 300.0) -> None:
@@ -146,15 +178,15 @@ class ReplayGuard:
         self._seen: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def remember(self, message_id: str, timestamp: float) -> bool:
-        """True the first time an id is seen; False for a replay."""
+    def remember(self, signature: str, timestamp: float) -> bool:
+        """True the first time a signature is seen; False for a replay."""
         with self._lock:
             horizon = timestamp - 2 * self.tolerance
             if len(self._seen) > 1000:
                 self._seen = {k: t for k, t in self._seen.items() if t >= horizon}
-            if message_id in self._seen:
+            if signature in self._seen:
                 return False
-            self._seen[message_id] = timestamp
+            self._seen[signature] = timestamp
             return True
 
 
@@ -179,8 +211,11 @@ def verify_webhook(
 
     Verifies the HMAC signature over the raw ``body`` (constant-time compare), that the
     timestamp is within ``tolerance`` seconds of ``now()`` and matches the body, and, with
-    ``seen`` (a ``ReplayGuard``), that the id was not accepted before. ``headers`` is any
-    mapping (``request.headers`` in Django, ``self.headers`` in ``http.server``).
+    ``seen`` (a ``ReplayGuard``), that this signed request was not accepted before. A
+    redelivery of the same intent is a new signed request and passes: apply the effect once
+    per ``id`` in the handler, recording the id only once the handler succeeded.
+    ``headers`` is any mapping (``request.headers`` in Django, ``self.headers`` in
+    ``http.server``).
     """
     signature = _header(headers, SIGNATURE_HEADER)
     stamp = _header(headers, TIMESTAMP_HEADER)
@@ -202,6 +237,8 @@ def verify_webhook(
     data: dict[str, Any] = json.loads(body)
     if data.get("timestamp") != timestamp:
         raise WebhookVerificationError("the body's timestamp does not match the signed header")
-    if seen is not None and not seen.remember(str(data.get("id")), timestamp):
-        raise WebhookVerificationError(f"message {data.get('id')!r} was already received (replay)")
+    if seen is not None and not seen.remember(signature, timestamp):
+        raise WebhookVerificationError(
+            f"this request for {data.get('id')!r} was already received (replay)"
+        )
     return data
