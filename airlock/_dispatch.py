@@ -51,6 +51,9 @@ class Sink(Protocol):
     def settle(self, intent: Intent, fate: str, detail: Any) -> None:
         """Record ``intent``'s terminal fate (called once per intent)."""
 
+    def settle_all(self, intents: Sequence[Intent], fate: str, detail: Any) -> None:
+        """Record the same fate for several intents, in order."""
+
 
 def resolve(intent: Intent, default: Executor) -> tuple[Executor, Intent]:
     """The executor an intent goes to (a named one if its options say so, else ``default``)
@@ -94,26 +97,28 @@ def send(
     """
     if not pinned and not hasattr(default, "after_flush"):
         # One executor whose calls are the sends: each fate is known as its call returns.
-        settle = sink.settle
+        done = 0  # intents[done:index] went out and are not reported yet
         for index, intent in enumerate(intents):
             if intent.dispatch_options:  # may name another executor: the general way
-                intents = intents[index:]
                 break
             try:
                 default(intent)
             except BaseException as exc:
-                settle(intent, FAILED, exc)
+                sink.settle_all(intents[done:index], DISPATCHED, default)
+                sink.settle(intent, FAILED, exc)
+                done = index + 1
                 if isinstance(exc, Exception) and isolate:
                     continue
-                rest = intents[index + 1 :]
-                for other in rest:
-                    settle(other, FAILED, exc)
+                rest = intents[done:]
+                sink.settle_all(rest, FAILED, exc)
                 if not isinstance(exc, Exception):
                     raise
                 raise dispatch_error([(intent, exc)] + [(i, exc) for i in rest], rest) from exc
-            settle(intent, DISPATCHED, default)
         else:
+            sink.settle_all(intents[done:], DISPATCHED, default)
             return
+        sink.settle_all(intents[done:index], DISPATCHED, default)
+        intents = intents[index:]
     fates: dict[int, tuple[str, Any]] = {}
     called: dict[int, tuple[Executor, list[Intent]]] = {}  # executor -> intents it holds
     stop: BaseException | None = None  # the error that stopped the loop (fail-fast, interrupt)

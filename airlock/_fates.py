@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from airlock import _events
@@ -52,3 +53,17 @@ class Fates:
             self._dropped.append((intent, detail))
         if _events.listeners:
             _events.emit(fate, intent, self, detail)  # type: ignore[arg-type]
+
+    def settle_all(self, intents: Sequence[Intent], fate: str, detail: Any) -> None:
+        """``settle`` each intent, in order (in one step when that changes nothing)."""
+        if fate == _events.DISPATCHED and type(self).settle is _settle and not _events.listeners:
+            if self._dispatched is None:
+                self._dispatched = list(intents)
+            else:
+                self._dispatched.extend(intents)
+            return
+        for intent in intents:
+            self.settle(intent, fate, detail)
+
+
+_settle = Fates.settle

@@ -139,6 +139,9 @@ class Intent(tuple):  # type: ignore[type-arg]
     task: Any = _getter(0, "The callable or queue task object to run.")
     args: tuple[Any, ...] = _getter(1, "Positional arguments for the task.")
     given_name: str | None = _getter(3, "The ``_name`` given at enqueue, else None.")
+    kwargs_or_none: dict[str, Any] | None = _getter(
+        2, "The keyword arguments, or None when there are none (cheaper than ``kwargs``)."
+    )
     origin: str | None = _getter(4, "Free-form description of where the intent came from.")
     dispatch_options: Mapping[str, Any] = _getter(
         5, "Options for the executor (queue, countdown, ...); an empty mapping when none."

@@ -247,9 +247,13 @@ class Scope(Fates):
                 for scope in self._watchers:
                     if scope._state is _ACTIVE:  # a finished ancestor is absent (SPEC 2.2)
                         scope.policy.on_enqueue(intent)
-        if self._take(intent, None) and options is None and key is None and not (
-            prepare or self._watchers or local or _events.listeners
-        ) and type(self).on_buffered is _on_buffered:
+        if (
+            self._take(intent, None)
+            and type(self).on_buffered is _on_buffered
+            and not (prepare or self._watchers or local or _events.listeners)
+            and options is None
+            and key is None
+        ):
             self._direct = self._buffer
         return intent
 

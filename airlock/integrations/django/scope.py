@@ -193,18 +193,24 @@ class DjangoScope(Scope):
         """Settle each live ticket of a hook that ran (``committed``) or was dropped, then send
         what became ready in every scope those tickets belong to."""
         touched: list[DjangoScope] = [self]
+        alias = hook.alias
         try:
             self._live[hook.connection_id] -= 1  # type: ignore[index]
             for ticket in hook.tickets:
                 if ticket.fate is not None:
                     continue
                 scope = ticket.scope
-                if scope not in touched:
+                if scope is not self and scope not in touched:
                     touched.append(scope)
-                if committed:
-                    scope._commit(ticket, hook.alias)
+                if not committed:
+                    scope._roll_back(ticket, alias)
+                elif len(ticket.waiting) == 1 and ticket.released:  # _commit(), inlined
+                    ticket.waiting.clear()
+                    if scope._ready is None:
+                        scope._ready = []
+                    scope._ready.append(ticket.intent)
                 else:
-                    scope._roll_back(ticket, hook.alias)
+                    scope._commit(ticket, alias)
         except Exception:  # a commit hook must never raise into the committing code
             logger.exception("airlock: handling the end of %r failed", hook.tickets)
         for scope in touched:

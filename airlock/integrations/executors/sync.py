@@ -45,7 +45,8 @@ def sync_executor(intent: Intent) -> Any:
         task = intent.task
         if type(task) is not FunctionType:
             task = run_inline(task)
-        result = task(*intent.args, **intent.kwargs)
+        kwargs = intent.kwargs_or_none
+        result = task(*intent.args) if kwargs is None else task(*intent.args, **kwargs)
         if type(result) is CoroutineType:
             result = run_coroutine(result)
     except BaseException as exc:

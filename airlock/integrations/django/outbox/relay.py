@@ -14,7 +14,7 @@ import json
 import logging
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -242,6 +242,10 @@ class _Rows:
         self.relay = relay
         self.rows: dict[int, Any] = {}
         self.sent: list[int] = []
+
+    def settle_all(self, intents: Sequence[Intent], fate: str, detail: Any) -> None:
+        for intent in intents:
+            self.settle(intent, fate, detail)
 
     def settle(self, intent: Intent, fate: str, detail: Any) -> None:
         row = self.rows[id(intent)]
