@@ -10,7 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from airlock._intent import Intent
-from airlock.executors._base import Wrapper, describe
+from airlock.exceptions import BatchDispatchError, DispatchError
+from airlock.executors._base import Wrapper, batch_failures, describe
 from airlock.typing import Executor
 
 __all__ = ["RetryStatistics", "exponential_backoff", "with_retry"]
@@ -73,6 +74,8 @@ class _Retry(Wrapper):
         self.sleep = sleep
         self.statistics = RetryStatistics()
         self._lock = threading.Lock()
+        self._tries: dict[str, int] = {}  # attempts so far of intents of failed batches
+        self._given_up: list[tuple[Intent, BaseException]] = []  # reported by after_flush
 
     def _tally(self, attempts: int, ok: bool) -> None:
         with self._lock:
@@ -84,26 +87,77 @@ class _Retry(Wrapper):
             else:
                 stats.give_ups += 1
 
+    def _wait(self, attempt: int, what: object, exc: BaseException) -> None:
+        delay = self.backoff(attempt)
+        logger.warning(
+            "airlock: %s failed for %s (attempt %d of %d: %r); retrying in %.3gs",
+            describe(self.inner),
+            what,
+            attempt,
+            self.attempts,
+            exc,
+            delay,
+        )
+        self.sleep(delay)
+
+    def _others(
+        self, exc: BaseException, intent: Intent | None
+    ) -> list[tuple[Intent, BaseException]]:
+        # The intents a DispatchError from a buffering inner (batching) names besides ``intent``:
+        # a batch went from this call and failed. In-doubt ones are never sent again.
+        if not isinstance(exc, DispatchError):
+            return []
+        doubt = {i.id for i in getattr(exc, "in_doubt", ())}
+        seen: dict[str, tuple[Intent, BaseException]] = {}
+        for i, e in exc.errors:
+            if i is not None and (intent is None or i.id != intent.id):
+                seen.setdefault(i.id, (i, e))
+        with self._lock:  # may have gone: never sent again, reported failed by after_flush
+            self._given_up += [pair for pair in seen.values() if pair[0].id in doubt]
+        return [pair for pair in seen.values() if pair[0].id not in doubt]
+
+    def _again(self, failed: list[tuple[Intent, BaseException]]) -> None:
+        # Hand a failed batch's intents to the inner executor again (it buffers them: they go
+        # with its next send), each within its own attempts; the others are given up and
+        # reported by after_flush.
+        retry: list[Intent] = []
+        with self._lock:
+            for i, e in failed:
+                tries = self._tries.get(i.id, 1)
+                if isinstance(e, self.retry_on) and tries < self.attempts:
+                    self._tries[i.id] = tries + 1
+                    retry.append(i)
+                else:
+                    self._given_up.append((i, e))
+        if retry:
+            self._wait(max(self._tries[i.id] for i in retry) - 1, f"a batch of {len(retry)}",
+                       failed[0][1])
+        for i in retry:
+            try:
+                self.inner(i)
+            except BaseException as exc:
+                others = self._others(exc, None)
+                if not others:
+                    raise
+                self._again(others)
+
     def __call__(self, intent: Intent) -> object:
         attempt = 1
         while True:
             try:
                 result = self.inner(intent)
             except self.retry_on as exc:
+                others = self._others(exc, intent)
+                if others:  # a batch failed in this call: it is retried as a batch
+                    self._again(others)
                 if attempt >= self.attempts:
                     self._tally(attempt, ok=False)
+                    if others:  # name this intent alone: the others are retried or reported later
+                        raise DispatchError(
+                            f"{self!r} gave up on {intent}: {exc}", [(intent, exc)]
+                        ) from exc
                     raise
-                delay = self.backoff(attempt)
-                logger.warning(
-                    "airlock: %s failed for %s (attempt %d of %d: %r); retrying in %.3gs",
-                    describe(self.inner),
-                    intent,
-                    attempt,
-                    self.attempts,
-                    exc,
-                    delay,
-                )
-                self.sleep(delay)
+                self._wait(attempt, intent, exc)
                 attempt += 1
             except BaseException:
                 self._tally(attempt, ok=False)
@@ -111,6 +165,70 @@ class _Retry(Wrapper):
             else:
                 self._tally(attempt, ok=True)
                 return result
+
+    def _send_batch(self, intents: list[Intent]) -> None:
+        """Send a batch, retrying it as a unit: only what failed goes again, never what went
+        (or, for a ``BatchDispatchError``, what is in doubt)."""
+        todo = intents
+        sent: list[Intent] = []
+        doubt: list[Intent] = []
+        attempt = 1
+        while True:
+            try:
+                self.inner.send_batch(todo)  # type: ignore[attr-defined]
+            except BaseException as exc:
+                if not isinstance(exc, self.retry_on):
+                    raise
+                went, failed, unsure = batch_failures(exc, todo)
+                sent += went
+                doubt += unsure
+                todo = [i for i, _ in failed]
+                if not todo or attempt >= self.attempts:
+                    self._tally(attempt, ok=False)
+                    raise BatchDispatchError(
+                        f"{self!r} gave up on {len(todo)} of a batch of {len(intents)} "
+                        f"after {attempt} attempts: {exc}",
+                        sent=sent,
+                        unsent=todo if not isinstance(exc, BatchDispatchError) else [],
+                        in_doubt=doubt,
+                        errors=[*failed, *((i, exc) for i in doubt)],
+                    ) from exc
+                self._wait(attempt, f"a batch of {len(todo)}", exc)
+                attempt += 1
+            else:
+                self._tally(attempt, ok=True)
+                return
+
+    def after_flush(self) -> None:
+        """Forward ``after_flush``; a batch that fails there is retried (what failed of it,
+        within the attempts); what is given up is reported in one ``DispatchError``."""
+        try:
+            while True:
+                try:
+                    super().after_flush()
+                    break
+                except Exception as exc:
+                    others = self._others(exc, None)
+                    if not others:
+                        raise
+                    with self._lock:
+                        before = len(self._given_up)
+                    self._again(others)
+                    with self._lock:
+                        if len(self._given_up) - before == len(others):
+                            break  # nothing was retried
+            with self._lock:
+                given_up, self._given_up = self._given_up, []
+            if given_up:
+                raise DispatchError(
+                    f"{self!r} gave up on {len(given_up)} intent(s) of failed batches: "
+                    + "; ".join(f"{i} ({type(e).__name__}: {e})" for i, e in given_up),
+                    given_up,
+                ) from given_up[-1][1]
+        finally:
+            with self._lock:
+                self._tries.clear()
+                self._given_up.clear()
 
     def __repr__(self) -> str:
         return f"<with_retry {describe(self.inner)} attempts={self.attempts}>"
