@@ -128,9 +128,9 @@ def check_options(where: str, what: str, given: Iterable[str], known: Collection
     unknown = [name for name in given if name not in known]
     if unknown:
         names = ", ".join(repr(name) for name in sorted(unknown))
+        takes = f"known: {', '.join(sorted(known))}" if known else "it takes no dispatch options"
         raise UnknownOptionError(
-            f"{where}: unknown {what} option{'s' if len(unknown) > 1 else ''} {names}; "
-            f"known: {', '.join(sorted(known))}",
+            f"{where}: unknown {what} option{'s' if len(unknown) > 1 else ''} {names}; {takes}",
             unknown=unknown,
             known=known,
         )
