@@ -7,7 +7,8 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 
 from airlock._intent import Intent
 from airlock.exceptions import BatchDispatchError, DispatchError
@@ -58,6 +59,12 @@ class RetryStatistics:
     """Intents whose last error was re-raised (attempts exhausted or not retryable)."""
 
 
+@dataclass
+class _Batches:
+    tries: dict[str, int] = field(default_factory=dict)
+    given_up: list[tuple[Intent, BaseException]] = field(default_factory=list)
+
+
 class _Retry(Wrapper):
     def __init__(
         self,
@@ -74,8 +81,18 @@ class _Retry(Wrapper):
         self.sleep = sleep
         self.statistics = RetryStatistics()
         self._lock = threading.Lock()
-        self._tries: dict[str, int] = {}  # attempts so far of intents of failed batches
-        self._given_up: list[tuple[Intent, BaseException]] = []  # reported by after_flush
+        # Per flush (a flush runs in one context): the attempts so far of the intents of failed
+        # batches, and those given up on, which after_flush reports.
+        self._flush: ContextVar[_Batches | None] = ContextVar(f"airlock_retry_{id(self):x}",
+                                                               default=None)
+
+    @property
+    def _batches(self) -> _Batches:
+        state = self._flush.get()
+        if state is None:
+            state = _Batches()
+            self._flush.set(state)
+        return state
 
     def _tally(self, attempts: int, ok: bool) -> None:
         with self._lock:
@@ -112,8 +129,8 @@ class _Retry(Wrapper):
         for i, e in exc.errors:
             if i is not None and (intent is None or i.id != intent.id):
                 seen.setdefault(i.id, (i, e))
-        with self._lock:  # may have gone: never sent again, reported failed by after_flush
-            self._given_up += [pair for pair in seen.values() if pair[0].id in doubt]
+        # In doubt: may have gone, so never sent again; reported failed by after_flush.
+        self._batches.given_up += [pair for pair in seen.values() if pair[0].id in doubt]
         return [pair for pair in seen.values() if pair[0].id not in doubt]
 
     def _again(self, failed: list[tuple[Intent, BaseException]]) -> None:
@@ -121,17 +138,17 @@ class _Retry(Wrapper):
         # with its next send), each within its own attempts; the others are given up and
         # reported by after_flush.
         retry: list[Intent] = []
-        with self._lock:
-            for i, e in failed:
-                tries = self._tries.get(i.id, 1)
-                if isinstance(e, self.retry_on) and tries < self.attempts:
-                    self._tries[i.id] = tries + 1
-                    retry.append(i)
-                else:
-                    self._given_up.append((i, e))
+        batches = self._batches
+        for i, e in failed:
+            tries = batches.tries.get(i.id, 1)
+            if isinstance(e, self.retry_on) and tries < self.attempts:
+                batches.tries[i.id] = tries + 1
+                retry.append(i)
+            else:
+                batches.given_up.append((i, e))
         if retry:
-            self._wait(max(self._tries[i.id] for i in retry) - 1, f"a batch of {len(retry)}",
-                       failed[0][1])
+            attempt = max(batches.tries[i.id] for i in retry) - 1
+            self._wait(attempt, f"a batch of {len(retry)}", failed[0][1])
         for i in retry:
             try:
                 self.inner(i)
@@ -147,12 +164,22 @@ class _Retry(Wrapper):
             try:
                 result = self.inner(intent)
             except self.retry_on as exc:
+                named = {i.id for i, _ in getattr(exc, "errors", ()) if i is not None}
                 others = self._others(exc, intent)
-                if others:  # a batch failed in this call: it is retried as a batch
+                batch = bool(named - {intent.id})
+                if batch:  # a batch failed in this call: its failed intents are retried
                     self._again(others)
+                    if intent.id not in named:  # this one went with the batch
+                        self._tally(attempt, ok=True)
+                        return None
+                    if any(i.id == intent.id for i in getattr(exc, "in_doubt", ())):
+                        self._tally(attempt, ok=False)  # may have gone: never sent again
+                        raise DispatchError(
+                            f"{self!r}: {intent} is in doubt: {exc}", [(intent, exc)]
+                        ) from exc
                 if attempt >= self.attempts:
                     self._tally(attempt, ok=False)
-                    if others:  # name this intent alone: the others are retried or reported later
+                    if batch:  # name this intent alone: the others are retried or reported later
                         raise DispatchError(
                             f"{self!r} gave up on {intent}: {exc}", [(intent, exc)]
                         ) from exc
@@ -180,6 +207,8 @@ class _Retry(Wrapper):
                 if not isinstance(exc, self.retry_on):
                     raise
                 went, failed, unsure = batch_failures(exc, todo)
+                told = {i.id for i in getattr(exc, "unsent", ())}
+                not_sent = told if went or told else {i.id for i in todo}
                 sent += went
                 doubt += unsure
                 todo = [i for i, _ in failed]
@@ -189,7 +218,7 @@ class _Retry(Wrapper):
                         f"{self!r} gave up on {len(todo)} of a batch of {len(intents)} "
                         f"after {attempt} attempts: {exc}",
                         sent=sent,
-                        unsent=todo if not isinstance(exc, BatchDispatchError) else [],
+                        unsent=[i for i in todo if i.id in not_sent],
                         in_doubt=doubt,
                         errors=[*failed, *((i, exc) for i in doubt)],
                     ) from exc
@@ -211,14 +240,11 @@ class _Retry(Wrapper):
                     others = self._others(exc, None)
                     if not others:
                         raise
-                    with self._lock:
-                        before = len(self._given_up)
+                    before = len(self._batches.given_up)
                     self._again(others)
-                    with self._lock:
-                        if len(self._given_up) - before == len(others):
-                            break  # nothing was retried
-            with self._lock:
-                given_up, self._given_up = self._given_up, []
+                    if len(self._batches.given_up) - before == len(others):
+                        break  # nothing was retried
+            given_up = self._batches.given_up
             if given_up:
                 raise DispatchError(
                     f"{self!r} gave up on {len(given_up)} intent(s) of failed batches: "
@@ -226,9 +252,7 @@ class _Retry(Wrapper):
                     given_up,
                 ) from given_up[-1][1]
         finally:
-            with self._lock:
-                self._tries.clear()
-                self._given_up.clear()
+            self._flush.set(None)
 
     def __repr__(self) -> str:
         return f"<with_retry {describe(self.inner)} attempts={self.attempts}>"

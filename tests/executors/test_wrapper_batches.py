@@ -32,10 +32,13 @@ class Bulk:
     deliver only its first intent and report the rest unsent (a ``BatchDispatchError``).
     """
 
-    def __init__(self, name: str = "bulk", fail: int = 0, partial: int = 0) -> None:
+    def __init__(
+        self, name: str = "bulk", fail: int = 0, partial: int = 0, refuse: tuple[str, ...] = ()
+    ) -> None:
         self.__name__ = name
         self.fail = fail
         self.partial = partial
+        self.refuse = set(refuse)  # refused once each, the rest of their batch delivered
         self.batches: list[list[str]] = []
         self.singles: list[str] = []
         self._lock = threading.Lock()
@@ -49,6 +52,14 @@ class Bulk:
             if self.fail:
                 self.fail -= 1
                 raise ConnectionError(f"{self.__name__} down")
+            refused = [i for i in intents if i.name in self.refuse]
+            if refused:
+                self.refuse -= {i.name for i in refused}
+                went = [i for i in intents if i not in refused]
+                self.batches.append([i.name for i in went])
+                error = ConnectionError("refused")
+                raise BatchDispatchError("some refused", sent=went, unsent=refused,
+                                         errors=[(i, error) for i in refused])
             if self.partial:
                 self.partial -= 1
                 self.batches.append([intents[0].name])
@@ -113,6 +124,13 @@ def test_retry_around_batching_with_one_failed_send_delivers_each_intent_once() 
     assert sorted(bulk.delivered) == NAMES
     assert len(bulk.delivered) == 7
     assert all(len(b) == 3 for b in bulk.batches[:-1])
+    assert [r.fate for r in seen] == ["dispatched"] * 7
+
+
+def test_retry_around_batching_never_resends_the_intent_whose_call_sent_the_batch() -> None:
+    bulk = Bulk(refuse=("t0",))  # t2's call sends t0-t2: t1 and t2 go, t0 is refused once
+    seen = flush_seven(with_retry(batching(bulk, size=3), sleep=no_sleep))
+    assert bulk.batches == [["t1", "t2"], ["t0", "t3", "t4"], ["t5", "t6"]]
     assert [r.fate for r in seen] == ["dispatched"] * 7
 
 
