@@ -130,6 +130,9 @@ def batching(executor: Executor, *, size: int = 100) -> _Batching:
     (once per scope flush) and ``close()`` send the partial batch, so nothing is held past its
     flush. A failed send raises ``DispatchError`` naming the intents that failed or were never
     sent (their fate is ``failed``; nothing is kept to be sent twice). Thread-safe; order kept.
+    Wrappers inside it (``with_retry``, ``with_fallback``, ``route``, ``instrumented``,
+    ``with_circuit_breaker``, ``with_rate_limit``) forward ``send_batch``, so batches stay
+    whole; a batch error naming intents (``BatchDispatchError``) fails only those.
     """
     if size < 1:
         raise ValueError(f"batching needs size >= 1, got {size!r}")

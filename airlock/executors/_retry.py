@@ -275,6 +275,11 @@ def with_retry(
 
     Retrying ``sync_executor`` runs the task body again: only wrap it around work that is
     safe to repeat. Around a queue executor it retries the *send*, not the task.
+
+    Batches: around an executor with ``send_batch`` it has one too, retrying what failed of a
+    batch as a unit (never what went or is in doubt). Around a buffering executor
+    (``batching``, the ``*_batch_executor``s) a failed batch's intents are handed back to it,
+    and those given up on are failed by ``after_flush`` in one ``DispatchError``.
     """
     if attempts < 1:
         raise ValueError(f"with_retry needs attempts >= 1, got {attempts!r}")

@@ -183,3 +183,9 @@ def test_fallback_gives_each_target_only_the_options_it_knows(tmp_path: Path) ->
             airlock.enqueue(tasks.append_line, str(tmp_path / "out"), "fell back",
                             _dispatch_options={"queue": "mail"})
     assert tasks.lines(tmp_path / "out") == ["fell back"]
+
+
+@pytest.mark.parametrize("make", [thread_pool_executor, process_pool_executor])
+def test_a_pool_future_carries_the_task_result(make: Any) -> None:
+    with make(max_workers=1) as pool:
+        assert pool(airlock.Intent(task=tasks.add, args=(40, 2))).result(timeout=60) == 42
