@@ -16,12 +16,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CAPTURED",
+    "COMPLETED",
     "DISCARDED",
     "DISPATCHED",
     "DROPPED",
     "ENQUEUED",
     "FAILED",
     "ROLLED_BACK",
+    "TASK_FAILED",
     "Listener",
     "emit",
     "subscribe",
@@ -34,6 +36,10 @@ DISCARDED = "discarded"  # its scope discarded (error, 4xx/5xx); detail: None
 ROLLED_BACK = "rolled_back"  # its transaction or savepoint rolled back; detail: database alias
 DISPATCHED = "dispatched"  # the executor returned; detail: the executor
 FAILED = "failed"  # the executor raised; detail: the exception
+# Completion events: not fates. An executor that runs the task later (thread/process pool, Ray)
+# reports its outcome after the intent was ``dispatched``; scope is None.
+COMPLETED = "completed"  # the task returned; detail: its result
+TASK_FAILED = "task_failed"  # the task raised; detail: the exception
 
 Listener = Callable[[str, "Intent", "Scope | None", Any], None]
 

@@ -1,8 +1,9 @@
 """Test helpers: see what code would dispatch, and what became of each intent.
 
 ``capture()`` records every intent enqueued while it is active together with its fate
-(dispatched, failed, dropped by a policy, discarded, rolled back, or still pending). By default
-it also swaps the configured executors for a recorder that runs nothing, so tests observe
+(dispatched, failed, dropped by a policy, discarded, rolled back, or still pending) and, for
+executors that run tasks later (pools, Ray), the task's outcome (completed or task_failed).
+By default it also swaps the configured executors for a recorder that runs nothing, so tests observe
 effects without causing them. Built on ``airlock._events``; works without Django.
 """
 
@@ -42,12 +43,20 @@ class Record:
     ``"failed"``, ``"dropped"``, ``"discarded"`` or ``"rolled_back"``. ``detail`` says more:
     the executor (dispatched), the exception (failed), the policy or ``"duplicate key"``
     (dropped), the database alias (rolled back).
+
+    ``outcome`` is the task's own outcome where an executor runs it later (thread/process
+    pools, Ray) and reports it: ``None`` until then, ``"completed"`` (``result`` holds what the
+    task returned) or ``"task_failed"`` (``error`` holds its exception). It is not a fate: the
+    intent stays ``"dispatched"``.
     """
 
     intent: Intent
     fate: str = PENDING
     detail: Any = None
     scope: Scope | None = field(default=None, repr=False)
+    outcome: str | None = None
+    result: Any = None
+    error: BaseException | None = None
 
     @property
     def task(self) -> Any:
@@ -89,6 +98,10 @@ class Capture:
                 record = self._records[intent.id] = Record(intent, scope=scope)
             if event in _FATES:
                 record.fate, record.detail = _FATES[event], detail
+            elif event == _events.COMPLETED:
+                record.outcome, record.result = event, detail
+            elif event == _events.TASK_FAILED:
+                record.outcome, record.error = event, detail
             elif event == _events.CAPTURED:
                 record.scope = scope
 

@@ -9,7 +9,7 @@ duck-typed executors keep working without them; ``isinstance(x, SupportsPrepare)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Protocol, TypeAlias, runtime_checkable
 
 from airlock._intent import Intent
@@ -20,6 +20,7 @@ __all__ = [
     "Policy",
     "SupportsAfterFlush",
     "SupportsClose",
+    "SupportsOptions",
     "SupportsPrepare",
 ]
 
@@ -54,6 +55,20 @@ class SupportsClose(Protocol):
     def close(self) -> None:
         """Release what the executor holds; it is not called again afterwards."""
         raise NotImplementedError
+
+
+@runtime_checkable
+class SupportsOptions(Protocol):
+    """An executor that declares the dispatch options it understands.
+
+    ``known_options``: the option names (it refuses any other at enqueue with
+    ``UnknownOptionError``), or ``None`` when it does not say. ``broadcast`` and
+    ``with_fallback`` give each executor only the options it declares (all of them when it
+    declares none), and refuse an option no executor knows; single-executor wrappers report
+    what they wrap.
+    """
+
+    known_options: Collection[str] | None
 
 
 @runtime_checkable

@@ -1,13 +1,17 @@
-"""What every wrapper shares: forwarding ``prepare``, ``after_flush`` and ``close``."""
+"""What every wrapper shares: forwarding ``prepare``, ``after_flush``, ``close``, ``send_batch``
+and the options an executor knows; guarding user callbacks."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+import logging
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any, Literal, TypeAlias
 
 from airlock._intent import Intent
-from airlock.exceptions import UnknownOptionError
+from airlock.exceptions import BatchDispatchError, DispatchError, UnknownOptionError
 from airlock.typing import Executor, ExecutorWithHooks
+
+logger = logging.getLogger("airlock.executors")
 
 #: The hooks ``call_hooks`` calls (``prepare`` takes an intent: ``prepare_with`` calls it).
 Hook: TypeAlias = Literal["after_flush", "close"]
@@ -15,12 +19,88 @@ Hook: TypeAlias = Literal["after_flush", "close"]
 __all__ = [
     "Group",
     "Wrapper",
+    "batch_failures",
     "call_hooks",
     "check_options",
     "describe",
+    "guarded",
+    "known_options",
+    "only_known",
     "prepare_with",
+    "send_each",
     "unique",
 ]
+
+
+def guarded(callback: Callable[..., object] | None, what: str, *args: Any) -> None:
+    """Call a user callback (metrics, listeners); an error it raises is logged, never raised.
+
+    A callback's failure must not change what was sent nor wedge the wrapper that calls it.
+    """
+    if callback is None:
+        return
+    try:
+        callback(*args)
+    except Exception:
+        logger.exception("airlock: %s %r raised; ignored", what, callback)
+
+
+def known_options(executor: Any) -> frozenset[str] | None:
+    """The dispatch options ``executor`` declares it understands (its ``known_options``), or
+    ``None`` when it does not say (then it is given every option)."""
+    known = getattr(executor, "known_options", None)
+    return None if known is None else frozenset(known)
+
+
+def only_known(executor: Any, intent: Intent) -> Intent:
+    """``intent`` without the dispatch options ``executor`` does not know (it declares them)."""
+    known = known_options(executor)
+    if known is None or not intent.dispatch_options:
+        return intent
+    extra = [k for k in intent.dispatch_options if k not in known]
+    return intent.without_options(*extra) if extra else intent
+
+
+def batch_failures(
+    exc: BaseException, batch: Sequence[Intent]
+) -> tuple[list[Intent], list[tuple[Intent, BaseException]], list[Intent]]:
+    """What a failed ``send_batch(batch)`` says: ``(sent, failed, in_doubt)``.
+
+    A ``DispatchError`` naming intents failed those (a ``BatchDispatchError``'s ``in_doubt``
+    ones apart: they may have gone); the others of the batch went. Any other error failed the
+    whole batch.
+    """
+    named = {i.id: e for i, e in getattr(exc, "errors", ()) if i is not None}
+    if not isinstance(exc, DispatchError) or not named:
+        return [], [(i, exc) for i in batch], []
+    doubt = {i.id for i in exc.in_doubt} if isinstance(exc, BatchDispatchError) else set()
+    sent = [i for i in batch if i.id not in named]
+    failed = [(i, named[i.id]) for i in batch if i.id in named and i.id not in doubt]
+    return sent, failed, [i for i in batch if i.id in doubt]
+
+
+def send_each(executor: Any, batch: Sequence[Intent]) -> None:
+    """Hand ``batch`` to ``executor``: its ``send_batch`` when it has one, else one by one.
+
+    One by one stops at the first error: ``BatchDispatchError`` with what was ``sent``, the
+    failed intent and the ``unsent`` rest.
+    """
+    send_batch = getattr(executor, "send_batch", None)
+    if send_batch is not None:
+        send_batch(list(batch))
+        return
+    for done, intent in enumerate(batch):
+        try:
+            executor(intent)
+        except Exception as exc:
+            rest = list(batch[done + 1 :])
+            raise BatchDispatchError(
+                f"{describe(executor)} failed for {intent} ({type(exc).__name__}: {exc}); "
+                f"{len(rest)} more not sent",
+                sent=batch[:done],
+                unsent=rest,
+                errors=[(intent, exc), *((i, exc) for i in rest)],
+            ) from exc
 
 
 def describe(executor: Any) -> str:
@@ -48,9 +128,9 @@ def check_options(where: str, what: str, given: Iterable[str], known: Collection
     unknown = [name for name in given if name not in known]
     if unknown:
         names = ", ".join(repr(name) for name in sorted(unknown))
+        takes = f"known: {', '.join(sorted(known))}" if known else "it takes no dispatch options"
         raise UnknownOptionError(
-            f"{where}: unknown {what} option{'s' if len(unknown) > 1 else ''} {names}; "
-            f"known: {', '.join(sorted(known))}",
+            f"{where}: unknown {what} option{'s' if len(unknown) > 1 else ''} {names}; {takes}",
             unknown=unknown,
             known=known,
         )
@@ -87,8 +167,14 @@ def call_hooks(executors: Iterable[Any], hook: Hook) -> None:
 class Wrapper(ExecutorWithHooks):
     """Base of the single-executor wrappers: forwards the optional executor methods.
 
-    Subclasses implement ``__call__``. ``inner`` is the wrapped executor.
+    Subclasses implement ``__call__``. ``inner`` is the wrapped executor. When it has
+    ``send_batch(intents)`` the wrapper has one too (``_send_batch``: by default forwarded;
+    subclasses apply themselves to the batch as a unit), so ``batching`` around it still sends
+    whole batches.
     """
+
+    send_batch: Callable[[list[Intent]], object]
+    batch_capable = True  # False: never offer send_batch (batching itself)
 
     def __init__(self, executor: Executor) -> None:
         if not callable(executor):
@@ -96,6 +182,17 @@ class Wrapper(ExecutorWithHooks):
                 f"{executor!r} is not an executor: an executor is a callable executor(intent)"
             )
         self.inner = executor
+        if self.batch_capable and getattr(executor, "send_batch", None) is not None:
+            self.send_batch = self._send_batch
+
+    def _send_batch(self, intents: list[Intent]) -> object:
+        """One batch to the inner executor's ``send_batch``."""
+        return self.inner.send_batch(intents)  # type: ignore[attr-defined]
+
+    @property
+    def known_options(self) -> frozenset[str] | None:
+        """The options the wrapped executor knows (``None``: it does not say)."""
+        return known_options(self.inner)
 
     def prepare(self, intent: Intent) -> Intent:
         """Forwarded to the wrapped executor (validation and delays happen at enqueue)."""
@@ -125,11 +222,34 @@ class Group(ExecutorWithHooks):
             if not callable(executor):
                 raise TypeError(f"{what} got {executor!r}, which is not a callable executor")
         self.executors = executors
+        self.what = what
+
+    @property
+    def known_options(self) -> frozenset[str] | None:
+        """Every option one of the executors knows; ``None`` when one of them does not say."""
+        union: set[str] = set()
+        for executor in self.executors:
+            known = known_options(executor)
+            if known is None:
+                return None
+            union |= known
+        return frozenset(union)
 
     def prepare(self, intent: Intent) -> Intent:
-        """Every executor's ``prepare`` in turn: arguments any of them rejects fail at enqueue."""
+        """Every executor's ``prepare`` in turn, each seeing only the options it knows:
+        arguments any of them rejects fail at enqueue, and so does an option none knows."""
+        known = self.known_options
+        if known is not None:
+            check_options(str(intent), self.what, intent.dispatch_options, known)
         for executor in self.executors:
-            intent = prepare_with(executor, intent)
+            mine = only_known(executor, intent)
+            prepared = prepare_with(executor, mine)
+            if mine is intent:
+                intent = prepared
+            else:  # keep the options hidden from it, take what its prepare made of the others
+                options = intent.dispatch_options
+                hidden = {k: v for k, v in options.items() if k not in mine.dispatch_options}
+                intent = prepared.replace(dispatch_options={**hidden, **prepared.dispatch_options})
         return intent
 
     def after_flush(self) -> None:

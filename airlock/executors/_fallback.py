@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from airlock._intent import Intent
-from airlock.exceptions import DispatchError
-from airlock.executors._base import Group, describe
+from airlock.exceptions import BatchDispatchError, DispatchError
+from airlock.executors._base import Group, batch_failures, describe, only_known, send_each
 from airlock.typing import Executor
 
 __all__ = ["with_fallback"]
@@ -15,11 +16,53 @@ logger = logging.getLogger("airlock.executors")
 
 
 class _Fallback(Group):
+    send_batch: Callable[[list[Intent]], None]
+
+    def __init__(self, executors: tuple[Executor, ...], what: str) -> None:
+        super().__init__(executors, what)
+        if any(getattr(e, "send_batch", None) is not None for e in executors):
+            self.send_batch = self._send_batch
+
+    def _send_batch(self, intents: list[Intent]) -> None:
+        """The batch to the primary; what failed (never what went or may have) to the next."""
+        sent: list[Intent] = []
+        doubt: list[Intent] = []
+        todo = intents
+        failed: list[tuple[Intent, BaseException]] = []
+        last: BaseException | None = None
+        for executor in self.executors:
+            try:
+                send_each(executor, [only_known(executor, i) for i in todo])
+            except Exception as exc:
+                last = exc
+                went, failed, unsure = batch_failures(exc, todo)
+                sent += went
+                doubt += unsure
+                todo = [i for i, _ in failed]
+                if todo:
+                    logger.warning(
+                        "airlock: %s failed for %d intent(s) (%r); falling back",
+                        describe(executor), len(todo), exc,
+                    )
+                    continue
+            else:
+                sent += todo
+                todo = []
+            break
+        if todo or doubt:
+            raise BatchDispatchError(
+                f"every executor failed for {len(todo)} intent(s) of a batch of {len(intents)}"
+                + (f"; {len(doubt)} in doubt" if doubt else ""),
+                sent=sent,
+                in_doubt=doubt,
+                errors=[*failed, *((i, last) for i in doubt if last is not None)],
+            ) from last
+
     def __call__(self, intent: Intent) -> object:
         errors: list[tuple[Intent | None, BaseException]] = []
         for executor in self.executors:
             try:
-                return executor(intent)
+                return executor(only_known(executor, intent))
             except Exception as exc:
                 errors.append((intent, exc))
                 if len(errors) < len(self.executors):

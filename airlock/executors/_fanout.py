@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 from airlock._intent import Intent
 from airlock.exceptions import DispatchError
-from airlock.executors._base import Group, Wrapper, call_hooks, describe
+from airlock.executors._base import (
+    Group,
+    Wrapper,
+    batch_failures,
+    call_hooks,
+    describe,
+    only_known,
+    send_each,
+)
 from airlock.typing import Executor
 
 __all__ = ["batching", "broadcast"]
@@ -19,7 +26,7 @@ class _Broadcast(Group):
         failed: list[str] = []
         for executor in self.executors:
             try:
-                executor(intent)
+                executor(only_known(executor, intent))
             except Exception as exc:
                 errors.append((intent, exc))
                 failed.append(f"{describe(executor)}: {exc!r}")
@@ -46,6 +53,8 @@ def broadcast(*executors: Executor) -> _Broadcast:
 
 
 class _Batching(Wrapper):
+    batch_capable = False  # it makes the batches: batching(batching(x)) is not a thing
+
     def __init__(self, executor: Executor, size: int) -> None:
         super().__init__(executor)
         self.size = size
@@ -71,41 +80,29 @@ class _Batching(Wrapper):
         """Send everything pending, ``size`` at a time, in order.
 
         Nothing stays pending: on a failure the ``DispatchError`` raised names the intents that
-        failed and those never sent (each of them is ``failed``; none is kept for later).
+        failed and those never sent (each of them is ``failed``; none is kept for later). The
+        intents of the failed batch that went (its ``send_batch`` said so) are not named.
         """
         with self._send_lock:
             with self._lock:
                 pending, self._pending = self._pending, []
             for start in range(0, len(pending), self.size):
                 batch = pending[start : start + self.size]
-                sent, failed, error = self._send(batch)
-                if error is not None:
-                    if not isinstance(error, Exception):  # an interrupt stays itself
-                        raise error
-                    unsent = pending[start + sent + failed :]
+                try:
+                    send_each(self.inner, batch)
+                except Exception as error:
+                    _, failed, doubt = batch_failures(error, batch)
+                    later = pending[start + self.size :]
+                    not_sent = {i.id for i in getattr(error, "unsent", ())}
+                    unsent = [i for i in batch if i.id in not_sent] + later
+                    errors = [*failed, *((i, error) for i in doubt), *((i, error) for i in later)]
                     raise DispatchError(
-                        f"{self!r}: sending {batch[sent]} failed ({type(error).__name__}: "
-                        f"{error}); {len(unsent)} more not sent",
-                        [(i, error) for i in pending[start + sent :]],
+                        f"{self!r}: sending a batch of {len(batch)} failed "
+                        f"({type(error).__name__}: {error}); {len(unsent)} more not sent",
+                        errors,
                         unsent=unsent,
                     ) from error
                 self.batches_sent += 1
-
-    def _send(self, batch: list[Intent]) -> tuple[int, int, BaseException | None]:
-        """Send one batch: how many went, how many failed with the error (None: all went)."""
-        send_batch: Any = getattr(self.inner, "send_batch", None)
-        if send_batch is not None:
-            try:
-                send_batch(list(batch))
-            except BaseException as exc:
-                return 0, len(batch), exc  # one request: the whole batch failed
-            return len(batch), 0, None
-        for done, intent in enumerate(batch):
-            try:
-                self.inner(intent)
-            except BaseException as exc:
-                return done, 1, exc
-        return len(batch), 0, None
 
     def after_flush(self) -> None:
         """Send the partial batch, then forward ``after_flush``."""
@@ -133,6 +130,9 @@ def batching(executor: Executor, *, size: int = 100) -> _Batching:
     (once per scope flush) and ``close()`` send the partial batch, so nothing is held past its
     flush. A failed send raises ``DispatchError`` naming the intents that failed or were never
     sent (their fate is ``failed``; nothing is kept to be sent twice). Thread-safe; order kept.
+    Wrappers inside it (``with_retry``, ``with_fallback``, ``route``, ``instrumented``,
+    ``with_circuit_breaker``, ``with_rate_limit``) forward ``send_batch``, so batches stay
+    whole; a batch error naming intents (``BatchDispatchError``) fails only those.
     """
     if size < 1:
         raise ValueError(f"batching needs size >= 1, got {size!r}")

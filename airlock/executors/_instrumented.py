@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from airlock._intent import Intent
-from airlock.executors._base import Wrapper, describe
+from airlock.executors._base import Wrapper, batch_failures, describe, guarded
 from airlock.typing import Executor
 
 __all__ = ["ExecutorStatistics", "instrumented"]
@@ -56,13 +56,32 @@ class _Instrumented(Wrapper):
         except BaseException as exc:
             seconds = self.clock() - start
             self._record(seconds, ok=False)
-            if self.on_failure is not None:
-                self.on_failure(intent, exc, seconds)
+            guarded(self.on_failure, "on_failure callback", intent, exc, seconds)
             raise
         seconds = self.clock() - start
         self._record(seconds, ok=True)
-        if self.on_success is not None:
-            self.on_success(intent, seconds)
+        guarded(self.on_success, "on_success callback", intent, seconds)
+        return result
+
+    def _send_batch(self, intents: list[Intent]) -> object:
+        """One timed ``send_batch``; each intent counts as a call with the batch's time."""
+        start = self.clock()
+        try:
+            result = self.inner.send_batch(intents)  # type: ignore[attr-defined]
+        except BaseException as exc:
+            seconds = self.clock() - start
+            sent, failed, doubt = batch_failures(exc, intents)
+            for intent in sent:
+                self._record(seconds, ok=True)
+                guarded(self.on_success, "on_success callback", intent, seconds)
+            for intent, error in [*failed, *((i, exc) for i in doubt)]:
+                self._record(seconds, ok=False)
+                guarded(self.on_failure, "on_failure callback", intent, error, seconds)
+            raise
+        seconds = self.clock() - start
+        for intent in intents:
+            self._record(seconds, ok=True)
+            guarded(self.on_success, "on_success callback", intent, seconds)
         return result
 
     def __repr__(self) -> str:
@@ -80,6 +99,9 @@ def instrumented(
     """Count calls, successes and failures and time each one (``.statistics``, thread-safe).
 
     ``on_success(intent, seconds)`` and ``on_failure(intent, error, seconds)`` are called after
-    each call (e.g. to feed metrics); the error is re-raised after ``on_failure``.
+    each call (e.g. to feed metrics); the error is re-raised after ``on_failure``. A callback
+    that raises is logged (logger ``airlock.executors``) and ignored: it never turns a send that
+    went into a failure. Around an executor with ``send_batch`` it has one too, timing the
+    batch and counting each intent of it.
     """
     return _Instrumented(executor, on_success, on_failure, clock)

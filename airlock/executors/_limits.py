@@ -6,10 +6,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from airlock._intent import Intent
 from airlock.exceptions import CircuitOpenError
-from airlock.executors._base import Wrapper, describe
+from airlock.executors._base import Wrapper, describe, guarded
 from airlock.typing import Executor
 
 __all__ = [
@@ -42,8 +43,8 @@ class _RateLimit(Wrapper):
         self._tokens = burst
         self._updated = clock()
 
-    def reserve(self) -> float:
-        """Take one token, and return how long the caller must wait before using it.
+    def reserve(self, tokens: int = 1) -> float:
+        """Take ``tokens`` tokens, and return how long the caller must wait before using them.
 
         Tokens may go negative: each caller reserves its own slot under the lock and waits
         outside it, so concurrent callers are spaced ``1/per_second`` apart, first come first.
@@ -52,7 +53,7 @@ class _RateLimit(Wrapper):
             now = self.clock()
             self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.per_second)
             self._updated = now
-            self._tokens -= 1
+            self._tokens -= tokens
             return 0.0 if self._tokens >= 0 else -self._tokens / self.per_second
 
     def __call__(self, intent: Intent) -> object:
@@ -60,6 +61,13 @@ class _RateLimit(Wrapper):
         if wait > 0:
             self.sleep(wait)
         return self.inner(intent)
+
+    def _send_batch(self, intents: list[Intent]) -> object:
+        """A batch takes one token per intent."""
+        wait = self.reserve(len(intents))
+        if wait > 0:
+            self.sleep(wait)
+        return self.inner.send_batch(intents)  # type: ignore[attr-defined]
 
     def __repr__(self) -> str:
         return f"<with_rate_limit {describe(self.inner)} per_second={self.per_second}>"
@@ -133,11 +141,13 @@ class _CircuitBreaker(Wrapper):
         logger.warning(
             "airlock: circuit for %s is now %s (was %s)", describe(self.inner), change[1], change[0]
         )
-        if self.on_state_change is not None:
-            self.on_state_change(*change)
+        guarded(self.on_state_change, "on_state_change listener", *change)
 
-    def _admit(self, intent: Intent) -> tuple[bool, tuple[str, str] | None]:
-        """Whether this call may go through, and whether it is the half-open trial."""
+    def _admit(self, intents: list[Intent]) -> tuple[bool, tuple[str, str] | None]:
+        """Whether this call (of one intent or a batch) may go through, and whether it is the
+        half-open trial."""
+        intent = intents[0]
+        what = str(intent) if len(intents) == 1 else f"a batch of {len(intents)} ({intent}, ...)"
         if self._state is CLOSED:  # the common case needs no lock: a stale read only delays
             return False, None
         with self._lock:
@@ -148,9 +158,10 @@ class _CircuitBreaker(Wrapper):
                 if waited < self.reset_after:
                     raise CircuitOpenError(
                         f"circuit for {describe(self.inner)} is open after {self._consecutive} "
-                        f"consecutive failures; {intent} was not sent. It will try again in "
+                        f"consecutive failures; {what} was not sent. It will try again in "
                         f"{self.reset_after - waited:.3g}s",
-                        [(intent, RuntimeError("circuit open"))],
+                        [(i, RuntimeError("circuit open")) for i in intents],
+                        unsent=intents,
                     )
                 change = self._move(HALF_OPEN)
             else:
@@ -158,17 +169,27 @@ class _CircuitBreaker(Wrapper):
             if self._trial_running:
                 raise CircuitOpenError(
                     f"circuit for {describe(self.inner)} is half-open and a trial call is "
-                    f"running; {intent} was not sent",
-                    [(intent, RuntimeError("circuit half-open"))],
+                    f"running; {what} was not sent",
+                    [(i, RuntimeError("circuit half-open")) for i in intents],
+                    unsent=intents,
                 )
             self._trial_running = True
             return True, change
 
     def __call__(self, intent: Intent) -> object:
-        trial, change = self._admit(intent)
-        self._announce(change)
+        return self._through([intent], self.inner, intent)
+
+    def _send_batch(self, intents: list[Intent]) -> object:
+        """A batch is one call: admitted (or refused) as a unit, counted as one failure."""
+        if not intents:
+            return None
+        return self._through(intents, self.inner.send_batch, intents)  # type: ignore[attr-defined]
+
+    def _through(self, intents: list[Intent], send: Callable[[Any], object], what: Any) -> object:
+        trial, change = self._admit(intents)
         try:
-            result = self.inner(intent)
+            self._announce(change)
+            result = send(what)
         except BaseException as exc:
             counts = isinstance(exc, self.failure_on)
             with self._lock:
@@ -211,7 +232,9 @@ def with_circuit_breaker(
     Open: every call fails fast with ``CircuitOpenError`` (a ``DispatchError``) without touching
     the executor. After ``reset_after`` seconds it is half-open: one trial call goes through
     (others still fail fast); success closes the circuit, failure opens it again.
-    ``on_state_change(old, new)`` is called on each transition; ``.state`` reads the state.
+    ``on_state_change(old, new)`` is called on each transition (a listener that raises is
+    logged and ignored: it never changes the state or wedges the breaker); ``.state`` reads
+    the state. Around an executor with ``send_batch`` a batch is one call.
     Combine with ``with_fallback`` to send elsewhere while the circuit is open.
     """
     if failures < 1:

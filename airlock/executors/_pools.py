@@ -3,41 +3,27 @@
 from __future__ import annotations
 
 import atexit
-import collections
 import concurrent.futures
 import logging
+import multiprocessing
 import multiprocessing.context
+import os
 import pickle
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from airlock._intent import Intent
 from airlock.exceptions import DispatchError, UsageError
+from airlock.executors._tracking import PoolStatistics, Tracked
 from airlock.integrations.executors.sync import sync_executor
-from airlock.typing import SupportsClose, SupportsPrepare
 
 __all__ = ["PoolStatistics", "process_pool_executor", "thread_pool_executor"]
 
 logger = logging.getLogger("airlock.executors")
 
 
-@dataclass
-class PoolStatistics:
-    """Counters of a pool executor; ``in_flight`` = submitted - completed - failed."""
-
-    submitted: int = 0
-    completed: int = 0
-    failed: int = 0
-
-    @property
-    def in_flight(self) -> int:
-        """Queued or running right now."""
-        return self.submitted - self.completed - self.failed
-
-
-class _Pool(SupportsClose):
+class _Pool(Tracked):
     kind = "pool"
 
     def __init__(
@@ -47,92 +33,71 @@ class _Pool(SupportsClose):
         timeout: float | None,
         on_error: Callable[[Intent, BaseException], object] | None,
     ) -> None:
+        super().__init__(on_error)
         self._pool = pool
         self._slots = threading.BoundedSemaphore(capacity)
+        self._pid = os.getpid()
         self.capacity = capacity
         self.timeout = timeout
-        self.on_error = on_error
-        self.statistics = PoolStatistics()
-        self.errors: collections.deque[tuple[Intent, BaseException]] = collections.deque(maxlen=100)
-        """The most recent ``(intent, error)`` pairs of failed tasks (at most 100)."""
-        self._idle = threading.Condition()
-        self._closed = False
         atexit.register(self._drain_at_exit)
 
-    def _submit(self, intent: Intent) -> concurrent.futures.Future[Any]:  # pragma: no cover
-        raise NotImplementedError
+    def _submit(self, intent: Intent) -> concurrent.futures.Future[Any]:
+        return self._pool.submit(sync_executor, intent)
 
     def __call__(self, intent: Intent) -> concurrent.futures.Future[Any]:
-        """Queue the task; blocks while the queue is full (``timeout``, then DispatchError)."""
-        if self._closed:
-            raise UsageError(f"{self!r} is closed; it accepts no more intents ({intent} refused)")
+        """Queue the task; blocks while the queue is full (``timeout``, then DispatchError).
+
+        The future carries the task's result (or its exception).
+        """
+        if os.getpid() != self._pid:
+            raise UsageError(
+                f"{self!r} belongs to process {self._pid}; it cannot take {intent} in process "
+                f"{os.getpid()} (a forked child). Configure the executor the worker uses there."
+            )
+        self.check(intent)
         if not self._slots.acquire(timeout=self.timeout):
             raise DispatchError(
                 f"{self!r}: queue full ({self.capacity} queued or running) for {self.timeout}s; "
                 f"{intent} was not queued. Raise max_workers/queue_size or slow the producer.",
                 [(intent, TimeoutError("pool queue full"))],
             )
-        with self._idle:
-            self.statistics.submitted += 1
+        self._started()
         try:
             future = self._submit(intent)
         except BaseException:
             self._slots.release()
-            with self._idle:
-                self.statistics.submitted -= 1
+            self._not_started()
             raise
         future.add_done_callback(lambda f: self._done(intent, f))
         return future
 
     def _done(self, intent: Intent, future: concurrent.futures.Future[Any]) -> None:
         self._slots.release()
-        error = future.exception() if not future.cancelled() else RuntimeError("cancelled")
-        with self._idle:
-            if error is None:
-                self.statistics.completed += 1
-            else:
-                self.statistics.failed += 1
-                self.errors.append((intent, error))
-            self._idle.notify_all()
-        if error is not None:
-            logger.error("airlock: %s failed in %r", intent, self, exc_info=error)
-            if self.on_error is not None:
-                try:
-                    self.on_error(intent, error)
-                except Exception:
-                    logger.exception("airlock: on_error callback of %r failed", self)
-
-    def wait_idle(self, timeout: float | None = None) -> bool:
-        """Block until nothing is queued or running; False if ``timeout`` passed first."""
-        with self._idle:
-            return self._idle.wait_for(lambda: self.statistics.in_flight == 0, timeout)
+        if future.cancelled():
+            self._finished(intent, None, RuntimeError("cancelled"))
+        elif future.exception() is not None:
+            self._finished(intent, None, future.exception())
+        else:
+            self._finished(intent, future.result(), None)
 
     def close(self) -> None:
         """Stop accepting intents, run everything already queued, and wait for it (drain)."""
         self._closed = True
-        self._pool.shutdown(wait=True)
+        if os.getpid() == self._pid:
+            self._pool.shutdown(wait=True)
         atexit.unregister(self._drain_at_exit)
 
     def _drain_at_exit(self) -> None:
+        if os.getpid() != self._pid:  # a forked child exiting: the pool is not its own
+            return
         pending = self.statistics.in_flight
         if pending:
             logger.warning("airlock: draining %d queued task(s) of %r at exit", pending, self)
         self.close()
 
-    def __repr__(self) -> str:
-        s = self.statistics
-        state = "closed" if self._closed else "open"
-        return (
-            f"<{self.kind} {state} submitted={s.submitted} completed={s.completed} "
-            f"failed={s.failed} in_flight={s.in_flight}>"
-        )
-
 
 class _ThreadPool(_Pool):
     kind = "thread_pool_executor"
-
-    def _submit(self, intent: Intent) -> concurrent.futures.Future[Any]:
-        return self._pool.submit(sync_executor, intent)
 
 
 def _check_pickles(intent: Intent) -> None:
@@ -150,16 +115,15 @@ def _check_pickles(intent: Intent) -> None:
             ) from exc
 
 
-class _ProcessPool(_Pool, SupportsPrepare):
+class _ProcessPool(_Pool):
     kind = "process_pool_executor"
 
     def prepare(self, intent: Intent) -> Intent:
-        """Check at enqueue time that the task and its arguments pickle."""
+        """At enqueue: refused when closed or given an option; the task and its arguments
+        must pickle."""
+        self.check(intent)
         _check_pickles(intent)
         return intent
-
-    def _submit(self, intent: Intent) -> concurrent.futures.Future[Any]:
-        return self._pool.submit(sync_executor, intent)
 
 
 def _capacity(max_workers: int, queue_size: int) -> int:
@@ -168,6 +132,17 @@ def _capacity(max_workers: int, queue_size: int) -> int:
             f"need max_workers >= 1 and queue_size >= 0, got {max_workers}, {queue_size}"
         )
     return max_workers + queue_size
+
+
+def default_mp_context() -> multiprocessing.context.BaseContext:
+    """``forkserver`` where the platform has it, else ``spawn``: never ``fork``.
+
+    A forked worker inherits the parent's locks as they were at the fork, including ones other
+    threads held (the pool's own, logging's): a task that then enqueues a follow-up, or logs,
+    can deadlock. Workers started by forkserver or spawn import what they need afresh.
+    """
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    return multiprocessing.get_context(method)
 
 
 def thread_pool_executor(
@@ -182,9 +157,13 @@ def thread_pool_executor(
 
     At most ``max_workers + queue_size`` tasks are queued or running; a call beyond that blocks
     up to ``timeout`` seconds (``None``: until a slot frees), then raises ``DispatchError``.
-    A failing task is logged (logger ``airlock.executors``), counted, kept in ``.errors`` and
-    passed to ``on_error(intent, error)``. ``.statistics``: submitted, completed, failed,
-    in_flight. ``close()`` drains the queue; an ``atexit`` hook does the same at shutdown.
+    The future a call returns carries the task's result. A failing task is logged (logger
+    ``airlock.executors``), counted, kept in ``.errors``, passed to ``on_error(intent, error)``
+    (an ``on_error`` that raises is logged) and reported as a ``task_failed`` completion event;
+    a task that returns, as ``completed`` with its result. ``.statistics``: submitted,
+    completed, failed, in_flight. Takes no dispatch options (any is an ``UnknownOptionError``
+    at enqueue). ``close()`` (or leaving ``with thread_pool_executor() as pool:``) drains the
+    queue and refuses more; an ``atexit`` hook drains it at shutdown.
     """
     capacity = _capacity(max_workers, queue_size)
     pool = concurrent.futures.ThreadPoolExecutor(max_workers, thread_name_prefix=thread_name_prefix)
@@ -202,10 +181,15 @@ def process_pool_executor(
     """Run each task in a worker process, inside a fresh scope there.
 
     Same contract as ``thread_pool_executor``, plus: ``prepare`` checks at enqueue time that
-    the task and every argument pickle, naming the one that does not. Tasks must be
-    module-level functions. Under the ``spawn``/``forkserver`` start methods (``mp_context``)
-    workers begin with airlock's default configuration: configure it in the task's module.
+    the task and every argument pickle, naming the one that does not. Workers start with the
+    ``forkserver`` method (``spawn`` where there is none), never ``fork``, so they inherit no
+    lock held at the time: tasks must be importable (module-level functions in a module, not
+    ``__main__`` code run by ``python -c``), and a worker begins with airlock's default
+    configuration (its follow-ups run with ``sync_executor``): configure airlock in the task's
+    module (or Django settings) for anything else. ``mp_context`` overrides the start method;
+    with ``fork``, a worker calling an inherited pool gets a ``UsageError`` instead of a hang.
     """
     capacity = _capacity(max_workers, queue_size)
-    pool = concurrent.futures.ProcessPoolExecutor(max_workers, mp_context=mp_context)
+    context = mp_context if mp_context is not None else default_mp_context()
+    pool = concurrent.futures.ProcessPoolExecutor(max_workers, mp_context=context)
     return _ProcessPool(pool, capacity, timeout, on_error)

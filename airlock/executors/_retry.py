@@ -7,10 +7,12 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 
 from airlock._intent import Intent
-from airlock.executors._base import Wrapper, describe
+from airlock.exceptions import BatchDispatchError, DispatchError
+from airlock.executors._base import Wrapper, batch_failures, describe
 from airlock.typing import Executor
 
 __all__ = ["RetryStatistics", "exponential_backoff", "with_retry"]
@@ -57,6 +59,12 @@ class RetryStatistics:
     """Intents whose last error was re-raised (attempts exhausted or not retryable)."""
 
 
+@dataclass
+class _Batches:
+    tries: dict[str, int] = field(default_factory=dict)
+    given_up: list[tuple[Intent, BaseException]] = field(default_factory=list)
+
+
 class _Retry(Wrapper):
     def __init__(
         self,
@@ -73,6 +81,18 @@ class _Retry(Wrapper):
         self.sleep = sleep
         self.statistics = RetryStatistics()
         self._lock = threading.Lock()
+        # Per flush (a flush runs in one context): the attempts so far of the intents of failed
+        # batches, and those given up on, which after_flush reports.
+        self._flush: ContextVar[_Batches | None] = ContextVar(f"airlock_retry_{id(self):x}",
+                                                               default=None)
+
+    @property
+    def _batches(self) -> _Batches:
+        state = self._flush.get()
+        if state is None:
+            state = _Batches()
+            self._flush.set(state)
+        return state
 
     def _tally(self, attempts: int, ok: bool) -> None:
         with self._lock:
@@ -84,26 +104,87 @@ class _Retry(Wrapper):
             else:
                 stats.give_ups += 1
 
+    def _wait(self, attempt: int, what: object, exc: BaseException) -> None:
+        delay = self.backoff(attempt)
+        logger.warning(
+            "airlock: %s failed for %s (attempt %d of %d: %r); retrying in %.3gs",
+            describe(self.inner),
+            what,
+            attempt,
+            self.attempts,
+            exc,
+            delay,
+        )
+        self.sleep(delay)
+
+    def _others(
+        self, exc: BaseException, intent: Intent | None
+    ) -> list[tuple[Intent, BaseException]]:
+        # The intents a DispatchError from a buffering inner (batching) names besides ``intent``:
+        # a batch went from this call and failed. In-doubt ones are never sent again.
+        if not isinstance(exc, DispatchError):
+            return []
+        doubt = {i.id for i in getattr(exc, "in_doubt", ())}
+        seen: dict[str, tuple[Intent, BaseException]] = {}
+        for i, e in exc.errors:
+            if i is not None and (intent is None or i.id != intent.id):
+                seen.setdefault(i.id, (i, e))
+        # In doubt: may have gone, so never sent again; reported failed by after_flush.
+        self._batches.given_up += [pair for pair in seen.values() if pair[0].id in doubt]
+        return [pair for pair in seen.values() if pair[0].id not in doubt]
+
+    def _again(self, failed: list[tuple[Intent, BaseException]]) -> None:
+        # Hand a failed batch's intents to the inner executor again (it buffers them: they go
+        # with its next send), each within its own attempts; the others are given up and
+        # reported by after_flush.
+        retry: list[Intent] = []
+        batches = self._batches
+        for i, e in failed:
+            tries = batches.tries.get(i.id, 1)
+            if isinstance(e, self.retry_on) and tries < self.attempts:
+                batches.tries[i.id] = tries + 1
+                retry.append(i)
+            else:
+                batches.given_up.append((i, e))
+        if retry:
+            attempt = max(batches.tries[i.id] for i in retry) - 1
+            self._wait(attempt, f"a batch of {len(retry)}", failed[0][1])
+        for i in retry:
+            try:
+                self.inner(i)
+            except BaseException as exc:
+                others = self._others(exc, None)
+                if not others:
+                    raise
+                self._again(others)
+
     def __call__(self, intent: Intent) -> object:
         attempt = 1
         while True:
             try:
                 result = self.inner(intent)
             except self.retry_on as exc:
+                named = {i.id for i, _ in getattr(exc, "errors", ()) if i is not None}
+                others = self._others(exc, intent)
+                batch = bool(named - {intent.id})
+                if batch:  # a batch failed in this call: its failed intents are retried
+                    self._again(others)
+                    if intent.id not in named:  # this one went with the batch
+                        self._tally(attempt, ok=True)
+                        return None
+                    if any(i.id == intent.id for i in getattr(exc, "in_doubt", ())):
+                        self._tally(attempt, ok=False)  # may have gone: never sent again
+                        raise DispatchError(
+                            f"{self!r}: {intent} is in doubt: {exc}", [(intent, exc)]
+                        ) from exc
                 if attempt >= self.attempts:
                     self._tally(attempt, ok=False)
+                    if batch:  # name this intent alone: the others are retried or reported later
+                        raise DispatchError(
+                            f"{self!r} gave up on {intent}: {exc}", [(intent, exc)]
+                        ) from exc
                     raise
-                delay = self.backoff(attempt)
-                logger.warning(
-                    "airlock: %s failed for %s (attempt %d of %d: %r); retrying in %.3gs",
-                    describe(self.inner),
-                    intent,
-                    attempt,
-                    self.attempts,
-                    exc,
-                    delay,
-                )
-                self.sleep(delay)
+                self._wait(attempt, intent, exc)
                 attempt += 1
             except BaseException:
                 self._tally(attempt, ok=False)
@@ -111,6 +192,67 @@ class _Retry(Wrapper):
             else:
                 self._tally(attempt, ok=True)
                 return result
+
+    def _send_batch(self, intents: list[Intent]) -> None:
+        """Send a batch, retrying it as a unit: only what failed goes again, never what went
+        (or, for a ``BatchDispatchError``, what is in doubt)."""
+        todo = intents
+        sent: list[Intent] = []
+        doubt: list[Intent] = []
+        attempt = 1
+        while True:
+            try:
+                self.inner.send_batch(todo)  # type: ignore[attr-defined]
+            except BaseException as exc:
+                if not isinstance(exc, self.retry_on):
+                    raise
+                went, failed, unsure = batch_failures(exc, todo)
+                told = {i.id for i in getattr(exc, "unsent", ())}
+                not_sent = told if went or told else {i.id for i in todo}
+                sent += went
+                doubt += unsure
+                todo = [i for i, _ in failed]
+                if not todo or attempt >= self.attempts:
+                    self._tally(attempt, ok=False)
+                    raise BatchDispatchError(
+                        f"{self!r} gave up on {len(todo)} of a batch of {len(intents)} "
+                        f"after {attempt} attempts: {exc}",
+                        sent=sent,
+                        unsent=[i for i in todo if i.id in not_sent],
+                        in_doubt=doubt,
+                        errors=[*failed, *((i, exc) for i in doubt)],
+                    ) from exc
+                self._wait(attempt, f"a batch of {len(todo)}", exc)
+                attempt += 1
+            else:
+                self._tally(attempt, ok=True)
+                return
+
+    def after_flush(self) -> None:
+        """Forward ``after_flush``; a batch that fails there is retried (what failed of it,
+        within the attempts); what is given up is reported in one ``DispatchError``."""
+        try:
+            while True:
+                try:
+                    super().after_flush()
+                    break
+                except Exception as exc:
+                    others = self._others(exc, None)
+                    if not others:
+                        raise
+                    before = len(self._batches.given_up)
+                    self._again(others)
+                    if len(self._batches.given_up) - before == len(others):
+                        break  # nothing was retried
+            given_up = self._batches.given_up
+            if given_up:
+                raise DispatchError(
+                    f"{self!r} gave up on {len(given_up)} intent(s) of failed batches: "
+                    + "; ".join(f"{i} ({type(e).__name__}: {e})" for i, e in given_up),
+                    given_up,
+                ) from given_up[-1][1]
+        finally:
+            self._flush.set(None)
 
     def __repr__(self) -> str:
         return f"<with_retry {describe(self.inner)} attempts={self.attempts}>"
@@ -133,6 +275,11 @@ def with_retry(
 
     Retrying ``sync_executor`` runs the task body again: only wrap it around work that is
     safe to repeat. Around a queue executor it retries the *send*, not the task.
+
+    Batches: around an executor with ``send_batch`` it has one too, retrying what failed of a
+    batch as a unit (never what went or is in doubt). Around a buffering executor
+    (``batching``, the ``*_batch_executor``s) a failed batch's intents are handed back to it,
+    and those given up on are failed by ``after_flush`` in one ``DispatchError``.
     """
     if attempts < 1:
         raise ValueError(f"with_retry needs attempts >= 1, got {attempts!r}")

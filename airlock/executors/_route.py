@@ -6,8 +6,15 @@ from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 from airlock._intent import Intent
-from airlock.exceptions import UsageError
-from airlock.executors._base import call_hooks, describe, prepare_with
+from airlock.exceptions import BatchDispatchError, UsageError
+from airlock.executors._base import (
+    batch_failures,
+    call_hooks,
+    describe,
+    known_options,
+    prepare_with,
+    send_each,
+)
 from airlock.typing import Executor, ExecutorWithHooks
 
 __all__ = ["route"]
@@ -27,7 +34,50 @@ class _Route(ExecutorWithHooks):
         self.by = by
         self.default = default
         self.strip = strip
+        if any(getattr(e, "send_batch", None) is not None for e in self._executors()):
+            self.send_batch = self._send_batch
 
+    send_batch: Callable[[list[Intent]], None]
+
+    @property
+    def known_options(self) -> frozenset[str] | None:
+        """The routing options plus every option a target knows (``None``: one does not say)."""
+        union = set(self.strip)
+        for executor in self._executors():
+            known = known_options(executor)
+            if known is None:
+                return None
+            union |= known
+        return frozenset(union)
+
+    def _send_batch(self, intents: list[Intent]) -> None:
+        """Split the batch by route; each part goes as one batch (in order) to its executor."""
+        parts: dict[int, tuple[Executor, list[Intent], list[Intent]]] = {}
+        for intent in intents:
+            executor = self.choose(intent)
+            part = parts.setdefault(id(executor), (executor, [], []))
+            part[1].append(intent)
+            part[2].append(intent.without_options(*self.strip) if self.strip else intent)
+        sent: list[Intent] = []
+        doubt: list[Intent] = []
+        errors: list[tuple[Intent | None, BaseException]] = []
+        for executor, originals, stripped in parts.values():
+            try:
+                send_each(executor, stripped)
+            except Exception as exc:
+                went, failed, unsure = batch_failures(exc, originals)
+                sent += went
+                doubt += unsure
+                errors += [*failed, *((i, exc) for i in unsure)]
+            else:
+                sent += originals
+        if errors:
+            raise BatchDispatchError(
+                f"{self!r}: {len(errors)} of a batch of {len(intents)} failed",
+                sent=sent,
+                in_doubt=doubt,
+                errors=errors,
+            ) from errors[0][1]
     def _key(self, intent: Intent) -> Hashable:
         if callable(self.by):
             return self.by(intent)

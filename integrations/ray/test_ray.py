@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import airlock
+import airlock.testing
 from airlock.exceptions import UnknownOptionError
 from tests.processes import ROOT, wait_until
 from tests.services import require_module
@@ -89,7 +90,9 @@ def test_a_failing_task_is_logged_and_counted(caplog: pytest.LogCaptureFixture) 
         airlock.enqueue(tasks.fail, "bad input")
     wait_until(lambda: ex.statistics.failed == 1, timeout=60, what="the failure to be counted")
     wait_until(
-        lambda: any("fail('bad input') failed on Ray" in r.getMessage() for r in caplog.records),
+        lambda: any(
+            "fail('bad input') failed in <ray_executor" in r.getMessage() for r in caplog.records
+        ),
         timeout=10,
         what="the failure to be logged",
     )
@@ -103,3 +106,32 @@ def test_task_enqueueing_follow_ups_works_on_the_worker(tmp_path: Path) -> None:
         airlock.enqueue(tasks.with_follow_up, str(out))
     wait_until(out.exists, timeout=60, what="the follow-up to run")
     assert out.read_text().startswith("follow-up")
+
+
+def test_ray_executor_has_the_pools_lifecycle_and_completion_events() -> None:
+    reported: list[str] = []
+    with airlock.testing.capture(execute=True) as seen:
+        with ray_executor(max_retries=0, on_error=lambda i, e: reported.append(i.name)) as ex:
+            with airlock.scope(executor=ex):
+                airlock.enqueue(tasks.add, 40, 2)
+                airlock.enqueue(tasks.fail, "bad input")
+            assert ex.wait_idle(60)
+    ok, bad = seen.records
+    assert (ok.fate, ok.outcome, ok.result) == ("dispatched", "completed", 42)
+    assert (bad.fate, bad.outcome) == ("dispatched", "task_failed")
+    assert "bad input" in str(bad.error)
+    s = ex.statistics
+    assert (s.submitted, s.completed, s.failed, s.in_flight) == (2, 1, 1, 0)
+    assert reported == ["fail"] and "bad input" in str(ex.errors[0][1])
+    with airlock.scope(executor=ex) as scope:  # closed on leaving the with block
+        with pytest.raises(airlock.UsageError, match="is closed"):
+            airlock.enqueue(tasks.add, 1, 2)
+        assert scope.intents == []
+
+
+def test_close_waits_for_submitted_tasks(tmp_path: Path) -> None:
+    out = tmp_path / "late"
+    ex = ray_executor()
+    ex(airlock.Intent(task=tasks.write, args=(str(out), "done")))
+    ex.close(timeout=60)
+    assert out.read_text().startswith("done") and ex.statistics.in_flight == 0

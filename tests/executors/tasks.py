@@ -30,3 +30,7 @@ def enqueue_follow_up(path: str) -> None:
 def lines(path: str | Path) -> list[str]:
     p = Path(path)
     return p.read_text().splitlines() if p.exists() else []
+
+
+def add(a: int, b: int) -> int:
+    return a + b

@@ -38,3 +38,18 @@ def test_unknown_name_is_a_usage_error_at_enqueue() -> None:
         with pytest.raises(airlock.UsageError, match=r"unknown executor name 'sms'.*known: mail"):
             airlock.enqueue(noop, _dispatch_options={"executor": "sms"})
         assert s.intents == []
+
+
+def test_register_executor_extends_the_registry_and_configure_replaces_it() -> None:
+    mail, sms, push = Recorder("mail"), Recorder("sms"), Recorder("push")
+    airlock.configure(executors={"mail": mail})
+    airlock.register_executor("sms", sms)
+    with airlock.scope(executor=Recorder()):
+        airlock.enqueue(noop, _name="m", _dispatch_options={"executor": "mail"})
+        airlock.enqueue(noop, _name="s", _dispatch_options={"executor": "sms"})
+    assert [i.name for i in mail.received] == ["m"] and [i.name for i in sms.received] == ["s"]
+    airlock.configure(executors={"push": push})  # replaces the whole registry
+    assert set(airlock.get_configuration()["executors"]) == {"push"}
+    with airlock.scope(executor=Recorder()):
+        with pytest.raises(airlock.UsageError, match=r"unknown executor name 'mail'.*known: push"):
+            airlock.enqueue(noop, _dispatch_options={"executor": "mail"})

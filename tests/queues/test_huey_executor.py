@@ -136,3 +136,19 @@ def test_scope_tasks_sends_follow_up_only_when_the_task_succeeds(huey, record):
     parent("unscoped")
     drain(huey)  # without the hooks the task body has no scope
     assert runs == [("ok-child", (), {})]
+
+
+def test_priority_is_refused_at_enqueue_when_the_storage_has_no_priorities() -> None:
+    pytest.importorskip("redis")
+    from huey import PriorityRedisHuey, RedisHuey
+
+    from tests.queues import tasks
+
+    plain = RedisHuey("airlock-no-priority").task()(tasks.record)
+    with airlock.scope(executor=huey_executor, policy="airlock.DropAll") as s:  # sends nothing
+        with pytest.raises(UnknownOptionError, match="'priority' needs a storage with priorities"):
+            airlock.enqueue(plain, "a", _dispatch_options={"priority": 5})
+        assert s.intents == []
+        ranked = PriorityRedisHuey("airlock-priority").task()(tasks.record)
+        airlock.enqueue(ranked, "b", _dispatch_options={"priority": 5})  # accepted
+        assert len(s.intents) == 1

@@ -48,6 +48,8 @@ class DjangoTasksExecutor(SupportsPrepare):
     unknown queue) raises at once; a relative ``run_after`` becomes an absolute datetime.
     """
 
+    known_options = _OPTIONS
+
     def __call__(self, intent: Intent) -> Any:
         task = intent.task
         if not _is_task(task):

@@ -30,6 +30,7 @@ with require("huey", __name__):
     from huey.storage import RedisPriorityQueue, RedisStorage
 
 from airlock._intent import Intent
+from airlock.exceptions import UnknownOptionError
 from airlock.executors._base import check_options
 from airlock.integrations.executors._batch import (
     BatchingExecutor,
@@ -56,8 +57,11 @@ class HueyExecutor(SupportsPrepare):
 
     ``prepare(intent)``: arguments the huey instance's serializer (pickle) rejects raise
     ``TypeError`` naming the argument; ``delay`` and a relative ``expires`` become absolute
-    datetimes, so a late flush does not push the schedule back.
+    datetimes, so a late flush does not push the schedule back. ``priority`` on a huey whose
+    storage has no priorities (plain ``RedisHuey``) is an ``UnknownOptionError`` at enqueue.
     """
+
+    known_options = _OPTIONS
 
     def __call__(self, intent: Intent) -> None:
         task = intent.task
@@ -116,7 +120,16 @@ class HueyExecutor(SupportsPrepare):
 
 
 def _check_options(intent: Intent) -> None:
-    check_options(str(intent), "huey dispatch", intent.dispatch_options, _OPTIONS)
+    options = intent.dispatch_options
+    check_options(str(intent), "huey dispatch", options, _OPTIONS)
+    storage = intent.task.huey.storage
+    if options.get("priority") is not None and not getattr(storage, "priority", True):
+        raise UnknownOptionError(
+            f"{intent}: huey dispatch option 'priority' needs a storage with priorities; "
+            f"{type(storage).__name__} has none (use PriorityRedisHuey, SqliteHuey, ...)",
+            unknown=["priority"],
+            known=_OPTIONS - {"priority"},
+        )
 
 
 def _relative(value: Any) -> bool:

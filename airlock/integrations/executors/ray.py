@@ -9,17 +9,15 @@ so a task that enqueues follow-ups works there too.
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from airlock._intent import Intent
 from airlock.executors._base import check_options
-from airlock.executors._pools import PoolStatistics
+from airlock.executors._tracking import Tracked
 from airlock.integrations._extras import require
 from airlock.integrations.executors._queues import check_arguments
 from airlock.integrations.executors.sync import sync_executor
-from airlock.typing import SupportsPrepare
 
 with require("ray", __name__):
     import ray
@@ -56,52 +54,73 @@ def _run_task(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     return sync_executor(Intent(task, args, kwargs))  # a task scope, async def tasks too
 
 
-class _Ray(SupportsPrepare):
-    def __init__(self, options: Mapping[str, Any]) -> None:
+class _Ray(Tracked):
+    kind = "ray_executor"
+    what = "Ray task"
+    known_options = RAY_OPTIONS
+
+    def __init__(
+        self,
+        options: Mapping[str, Any],
+        on_error: Callable[[Intent, BaseException], object] | None,
+    ) -> None:
+        super().__init__(on_error)
         self.options = dict(options)
         self._remote: Any = None
-        self.statistics = PoolStatistics()
-        self._lock = threading.Lock()
 
     def prepare(self, intent: Intent) -> Intent:
-        """At enqueue: unknown Ray options and arguments Ray cannot serialize are errors."""
-        check_options(str(intent), "Ray task", intent.dispatch_options, RAY_OPTIONS)
+        """At enqueue: closed, unknown Ray options and arguments Ray cannot serialize are
+        errors."""
+        self.check(intent)
         check_arguments(intent, ray.cloudpickle.dumps, "Ray's serializer (cloudpickle)")
         return intent
 
     def __call__(self, intent: Intent) -> Any:
-        """Submit; returns the ``ObjectRef``. Failures are logged and counted when they happen."""
+        """Submit; returns the ``ObjectRef``. The task's outcome is reported when it arrives."""
+        self.check(intent)
         if self._remote is None:
             self._remote = ray.remote(_run_task)
         options = {**self.options, **intent.dispatch_options}
-        ref = self._remote.options(**options).remote(intent.task, intent.args, intent.kwargs)
-        with self._lock:
-            self.statistics.submitted += 1
+        self._started()
+        try:
+            ref = self._remote.options(**options).remote(intent.task, intent.args, intent.kwargs)
+        except BaseException:
+            self._not_started()
+            raise
         ref.future().add_done_callback(lambda future: self._done(intent, future))
         return ref
 
     def _done(self, intent: Intent, future: Any) -> None:
         error = future.exception()
-        with self._lock:
-            if error is None:
-                self.statistics.completed += 1
-            else:
-                self.statistics.failed += 1
-        if error is not None:
-            logger.error("airlock: %s failed on Ray: %s", intent, error)
+        self._finished(intent, None if error is not None else future.result(), error)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Refuse more intents and wait (up to ``timeout``) for the submitted tasks to finish."""
+        self._closed = True
+        if not self.wait_idle(timeout):
+            logger.warning("airlock: %r closed with tasks still running", self)
 
     def __repr__(self) -> str:
-        return f"<ray_executor options={self.options!r}>"
+        s = self.statistics
+        return (
+            f"<ray_executor {'closed' if self._closed else 'open'} options={self.options!r} "
+            f"submitted={s.submitted} completed={s.completed} failed={s.failed}>"
+        )
 
 
-def ray_executor(**options: Any) -> _Ray:
+def ray_executor(
+    *, on_error: Callable[[Intent, BaseException], object] | None = None, **options: Any
+) -> _Ray:
     """Submit each intent as a Ray task; ``options`` and dispatch options go to ``.options()``.
 
     Dispatch options win over ``options``; names outside ``RAY_OPTIONS`` raise
     ``UnknownOptionError`` (here, or at enqueue for dispatch options).
     Call ``ray.init(...)`` (or connect to a cluster) first; otherwise Ray starts a local one
-    on first use. The flush does not wait: ``.statistics`` counts submitted, completed and
-    failed tasks, and failures are logged (logger ``airlock.executors``).
+    on first use. The flush does not wait; the pools' lifecycle applies: ``.statistics``
+    (submitted, completed, failed, in_flight), ``wait_idle()``, ``.errors``, ``on_error``,
+    ``close()`` (or a ``with`` block) and the completion events ``completed`` (with the
+    task's result) and ``task_failed`` (with its exception). Failures are logged (logger
+    ``airlock.executors``).
     """
     check_options("ray_executor()", "Ray task", options, RAY_OPTIONS)
-    return _Ray(options)
+    return _Ray(options, on_error)
