@@ -119,13 +119,51 @@ def test_capture_executing_runs_code_without_a_scope(airlock_capture_executing):
 """
 
 
-def run_pytest(path: Path, files: dict[str, str], *args: str) -> str:
+DJANGO_SETTINGS = """
+SECRET_KEY = "plugin"
+USE_TZ = True
+INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth",
+                  "airlock.integrations.django"]
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "plugin.sqlite3"}}
+"""
+
+DJANGO_TESTS = """
+import airlock
+import pytest
+from django.contrib.auth.models import User
+from effects import sent, write
+
+
+def count_users():
+    write(f"users: {User.objects.count()}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_scope_flushes_before_the_database_is_flushed(airlock_scope):
+    User.objects.create(username="ann")
+    airlock.enqueue(count_users)
+    assert type(airlock_scope).__mro__[1].__name__ == "DjangoScope"
+
+
+def test_even_when_asked_for_before_the_database_fixture(airlock_scope, transactional_db):
+    User.objects.create(username="ann")
+    airlock.enqueue(count_users)
+    assert type(airlock_scope).__mro__[1].__name__ == "DjangoScope"
+
+
+def test_the_tasks_saw_the_rows():
+    assert sent() == ["users: 1", "users: 1"]
+"""
+
+
+def run_pytest(path: Path, files: dict[str, str], *args: str, django: bool = False) -> str:
     for name, code in {"effects.py": EFFECTS, **files}.items():
         path.joinpath(name).write_text(textwrap.dedent(code))
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     env["PYTHONPATH"] = os.pathsep.join([str(path), str(ROOT)])
+    plugins = ["--ds=plugin_settings"] if django else ["-p", "no:django"]
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:django",
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *plugins,
          "-p", "no:randomly", "--rootdir", str(path), *args],
         cwd=path, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
@@ -150,3 +188,9 @@ def test_every_test_in_a_scope_with_the_option_or_the_ini_setting(tmp_path, how)
 def test_airlock_capture_and_code_that_enqueues_without_a_scope(tmp_path):
     report = run_pytest(tmp_path, {"test_capture.py": CAPTURE_TESTS})
     assert "4 passed" in report, report
+
+
+def test_with_pytest_django_the_scope_flushes_while_the_database_is_there(tmp_path):
+    files = {"plugin_settings.py": DJANGO_SETTINGS, "test_db.py": DJANGO_TESTS}
+    report = run_pytest(tmp_path, files, django=True)
+    assert "3 passed" in report, report
