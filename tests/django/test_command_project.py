@@ -170,10 +170,10 @@ class Project:
             "PROJECT_EFFECTS": str(self.effects),
         }
 
-    def manage(self, *args: str, airlock: dict[str, object] | None = None):
+    def manage(self, *args: str, airlock: dict[str, object] | None = None, stdin: str = ""):
         env = {**self.env, "PROJECT_AIRLOCK": json.dumps(airlock or {})}
         return subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=self.path, env=env,
+            [sys.executable, "manage.py", *args], cwd=self.path, env=env, input=stdin,
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
 
@@ -215,9 +215,13 @@ def test_a_command_of_the_project_runs_in_a_scope(project):
     assert project.sent() == ["shipped p1"]  # the failed command's intent was discarded
 
 
-def test_shell_sends_each_intent_as_its_transaction_commits(project):
+@pytest.mark.parametrize("how", ["-c", "stdin"])
+def test_shell_sends_each_intent_as_its_transaction_commits(project, how):
     assert project.manage("migrate", "--no-input").returncode == 0
-    done = project.manage("shell", "-c", SHELL)
+    if how == "-c":
+        done = project.manage("shell", "-c", SHELL)
+    else:
+        done = project.manage("shell", stdin=SHELL)  # a script piped in
     assert done.returncode == 0, done.stderr
     printed = [line for line in done.stdout.splitlines() if ": " in line]  # not Django's banner
     assert printed == [
