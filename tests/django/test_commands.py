@@ -107,8 +107,9 @@ def test_drop_mode_sends_nothing_and_logs_what_it_dropped(settings, ran, caplog)
     assert Note.objects.count() == 2
     assert (
         "airlock: `ship_notes` dropped 2 intent(s) enqueued while it ran: record('shipped a'), "
-        "record('shipped b'). It builds or loads databases, so it sends no side effects; to send "
-        "them, set AIRLOCK['COMMANDS'] = {'ship_notes': 'scope'}."
+        "record('shipped b'). A command in 'drop' mode sends no side effects (airlock's default "
+        "for migrate, loaddata and flush); to send them, set "
+        "AIRLOCK['COMMANDS'] = {'ship_notes': 'scope'}."
     ) in caplog.messages
 
 

@@ -134,9 +134,9 @@ def _report_dropped(name: str, dropped: list[Any]) -> None:
     listed = ", ".join(str(i) for i in dropped[:_MAX_LISTED])
     more = f" and {len(dropped) - _MAX_LISTED} more" if len(dropped) > _MAX_LISTED else ""
     logger.warning(
-        "airlock: `%s` dropped %d intent(s) enqueued while it ran: %s%s. It builds or loads "
-        "databases, so it sends no side effects; to send them, set "
-        "AIRLOCK['COMMANDS'] = {%r: 'scope'}.",
+        "airlock: `%s` dropped %d intent(s) enqueued while it ran: %s%s. A command in 'drop' "
+        "mode sends no side effects (airlock's default for migrate, loaddata and flush); to "
+        "send them, set AIRLOCK['COMMANDS'] = {%r: 'scope'}.",
         name, len(dropped), listed, more, name,
     )  # fmt: skip
 
