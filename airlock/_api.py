@@ -7,11 +7,10 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, overload
 
-from airlock import _config, _events
-from airlock._context import NO_SCOPE_MESSAGE, current, policy
+from airlock import _config, _events, _outside
+from airlock._context import current, policy
 from airlock._intent import EMPTY_OPTIONS, Intent, build
 from airlock._scope import Scope
-from airlock.exceptions import NoScopeError
 from airlock.typing import Executor, Policy
 
 __all__ = ["enqueue", "policy", "scope", "scoped"]
@@ -43,7 +42,8 @@ def enqueue(
     """Record an intent to run ``task(*args, **kwargs)`` in the current scope, and return it.
 
     Nothing runs now: the scope decides at its end. Raises ``TypeError`` for a task that is
-    neither callable nor a queue task object, ``NoScopeError`` with no active scope,
+    neither callable nor a queue task object, ``NoScopeError`` with no active scope (unless
+    ``configure(outside_scope="on_commit")``: the intent then gets a scope of its own),
     ``PolicyEnqueueError`` from inside a policy callback, and ``PolicyViolation`` when a
     policy's ``on_enqueue`` refuses the intent (it is then not buffered). ``_key`` collapses
     duplicates in one scope to the first; ``_dispatch_options`` go to the executor.
@@ -51,8 +51,8 @@ def enqueue(
     if not callable(task) and not any(hasattr(task, m) for m in _TASK_OBJECT_METHODS):
         raise _not_a_task(task)
     current = _get_current()
-    if current is None:
-        raise NoScopeError(NO_SCOPE_MESSAGE)
+    if current is None:  # NoScopeError, unless configured to send it on commit
+        return _outside.enqueue(task, args, kwargs, _name, _origin, _dispatch_options, _key)
     direct = current._direct
     if direct is not None and _dispatch_options is None and _key is None and not _events.listeners:
         # The scope needs nothing but the append (see Scope._direct).

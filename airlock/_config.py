@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "check_executor",
+    "check_outside_scope",
     "check_policy",
     "configure",
     "get_configuration",
@@ -29,6 +30,10 @@ __all__ = [
 _lock = threading.Lock()
 _config: dict[str, Any] = {}
 
+RAISE, ON_COMMIT = "raise", "on_commit"
+OUTSIDE_SCOPE_MODES = (RAISE, ON_COMMIT)
+"""The values of ``configure(outside_scope=...)`` (and of Django's ``AIRLOCK["OUTSIDE_SCOPE"]``)."""
+
 
 def _defaults() -> dict[str, Any]:
     return {
@@ -37,6 +42,7 @@ def _defaults() -> dict[str, Any]:
         "executor": None,
         "scope_kwargs": {},
         "executors": {},
+        "outside_scope": RAISE,  # what enqueue does with no active scope (see airlock._outside)
         "resolved": None,  # (default executor, its prepare): see resolved_executor()
         "plain": None,  # the class scope() may build without arguments (see airlock.scope)
     }
@@ -99,6 +105,17 @@ def check_executor(value: Any, what: str = "executor") -> Executor:
     return value  # type: ignore[no-any-return]
 
 
+def check_outside_scope(value: Any) -> str:
+    """Return ``value`` if it is an ``outside_scope`` mode; a ``ValueError`` naming them if not."""
+    if value not in OUTSIDE_SCOPE_MODES or not isinstance(value, str):
+        raise ValueError(
+            f"outside_scope {value!r} is not one of {', '.join(map(repr, OUTSIDE_SCOPE_MODES))}: "
+            "'raise' makes enqueue() with no active scope raise NoScopeError, 'on_commit' sends "
+            "each such intent on its own once the current transaction commits"
+        )
+    return value
+
+
 def _resolve_scope_cls(value: Any) -> type[Scope]:
     from airlock._scope import Scope
 
@@ -116,13 +133,17 @@ def configure(
     executor: Executor | str | None = None,
     scope_kwargs: Mapping[str, Any] | None = None,
     executors: Mapping[str, Executor | str] | None = None,
+    outside_scope: str | None = None,
 ) -> None:
     """Set process-wide defaults for ``scope()`` and ``scoped()``.
 
     Only the arguments given change; explicit arguments to ``scope()`` always win. Values may
     be objects or dotted import paths; a bad one raises ``TypeError``/``ImportError`` here.
     ``executors`` is the registry of named executors that
-    ``_dispatch_options={"executor": "name"}`` picks from.
+    ``_dispatch_options={"executor": "name"}`` picks from. ``outside_scope`` says what
+    ``enqueue`` does with no active scope: ``"raise"`` (default, ``NoScopeError``) or
+    ``"on_commit"`` (the intent gets a scope of its own: sent once the current transaction
+    commits, at once outside one; a bad value is a ``ValueError``).
     """
     updates: dict[str, Any] = {}
     if scope_cls is not None:
@@ -137,6 +158,8 @@ def configure(
         updates["executors"] = {
             str(name): resolve_executor(ex, f"executor {name!r}") for name, ex in executors.items()
         }
+    if outside_scope is not None:
+        updates["outside_scope"] = check_outside_scope(outside_scope)
     with _lock:
         _config.update(updates)
         _config["resolved"] = _config["plain"] = None
@@ -160,7 +183,8 @@ def reset_configuration() -> None:
 
 
 def get_configuration() -> dict[str, Any]:
-    """A copy of the current defaults: scope_cls, policy, executor, scope_kwargs, executors."""
+    """A copy of the current defaults: scope_cls, policy, executor, scope_kwargs, executors,
+    outside_scope."""
     with _lock:
         snapshot = dict(_config)
     del snapshot["resolved"], snapshot["plain"]

@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Union
 
 from airlock._intent import Intent
-from airlock.exceptions import NoScopeError, PolicyEnqueueError
+from airlock.exceptions import PolicyEnqueueError
 
 if TYPE_CHECKING:
     from airlock._scope import Scope
@@ -25,7 +25,10 @@ __all__ = ["Frame", "LazyScope", "current", "get_current_scope", "guard", "polic
 NO_SCOPE_MESSAGE = (
     "airlock.enqueue() was called with no active scope. Wrap the unit of work in "
     "`with airlock.scope():`, decorate it with `@airlock.scoped()`, or add "
-    "airlock.integrations.django.AirlockMiddleware for requests."
+    "airlock.integrations.django.AirlockMiddleware for requests. To send such an intent on its "
+    "own once the current transaction commits (like transaction.on_commit), set "
+    "AIRLOCK['OUTSIDE_SCOPE'] = 'on_commit' in Django settings, or call "
+    "airlock.configure(outside_scope='on_commit')."
 )
 _IN_POLICY_MESSAGE = (
     "enqueue() was called from inside a policy callback; policies decide about intents, they "
@@ -55,7 +58,9 @@ class Frame:
         if self.guard:
             raise PolicyEnqueueError(_IN_POLICY_MESSAGE)
         if self.scope is None:
-            raise NoScopeError(NO_SCOPE_MESSAGE)
+            from airlock import _outside
+
+            return _outside.enqueue(*call)
         return self.scope._enqueue(*call, self.policies)  # type: ignore[call-arg]
 
 

@@ -22,7 +22,8 @@ class LabelledScope(airlock.Scope):
 
 def test_the_defaults_are_empty():
     assert airlock.get_configuration() == {
-        "scope_cls": None, "policy": None, "executor": None, "scope_kwargs": {}, "executors": {}}
+        "scope_cls": None, "policy": None, "executor": None, "scope_kwargs": {}, "executors": {},
+        "outside_scope": "raise"}
 
 
 def test_configured_defaults_are_used_by_scope_and_scoped():

@@ -74,6 +74,33 @@ def test_e004_bad_executors_entry(settings):
     assert "settings.AIRLOCK['EXECUTORS']['sms']" in out and "airlock.E003" in out
 
 
+def test_e004_bad_outside_scope_and_commands_modes(settings):
+    out = check_output(
+        settings, {"OUTSIDE_SCOPE": "on-commit", "COMMANDS": {"migrate": "scoped", "*": None}}
+    )
+    assert out.count("airlock.E004") == 3
+    assert "settings.AIRLOCK['OUTSIDE_SCOPE']: (airlock.E004) 'on-commit' is not one of" in out
+    assert "Did you mean 'on_commit'?" in out
+    assert "settings.AIRLOCK['COMMANDS']['migrate']: (airlock.E004) 'scoped' is not a mode" in out
+    assert "Did you mean 'scope'?" in out and "settings.AIRLOCK['COMMANDS']['*']" in out
+
+
+def test_e004_commands_that_is_not_a_dict(settings):
+    out = check_output(settings, {"COMMANDS": "scope"})
+    assert "settings.AIRLOCK['COMMANDS']: (airlock.E004) must be False or a dict" in out
+
+
+def test_valid_outside_scope_and_commands_pass_the_check(settings, capsys):
+    for value in (
+        {"OUTSIDE_SCOPE": "on_commit", "COMMANDS": {"migrate": "scope", "*": False}},
+        {"OUTSIDE_SCOPE": "raise", "COMMANDS": False},
+        {"COMMANDS": {"shell": "drop", "import_orders": True, "migrate": "on_commit"}},
+    ):
+        settings.AIRLOCK = value
+        call_command("check")
+        assert "no issues" in capsys.readouterr().out
+
+
 def test_e005_unknown_executor_name(settings):
     out = check_output(settings, {"EXECUTOR": "mial", "EXECUTORS": {"mail": sync_executor}})
     assert "airlock.E005" in out and "Did you mean 'mail'?" in out

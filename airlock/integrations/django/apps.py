@@ -1,4 +1,5 @@
-"""The Django app: applies ``settings.AIRLOCK`` to airlock and registers the system checks."""
+"""The Django app: applies ``settings.AIRLOCK`` to airlock, registers the system checks, and
+runs management commands in a scope (``commands``)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,16 @@ from django.core.signals import setting_changed
 
 def _setting_changed(*, setting: str, **kwargs: Any) -> None:
     if setting == "AIRLOCK":
+        from airlock.integrations.django import commands
         from airlock.integrations.django.conf import apply_settings
 
         apply_settings()
+        commands.apply_setting()
 
 
 class AirlockConfig(AppConfig):
-    """``INSTALLED_APPS += ["airlock.integrations.django"]``: configure airlock from settings."""
+    """``INSTALLED_APPS += ["airlock.integrations.django"]``: configure airlock from settings,
+    and run each management command in its airlock mode (see ``commands``)."""
 
     name = "airlock.integrations.django"
     label = "airlock_django"
@@ -28,7 +32,9 @@ class AirlockConfig(AppConfig):
     def ready(self) -> None:
         AirlockConfig.loaded = True  # on this class: a subclass of it in INSTALLED_APPS counts
         from airlock.integrations.django import checks  # noqa: F401  (registers the checks)
+        from airlock.integrations.django.commands import apply_setting
         from airlock.integrations.django.conf import apply_settings
 
         apply_settings()
+        apply_setting()  # wraps BaseCommand.execute unless AIRLOCK["COMMANDS"] = False
         setting_changed.connect(_setting_changed, dispatch_uid="airlock.apply_settings")

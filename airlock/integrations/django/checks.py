@@ -1,9 +1,10 @@
 """System checks for ``settings.AIRLOCK`` (ids ``airlock.E001`` ... ``airlock.E008``).
 
 E001 not a dict, E002 unknown key, E003 a dotted path that does not import, E004 a value of
-the wrong kind (a module's path where an object was wanted, too), E005 ``EXECUTOR`` names no
-entry of ``EXECUTORS``, E006 ``SCOPE_KWARGS`` that the scope class does not accept (or an
-unknown database alias in ``using``), E008 a key whose app is not installed (``OUTBOX``).
+the wrong kind (a module's path where an object was wanted, too; a bad ``OUTSIDE_SCOPE`` or
+``COMMANDS`` mode), E005 ``EXECUTOR`` names no entry of ``EXECUTORS``, E006 ``SCOPE_KWARGS``
+that the scope class does not accept (or an unknown database alias in ``using``), E008 a key
+whose app is not installed (``OUTBOX``).
 E007 (``AirlockMiddleware`` without this app) lives in the middleware module: it must run
 when this app is not installed, and then nothing imports this module.
 """
@@ -177,6 +178,57 @@ def _check_scope_kwargs(scope_cls: Any, kwargs: Any, errors: list[CheckMessage])
         )
 
 
+def _check_outside_scope(value: Any, errors: list[CheckMessage]) -> None:
+    try:
+        _config.check_outside_scope(value)
+    except ValueError:
+        modes = [str(m) for m in _config.OUTSIDE_SCOPE_MODES]
+        errors.append(
+            Error(
+                f"{value!r} is not one of {', '.join(map(repr, modes))}",
+                hint=_did_you_mean(str(value), modes) + "'raise': enqueue() with no active scope "
+                "raises NoScopeError; 'on_commit': each such intent is sent on its own once the "
+                "transaction open at enqueue commits (at once outside one).",
+                obj=_where("OUTSIDE_SCOPE"),
+                id="airlock.E004",
+            )
+        )
+
+
+def _check_commands(table: Any, errors: list[CheckMessage]) -> None:
+    from airlock.integrations.django.commands import MODES
+
+    if table is False:
+        return
+    if not isinstance(table, Mapping):
+        errors.append(
+            Error(
+                f"must be False or a dict of command name -> mode, got {table!r}",
+                hint="For example {'migrate': 'scope', 'import_orders': False}.",
+                obj=_where("COMMANDS"),
+                id="airlock.E004",
+            )
+        )
+        return
+    names = [str(m) for m in MODES if m is not False]
+    for name, mode in table.items():
+        if isinstance(name, str) and isinstance(mode, (str, bool)) and mode in (*MODES, True):
+            continue
+        errors.append(
+            Error(
+                f"{mode!r} is not a mode"
+                if isinstance(name, str)
+                else f"has a key {name!r} that is not a command name",
+                hint=(_did_you_mean(str(mode), names) if isinstance(mode, str) else "")
+                + "Modes: 'scope' (a scope around the command), 'drop' (send nothing it "
+                "enqueues), 'on_commit' (each intent on its own, as its transaction commits), "
+                "False (untouched). '*' is every command not named.",
+                obj=_where("COMMANDS", str(name)),
+                id="airlock.E004",
+            )
+        )
+
+
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Validate ``settings.AIRLOCK``; every problem is an ``Error`` with an id and a hint."""
     settings = conf.user_settings()
@@ -220,6 +272,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     _check_executor(settings.get("EXECUTOR"), names, errors)
     scope_cls = _resolve("SCOPE", conf.get_setting("SCOPE"), _config._resolve_scope_cls, errors)
     _check_scope_kwargs(scope_cls, settings.get("SCOPE_KWARGS", {}), errors)
+    if "OUTSIDE_SCOPE" in settings:
+        _check_outside_scope(settings["OUTSIDE_SCOPE"], errors)
+    _check_commands(settings.get("COMMANDS", {}), errors)
     return errors
 
 

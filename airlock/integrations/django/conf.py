@@ -30,6 +30,8 @@ DEFAULTS: dict[str, Any] = {
     "SCOPE": "airlock.integrations.django.DjangoScope",
     "SCOPE_KWARGS": {},
     "EXECUTORS": {},
+    "OUTSIDE_SCOPE": "raise",
+    "COMMANDS": {},
 }
 """Every known key of ``settings.AIRLOCK`` and its default. Extend with ``register_setting``."""
 
@@ -127,4 +129,5 @@ def apply_settings() -> None:
         executor=get_executor(),
         scope_kwargs=dict(get_setting("SCOPE_KWARGS") or {}),
         executors=get_executors(),
+        outside_scope=get_setting("OUTSIDE_SCOPE"),
     )

@@ -1,4 +1,5 @@
-"""The management-command recipes of docs/django.md, as a command the tests run."""
+"""The management-command recipes of docs/django.md, as a command the tests run: its own
+``@airlock.scoped()`` and dry-run scopes decide for their intents inside the command's scope."""
 
 from __future__ import annotations
 
