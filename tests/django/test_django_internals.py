@@ -12,7 +12,7 @@ from typing import Any
 
 import django.test
 import pytest
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 
 pytestmark = pytest.mark.django_db(
     transaction=True, databases=["default", "other"], available_apps=["tests.django"]
@@ -32,9 +32,10 @@ class Spy:
     on_commit callbacks Django holds before and after each call."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
-        self.method = getattr(connection, name)
+        real = connections["default"]  # not the proxy: undo must restore what was there
+        self.method = getattr(real, name)
         self.calls: list[tuple[list[Any], list[Any]]] = []
-        monkeypatch.setattr(connection, name, self)
+        monkeypatch.setattr(real, name, self)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         before = callbacks()

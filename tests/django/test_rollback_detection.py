@@ -196,3 +196,24 @@ def test_a_savepoint_rollback_inside_a_test_case_is_detected_at_once(ex, fates, 
             held.append(exc)
             assert fates == [("rolled_back", "a")]
     assert ex.sent == [] and fates == [("rolled_back", "a")]
+
+
+def test_rollbacks_are_still_detected_after_a_test_monkeypatched_the_connections_methods(
+    ex, fates, held
+):
+    # pytest's monkeypatch, given Django's `connection` proxy, deletes the instance attribute
+    # on undo: airlock's wrapper goes with it. The next enqueue must watch the connection again.
+    with scope(ex), transaction.atomic():
+        airlock.enqueue(record, "watched")  # the connection is watched from here on
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("rollback", "savepoint_rollback"):
+            patch.setattr(connection, name, getattr(connection, name))
+    assert "rollback" not in connections["default"].__dict__  # the wrapper is gone
+    with scope(ex) as s:
+        try:
+            with transaction.atomic():
+                airlock.enqueue(record, "a")
+                hold_callbacks(held)
+                raise ValueError("roll the transaction back")
+        except ValueError:
+            assert fates[-1] == ("rolled_back", "a") and s.is_active

@@ -110,11 +110,12 @@ class CommitHook:
 class Watch:
     """Our hooks on one connection that have not run yet; swept after every rollback."""
 
-    __slots__ = ("connection", "hooks")
+    __slots__ = ("connection", "hooks", "wrappers")
 
     def __init__(self, connection: Any) -> None:
         self.connection = connection
         self.hooks: list[CommitHook] = []
+        self.wrappers: dict[str, Callable[..., Any]] = {}  # method name -> our wrapper
 
     def add(self, hook: CommitHook) -> None:
         """Register ``hook`` with Django's ``on_commit`` and follow it."""
@@ -142,13 +143,20 @@ class Watch:
 
 
 def watch(connection: Any) -> Watch:
-    """The ``Watch`` of a connection, wrapping its rollback methods the first time."""
-    found: Watch | None = connection.__dict__.get("_airlock_watch")
+    """The ``Watch`` of a connection, its rollback methods wrapped.
+
+    Wrapped again when our wrapper is no longer the instance's method (e.g. a test's
+    ``monkeypatch`` of Django's ``connection`` proxy deletes it on undo).
+    """
+    attrs = connection.__dict__
+    found: Watch | None = attrs.get("_airlock_watch")
     if found is None:
-        found = Watch(connection)
-        for name in _WATCHED_METHODS:
-            setattr(connection, name, _then(getattr(connection, name), found.sweep))
-        connection.__dict__["_airlock_watch"] = found
+        found = attrs["_airlock_watch"] = Watch(connection)
+    wrappers = found.wrappers
+    for name in _WATCHED_METHODS:
+        if name not in wrappers or attrs.get(name) is not wrappers[name]:
+            wrappers[name] = wrapper = _then(getattr(connection, name), found.sweep)
+            setattr(connection, name, wrapper)
     return found
 
 
