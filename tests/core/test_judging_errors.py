@@ -181,3 +181,57 @@ def test_on_buffered_refusing_a_captured_intent_fails_it_and_the_rest_still_go(e
     assert outer.is_flushed and recorder.calls == ["send_email(1)"]
     assert fates(events) == [("failed", "send_email('x')"), ("dispatched", "send_email(1)")]
     assert "could not capture" in caplog.text
+
+
+# -- interrupts while judging -----------------------------------------------------------------
+class Interrupting(Broken):
+    """A policy interrupted (Ctrl-C) while judging the intent with argument 2."""
+
+    def allows(self, intent: airlock.Intent) -> bool:
+        if intent.args == (2,):
+            raise KeyboardInterrupt
+        return True
+
+
+@pytest.mark.parametrize("where", ["scope policy", "local policy"])
+def test_an_interrupt_in_a_policy_fails_every_undecided_intent_then_propagates(where, events):
+    recorder = Recorder()
+    with pytest.raises(KeyboardInterrupt):
+        with airlock.scope(Interrupting() if where == "scope policy" else None,
+                           executor=recorder) as scope:
+            airlock.enqueue(send_email, 1)
+            with airlock.policy(Interrupting() if where == "local policy" else airlock.AllowAll()):
+                airlock.enqueue(send_email, 2)
+            airlock.enqueue(send_email, 3)
+    assert scope.is_flushed and recorder.intents == []
+    assert sorted(fates(events)) == [
+        ("failed", "send_email(1)"),
+        ("failed", "send_email(2)"),
+        ("failed", "send_email(3)"),
+    ]
+    assert all(isinstance(e, KeyboardInterrupt) for _, e in scope.failed)
+
+
+def test_an_interrupt_in_before_descendant_flushes_fails_what_it_was_offered(events):
+    class Interrupted(airlock.Scope):
+        def before_descendant_flushes(self, exiting_scope, intents):
+            raise SystemExit(1)
+
+    with pytest.raises(SystemExit):
+        with airlock.scope(executor=Recorder(), _cls=Interrupted):
+            with airlock.scope():
+                airlock.enqueue(send_email, 1)
+    assert fates(events) == [("failed", "send_email(1)")]
+
+
+def test_an_interrupt_in_should_flush_fails_every_intent_and_discards_the_scope(events):
+    class Interrupted(airlock.Scope):
+        def should_flush(self, error):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        with airlock.scope(executor=Recorder(), _cls=Interrupted) as scope:
+            airlock.enqueue(send_email, 1)
+            airlock.enqueue(send_email, 2)
+    assert scope.is_discarded  # settled, not left neither flushed nor discarded
+    assert fates(events) == [("failed", "send_email(1)"), ("failed", "send_email(2)")]

@@ -290,3 +290,18 @@ def test_isolate_mode_never_raises_dispatch_error_even_when_everything_failed(ev
         airlock.enqueue(record, "a")  # the executor fails it
         airlock.enqueue(record, "b")  # the policy fails it
     assert sorted(events) == [("failed", "record('a')"), ("failed", "record('b')")]
+
+
+def test_an_interrupt_in_a_policy_fails_every_undecided_intent_then_propagates(events):
+    class Interrupting(Broken):
+        def allows(self, intent):
+            if intent.args == ("b",):
+                raise KeyboardInterrupt
+            return True
+
+    executor = Executor()
+    with pytest.raises(KeyboardInterrupt):
+        with django_scope(executor, policy=Interrupting()), transaction.atomic():
+            enqueue_three()
+    assert executor.sent == []
+    assert sorted(events) == [("failed", f"record('{x}')") for x in "abc"]
