@@ -305,3 +305,44 @@ def test_an_interrupt_in_a_policy_fails_every_undecided_intent_then_propagates(e
             enqueue_three()
     assert executor.sent == []
     assert sorted(events) == [("failed", f"record('{x}')") for x in "abc"]
+
+
+def test_an_interrupt_in_one_scopes_commit_hook_leaves_no_later_scopes_intent_pending(events):
+    # Django runs the commit hooks from a list of its own: when one raises an interrupt, the
+    # hooks after it never run, and no rollback tells us about them.
+    def interrupted_on_a(intent):
+        if intent.args == ("a",):
+            raise KeyboardInterrupt
+
+    with capture(execute=True) as seen:
+        with pytest.raises(KeyboardInterrupt):
+            with transaction.atomic():
+                with django_scope(interrupted_on_a):
+                    airlock.enqueue(record, "a")
+                with django_scope(interrupted_on_a):
+                    airlock.enqueue(record, "b")
+    assert seen.pending == []
+    assert events == [("failed", "record('a')"), ("failed", "record('b')")]
+
+
+def test_an_intent_lost_to_an_interrupted_commit_is_not_discarded_again_by_its_open_scope(
+    events,
+):
+    class Releasing(DjangoScope):
+        """Lets children flush on their own (so the outer scope stays open at commit)."""
+
+        def before_descendant_flushes(self, exiting_scope, intents):
+            return intents
+
+    def interrupted_on_a(intent):
+        if intent.args == ("a",):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        with airlock.scope(executor=Executor(), _cls=Releasing) as outer:
+            with transaction.atomic():
+                with django_scope(interrupted_on_a):
+                    airlock.enqueue(record, "a")  # released: its hook runs first
+                airlock.enqueue(record, "b")  # committed, but its scope has not decided yet
+    assert outer.is_discarded and outer.intents == []
+    assert events == [("failed", "record('a')"), ("failed", "record('b')")]

@@ -88,8 +88,14 @@ class CommitHook:
         if self.done:  # captureOnCommitCallbacks may run a callback Django runs again later
             return
         self.done = True
+        watch = self.watch
         self._unwatch()
-        self.scope._hook_done(self, committed=True)
+        try:
+            self.scope._hook_done(self, committed=True)
+        except BaseException as exc:  # an interrupt from a dispatch (nothing else gets here)
+            if watch is not None:
+                watch.lose(exc)
+            raise
 
     def _unwatch(self) -> None:
         watch, self.watch = self.watch, None
@@ -122,6 +128,16 @@ class Watch:
         self.connection.on_commit(hook)
         self.hooks.append(hook)
         hook.watch = self
+
+    def lose(self, error: BaseException) -> None:
+        """An interrupt stopped Django's commit hooks: it never runs the ones after it, so
+        their intents fail with ``error``."""
+        hooks, self.hooks = self.hooks, []
+        for hook in hooks:
+            hook.watch = None
+            if not hook.done:
+                hook.done = True
+                hook.scope._hook_lost(hook, error)
 
     def sweep(self) -> None:
         """Settle every hook Django no longer holds: the transaction or savepoint rolled back."""
