@@ -83,6 +83,20 @@ def test_a_commit_calls_each_callback_once_without_arguments_in_order():
     assert ran == ["first", "second"] and connection.run_on_commit == []
 
 
+def test_a_commit_hook_raising_an_interrupt_stops_the_rest_which_are_then_gone():
+    # airlock's CommitHook fails the intents of its later hooks then (Watch.lose).
+    ran: list[str] = []
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        with transaction.atomic():
+            transaction.on_commit(interrupt)
+            transaction.on_commit(lambda: ran.append("later"))
+    assert ran == [] and connection.run_on_commit == []
+
+
 # -- what a rollback does to the callbacks ---------------------------------------------------
 def test_atomic_rolls_a_savepoint_back_through_the_instances_savepoint_rollback(monkeypatch):
     spy = Spy(monkeypatch, "savepoint_rollback")

@@ -13,7 +13,8 @@ The Django internals read here, each pinned by ``tests/django/test_django_intern
 ``connection.run_on_commit`` (entries ``(savepoint ids, callback, robust)``),
 ``connection.savepoint_ids``, ``connection.atomic_blocks[0]._from_testcase``, and that
 ``atomic`` ends a transaction or savepoint through the connection's ``rollback()`` /
-``savepoint_rollback()`` methods.
+``savepoint_rollback()`` methods, and that a commit hook raising an interrupt stops the hooks
+after it for good.
 """
 
 from __future__ import annotations
