@@ -107,7 +107,7 @@ class LazyScope:
     def finish(self, error: BaseException | None) -> None:
         """Stop being current, then settle the scope if one was made (as ``__exit__`` does)."""
         if self.token is not None:
-            _reset(self.token, self.prior)
+            _reset(self.token, self, self.prior)
             self.token = None
         scope = self.scope
         if scope is not None:
@@ -115,12 +115,14 @@ class LazyScope:
             scope._finish(error)
 
 
-def _reset(token: Token[Value], prior: Value) -> None:
+def _reset(token: Token[Value], value: Value, prior: Value) -> None:
     try:
         current.reset(token)
     except (ValueError, RuntimeError):
-        # Left from another context than the one it was entered in (another task or thread).
-        current.set(prior)
+        # Left from another context than the one it was entered in (another task or thread):
+        # step out only where ``value`` is current; that context's own scope stays.
+        if current.get() is value:
+            current.set(prior)
 
 
 def scope_of(value: Value) -> Scope | None:

@@ -3,7 +3,8 @@ scope may dispatch itself. Its own policy and the intents' local policies judge 
 each active ancestor, innermost first, says what it hands back (``before_descendant_flushes``)
 and captures the rest. A policy or hook that raises fails the
 intents it was judging, with a ``PolicyError`` that names it; in fail-fast mode it also stops
-the judging (the caller fails what is left).
+the judging (the caller fails what is left). An interrupt (``KeyboardInterrupt``,
+``SystemExit``) raised there fails every intent not yet decided, with itself, and propagates.
 """
 
 from __future__ import annotations
@@ -39,9 +40,11 @@ def judge(scope: Scope, intents: list[Intent], failed: Failed) -> list[Intent]:
         try:
             with guard(ancestor):
                 released = ancestor.before_descendant_flushes(scope, list(remaining))
-        except Exception as exc:
+        except BaseException as exc:
             fail_all(scope, remaining, judging_error(ancestor.before_descendant_flushes, exc),
                      failed)
+            if not isinstance(exc, Exception):  # an interrupt: settled, now let it go on
+                raise
             return []
         kept = {id(i) for i in released}
         capture(ancestor, scope, [i for i in remaining if id(i) not in kept])
@@ -82,11 +85,13 @@ def finish(scope: Scope, error: BaseException | None) -> None:
     ``should_flush`` raising fails every intent and discards the scope."""
     try:
         flush = scope.should_flush(error)
-    except Exception as exc:
+    except BaseException as exc:
         hook_error = judging_error(scope.should_flush, exc)
         scope._finishing("discard")
         failed: Failed = []
         fail_all(scope, list(scope._buffer or ()), hook_error, failed)
+        if not isinstance(exc, Exception):  # an interrupt: settled, now let it go on
+            raise
         if error is None and failed and not scope._isolate:
             raise dispatch_error(failed) from exc
         logger.error("airlock: %s", hook_error)
@@ -131,7 +136,10 @@ def allowed(
                     judging = policy
                     if not policy.allows(intent):
                         refusing = policy
-            except Exception as exc:
+            except BaseException as exc:
+                if not isinstance(exc, Exception):  # an interrupt: settle what is left first
+                    fail_all(scope, keep + intents[index:], exc, failed)
+                    raise
                 error = judging_error(judging, exc)
                 scope.settle(intent, _events.FAILED, error)
                 failed.append((intent, error))
@@ -152,8 +160,11 @@ def fail_all(scope: Scope, intents: list[Intent], error: BaseException, failed: 
         failed.append((intent, error))
 
 
-def judging_error(judge: Any, exc: BaseException) -> PolicyError:
-    """The error a failed intent keeps when ``judge`` (a policy or hook) raised ``exc``."""
+def judging_error(judge: Any, exc: BaseException) -> BaseException:
+    """The error a failed intent keeps when ``judge`` (a policy or hook) raised ``exc``: a
+    ``PolicyError`` naming it, or an interrupt (``KeyboardInterrupt``, ``SystemExit``) itself."""
+    if not isinstance(exc, Exception):
+        return exc
     error = PolicyError(f"{judge!r} raised {type(exc).__name__}: {exc}")
     error.__cause__ = exc
     return error

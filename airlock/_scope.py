@@ -187,8 +187,10 @@ class Scope(Fates):
         try:
             _reset(self._token)
         except (ValueError, RuntimeError):
-            # Exited from another context than the one it was entered in (another task).
-            _set(self._prior)
+            # Exited from another context than the one it was entered in (another task or
+            # thread): step out only where we are current; that context's own scope stays.
+            if _get() is self:
+                _set(self._prior)
 
     def _exit_in_place(self) -> None:
         if self._state is not _ACTIVE:
@@ -359,7 +361,8 @@ class Scope(Fates):
         try:
             _reset(self._token)
         except (ValueError, RuntimeError):
-            _set(self._prior)
+            if _get() is self:  # exited from another context: see exit()
+                _set(self._prior)
         if exc is None and type(self).should_flush is _should_flush:
             if self._buffer is None:
                 self._state = _FLUSHED  # nothing was buffered: nothing to decide

@@ -13,7 +13,8 @@ The Django internals read here, each pinned by ``tests/django/test_django_intern
 ``connection.run_on_commit`` (entries ``(savepoint ids, callback, robust)``),
 ``connection.savepoint_ids``, ``connection.atomic_blocks[0]._from_testcase``, and that
 ``atomic`` ends a transaction or savepoint through the connection's ``rollback()`` /
-``savepoint_rollback()`` methods.
+``savepoint_rollback()`` methods, and that a commit hook raising an interrupt stops the hooks
+after it for good.
 """
 
 from __future__ import annotations
@@ -88,8 +89,14 @@ class CommitHook:
         if self.done:  # captureOnCommitCallbacks may run a callback Django runs again later
             return
         self.done = True
+        watch = self.watch
         self._unwatch()
-        self.scope._hook_done(self, committed=True)
+        try:
+            self.scope._hook_done(self, committed=True)
+        except BaseException as exc:  # an interrupt from a dispatch (nothing else gets here)
+            if watch is not None:
+                watch.lose(exc)
+            raise
 
     def _unwatch(self) -> None:
         watch, self.watch = self.watch, None
@@ -110,17 +117,28 @@ class CommitHook:
 class Watch:
     """Our hooks on one connection that have not run yet; swept after every rollback."""
 
-    __slots__ = ("connection", "hooks")
+    __slots__ = ("connection", "hooks", "wrappers")
 
     def __init__(self, connection: Any) -> None:
         self.connection = connection
         self.hooks: list[CommitHook] = []
+        self.wrappers: dict[str, Callable[..., Any]] = {}  # method name -> our wrapper
 
     def add(self, hook: CommitHook) -> None:
         """Register ``hook`` with Django's ``on_commit`` and follow it."""
         self.connection.on_commit(hook)
         self.hooks.append(hook)
         hook.watch = self
+
+    def lose(self, error: BaseException) -> None:
+        """An interrupt stopped Django's commit hooks: it never runs the ones after it, so
+        their intents fail with ``error``."""
+        hooks, self.hooks = self.hooks, []
+        for hook in hooks:
+            hook.watch = None
+            if not hook.done:
+                hook.done = True
+                hook.scope._hook_lost(hook, error)
 
     def sweep(self) -> None:
         """Settle every hook Django no longer holds: the transaction or savepoint rolled back."""
@@ -142,13 +160,20 @@ class Watch:
 
 
 def watch(connection: Any) -> Watch:
-    """The ``Watch`` of a connection, wrapping its rollback methods the first time."""
-    found: Watch | None = connection.__dict__.get("_airlock_watch")
+    """The ``Watch`` of a connection, its rollback methods wrapped.
+
+    Wrapped again when our wrapper is no longer the instance's method (e.g. a test's
+    ``monkeypatch`` of Django's ``connection`` proxy deletes it on undo).
+    """
+    attrs = connection.__dict__
+    found: Watch | None = attrs.get("_airlock_watch")
     if found is None:
-        found = Watch(connection)
-        for name in _WATCHED_METHODS:
-            setattr(connection, name, _then(getattr(connection, name), found.sweep))
-        connection.__dict__["_airlock_watch"] = found
+        found = attrs["_airlock_watch"] = Watch(connection)
+    wrappers = found.wrappers
+    for name in _WATCHED_METHODS:
+        if name not in wrappers or attrs.get(name) is not wrappers[name]:
+            wrappers[name] = wrapper = _then(getattr(connection, name), found.sweep)
+            setattr(connection, name, wrapper)
     return found
 
 

@@ -216,6 +216,14 @@ class DjangoScope(Scope):
         for scope in touched:
             scope._send_ready(hook.connection_id, now=not hook.shared)
 
+    def _hook_lost(self, hook: CommitHook, error: BaseException) -> None:
+        """Django will never run ``hook`` (an interrupt stopped the commit hooks): each of its
+        live tickets fails with ``error``."""
+        self._live[hook.connection_id] -= 1  # type: ignore[index]
+        for ticket in hook.tickets:
+            if ticket.fate is None:
+                ticket.scope._roll_back(ticket, error, _events.FAILED)
+
     def _commit(self, ticket: Ticket, alias: str) -> None:
         ticket.waiting.remove(alias)
         if ticket.waiting:
@@ -228,7 +236,8 @@ class DjangoScope(Scope):
             self._ready = []
         self._ready.append(ticket.intent)
 
-    def _roll_back(self, ticket: Ticket, alias: str) -> None:
+    def _roll_back(self, ticket: Ticket, detail: Any, fate: str = _events.ROLLED_BACK) -> None:
+        # The intent will never be sent: it leaves the buffer and gets ``fate``.
         intent = ticket.intent
         if not ticket.released:
             if self._gone is None:
@@ -237,7 +246,7 @@ class DjangoScope(Scope):
             key = intent.key
             if key is not None and self._keys is not None and self._keys.get(key) is intent:
                 del self._keys[key]  # a retry may enqueue the same key again
-        self.settle(intent, _events.ROLLED_BACK, alias)
+        self.settle(intent, fate, detail)
 
     def _send_ready(self, connection_id: int, now: bool) -> None:
         # One commit runs all our hooks on that connection in a row: send when the last has

@@ -1,0 +1,285 @@
+"""The dispatch engine: every intent ends in exactly one fate, reported once (SPEC 2.6).
+
+Plain ``Scope`` fails fast; batching executors wait for ``after_flush``; an interrupt
+(``KeyboardInterrupt``, ``SystemExit``) settles what it can and then propagates itself.
+Isolate mode (``DjangoScope``) has its twin in ``tests/django/test_isolate_mode.py``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import airlock
+from airlock.exceptions import DispatchError
+from airlock.executors import batching
+from airlock.testing import capture
+
+from .conftest import Recorder, send_email
+
+TERMINAL = ("dispatched", "failed", "dropped", "discarded", "rolled_back")
+
+
+def fates(events):
+    """The terminal fate events, in the order they were reported: (fate, str(intent))."""
+    return [(event, intent) for event, intent, _ in events if event in TERMINAL]
+
+
+class Plain:
+    """An executor without ``after_flush``: each call is the send (the engine's short loop)."""
+
+    def __init__(self, fail_on: int | None = None, error: BaseException | None = None) -> None:
+        self.sent: list[str] = []
+        self.calls = 0
+        self.fail_on = fail_on
+        self.error = error or RuntimeError("the broker refused")
+
+    def __call__(self, intent: airlock.Intent) -> None:
+        self.calls += 1
+        if self.calls == self.fail_on:
+            raise self.error
+        self.sent.append(str(intent))
+
+
+class Batched(Plain):
+    """The same with ``after_flush``: fates wait until it returned."""
+
+    def __init__(self, fail_on: int | None = None, error: BaseException | None = None) -> None:
+        super().__init__(fail_on, error)
+        self.after_flush_calls = 0
+
+    def after_flush(self) -> None:
+        self.after_flush_calls += 1
+
+
+def three(executor, **kwargs):
+    """Run a scope on ``executor`` holding send_email(1), (2), (3); return (scope, intents)."""
+    with airlock.scope(executor=executor, **kwargs) as scope:
+        intents = [airlock.enqueue(send_email, n) for n in (1, 2, 3)]
+    return scope, intents
+
+
+# -- fail-fast --------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", [Plain, Batched])
+def test_fail_fast_executor_error_on_the_second_of_three_fails_it_and_every_later_one(
+    kind, events
+):
+    executor = kind(fail_on=2)
+    with capture(execute=True) as seen:
+        with pytest.raises(DispatchError) as raised:
+            three(executor)
+    _, second, third = seen.intents
+    assert executor.sent == ["send_email(1)"] and executor.calls == 2
+    assert [(str(r.intent), r.fate) for r in seen] == [
+        ("send_email(1)", "dispatched"),
+        ("send_email(2)", "failed"),
+        ("send_email(3)", "failed"),
+    ]
+    assert fates(events) == [  # each reported exactly once
+        ("dispatched", "send_email(1)"),
+        ("failed", "send_email(2)"),
+        ("failed", "send_email(3)"),
+    ]
+    error = raised.value
+    assert error.failed == [second, third] and error.unsent == [third]
+    assert error.__cause__ is executor.error
+    assert [e for _, e in error.errors] == [executor.error, executor.error]
+    assert "send_email(2) (RuntimeError: the broker refused)" in str(error)
+    assert "1 not sent: send_email(3)" in str(error)
+
+
+def test_fail_fast_scope_is_flushed_and_lists_what_became_of_each_intent():
+    executor = Batched(fail_on=2)
+    with pytest.raises(DispatchError):
+        with airlock.scope(executor=executor) as scope:
+            first = airlock.enqueue(send_email, 1)
+            second = airlock.enqueue(send_email, 2)
+            third = airlock.enqueue(send_email, 3)
+    assert scope.is_flushed and not scope.is_discarded
+    assert scope.dispatched == [first]
+    assert scope.failed == [(second, executor.error), (third, executor.error)]
+    assert executor.after_flush_calls == 1  # still called: the first intent's batch goes there
+
+
+def test_fail_fast_an_unknown_executor_name_fails_that_intent_and_stops_the_flush(events):
+    good = Batched()
+    airlock.register_executor("gone", good)
+    with pytest.raises(DispatchError, match="unknown executor name 'gone'") as raised:
+        with airlock.scope(executor=good):
+            airlock.enqueue(send_email, 1)
+            airlock.enqueue(send_email, 2, _dispatch_options={"executor": "gone"})
+            airlock.enqueue(send_email, 3)
+            airlock.configure(executors={})  # the registry changed under the scope
+    assert [str(i) for i in raised.value.failed] == ["send_email(2)", "send_email(3)"]
+    assert [str(i) for i in raised.value.unsent] == ["send_email(3)"]
+    assert good.sent == ["send_email(1)"] and good.after_flush_calls == 1
+    assert fates(events) == [
+        ("dispatched", "send_email(1)"),
+        ("failed", "send_email(2)"),
+        ("failed", "send_email(3)"),
+    ]
+
+
+# -- after_flush: every batch goes, each guarded --------------------------------------------
+class Broker:
+    """What a batching executor wraps: ``send_batch`` is one round trip (and can fail)."""
+
+    def __init__(self, name: str, down: bool = False) -> None:
+        self.name = name
+        self.down = down
+        self.batches: list[list[str]] = []
+
+    def __call__(self, intent: airlock.Intent) -> None:  # pragma: no cover - never called
+        raise AssertionError("batching sends through send_batch")
+
+    def send_batch(self, intents: list[airlock.Intent]) -> None:
+        if self.down:
+            raise ConnectionError(f"{self.name} is down")
+        self.batches.append([str(i) for i in intents])
+
+
+def enqueue_to(name: str, n: int) -> airlock.Intent:
+    return airlock.enqueue(send_email, n, _dispatch_options={"executor": name})
+
+
+def test_a_batch_failing_in_after_flush_does_not_strand_the_next_executors_batch(events):
+    down, up = Broker("down", down=True), Broker("up")
+    airlock.register_executor("down", batching(down, size=10))
+    airlock.register_executor("up", batching(up, size=10))
+    with capture(execute=True) as seen:
+        with pytest.raises(DispatchError) as raised:
+            with airlock.scope() as scope:
+                enqueue_to("down", 1)  # "down" is used first, so its after_flush runs first
+                enqueue_to("up", 2)
+                enqueue_to("down", 3)
+                enqueue_to("up", 4)
+    assert up.batches == [["send_email(2)", "send_email(4)"]]
+    assert down.batches == []
+    assert [(r.args[0], r.fate) for r in seen] == [
+        (1, "failed"), (2, "dispatched"), (3, "failed"), (4, "dispatched"),
+    ]
+    assert fates(events) == [  # once each, in intent order
+        ("failed", "send_email(1)"),
+        ("dispatched", "send_email(2)"),
+        ("failed", "send_email(3)"),
+        ("dispatched", "send_email(4)"),
+    ]
+    assert [i.args[0] for i in raised.value.failed] == [1, 3]
+    assert isinstance(raised.value.__cause__, DispatchError)  # batching's own, naming them
+    assert isinstance(raised.value.__cause__.__cause__, ConnectionError)
+    assert scope.is_flushed and [i.args[0] for i in scope.dispatched] == [2, 4]
+    # batching never keeps a failed batch to send it twice later
+    assert airlock._config.get_named_executor("down").pending == []  # type: ignore[attr-defined]
+
+
+def test_a_batch_that_fails_part_way_dispatches_what_went_and_fails_the_rest(events):
+    class OneByOne:
+        """No send_batch: batching calls it per intent; it fails on the second."""
+
+        def __init__(self) -> None:
+            self.sent: list[str] = []
+
+        def __call__(self, intent: airlock.Intent) -> None:
+            if len(self.sent) == 1:
+                raise ConnectionError("lost the connection")
+            self.sent.append(str(intent))
+
+    inner = OneByOne()
+    with pytest.raises(DispatchError) as raised:
+        three(batching(inner, size=10))
+    assert inner.sent == ["send_email(1)"]
+    assert fates(events) == [
+        ("dispatched", "send_email(1)"),
+        ("failed", "send_email(2)"),
+        ("failed", "send_email(3)"),
+    ]
+    assert [str(i) for i in raised.value.failed] == ["send_email(2)", "send_email(3)"]
+
+
+def test_an_after_flush_error_that_names_no_intent_fails_its_whole_batch_only(events):
+    class Exploding(Batched):
+        def after_flush(self) -> None:
+            raise OSError("flush failed")
+
+    airlock.register_executor("exploding", Exploding())
+    other = Batched()
+    with pytest.raises(DispatchError) as raised:
+        with airlock.scope(executor=other):
+            enqueue_to("exploding", 1)
+            airlock.enqueue(send_email, 2)
+            enqueue_to("exploding", 3)
+    assert other.after_flush_calls == 1 and other.sent == ["send_email(2)"]
+    assert fates(events) == [
+        ("failed", "send_email(1)"),
+        ("dispatched", "send_email(2)"),
+        ("failed", "send_email(3)"),
+    ]
+    assert isinstance(raised.value.__cause__, OSError)
+
+
+# -- interrupts ---------------------------------------------------------------------------
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit])
+@pytest.mark.parametrize("kind", [Plain, Batched])
+def test_an_interrupt_mid_flush_settles_every_intent_then_propagates_unwrapped(
+    kind, interrupt, events
+):
+    raised_by_executor = interrupt("stop")
+    executor = kind(fail_on=2, error=raised_by_executor)
+    with capture(execute=True) as seen:
+        with pytest.raises(interrupt) as raised:
+            three(executor)
+    assert raised.value is raised_by_executor  # not wrapped in DispatchError
+    assert executor.sent == ["send_email(1)"] and executor.calls == 2
+    assert fates(events) == [
+        ("dispatched", "send_email(1)"),
+        ("failed", "send_email(2)"),
+        ("failed", "send_email(3)"),
+    ]
+    assert [r.detail for r in seen.failed] == [raised_by_executor, raised_by_executor]
+    if kind is Batched:
+        assert executor.after_flush_calls == 1
+
+
+def test_an_interrupt_in_one_after_flush_still_sends_the_other_batches_then_propagates(events):
+    class Interrupted(Broker):
+        def send_batch(self, intents: list[airlock.Intent]) -> None:
+            raise KeyboardInterrupt
+
+    up = Broker("up")
+    airlock.register_executor("interrupted", batching(Interrupted("interrupted"), size=10))
+    airlock.register_executor("up", batching(up, size=10))
+    with pytest.raises(KeyboardInterrupt):
+        with airlock.scope():
+            enqueue_to("interrupted", 1)
+            enqueue_to("up", 2)
+    assert up.batches == [["send_email(2)"]]
+    assert fates(events) == [("failed", "send_email(1)"), ("dispatched", "send_email(2)")]
+
+
+def test_a_scope_whose_executor_was_interrupted_is_flushed_and_no_longer_current():
+    with pytest.raises(KeyboardInterrupt):
+        with airlock.scope(executor=Plain(fail_on=1, error=KeyboardInterrupt())) as scope:
+            airlock.enqueue(send_email, 1)
+    assert scope.is_flushed
+    assert airlock.get_current_scope() is None
+
+
+def test_fates_are_reported_in_intent_order_across_executors(events):
+    airlock.register_executor("batched", Batched())
+    with airlock.scope(executor=Plain()):
+        airlock.enqueue(send_email, 1)
+        enqueue_to("batched", 2)
+        airlock.enqueue(send_email, 3)
+    assert fates(events) == [
+        ("dispatched", "send_email(1)"),
+        ("dispatched", "send_email(2)"),
+        ("dispatched", "send_email(3)"),
+    ]
+
+
+def test_the_recorder_of_the_suite_sees_after_flush_once_even_when_all_failed(events):
+    recorder = Recorder(fail_on=1)
+    with pytest.raises(DispatchError):
+        with airlock.scope(executor=recorder):
+            airlock.enqueue(send_email, 1)
+    assert recorder.after_flush_calls == 1
+    assert fates(events) == [("failed", "send_email(1)")]
