@@ -2,10 +2,12 @@
 
 One batch is one transaction: rows are claimed with ``SELECT … FOR UPDATE SKIP LOCKED`` where
 the database has it (PostgreSQL, MySQL 8, MariaDB 10.6), so several relays share the table
-without sending a row twice; SQLite has no row locks, so run one relay at a time there. A row
-that fails is retried with exponential backoff and jitter; after ``MAX_ATTEMPTS`` it is ``dead``
-with its last error. A row whose task reference or payload no registry or decoder accepts is
-dead at once, and the relay carries on with the next row.
+without sending a row twice; SQLite has no row locks, so run one relay at a time there. Each
+executor call runs in a savepoint of its own: a task that fails, even with a database error
+that aborts PostgreSQL's transaction, takes back only its own writes, and the batch commits
+the fate of every row. A row that fails is retried with exponential backoff and jitter; after
+``MAX_ATTEMPTS`` it is ``dead`` with its last error. A row whose task reference or payload no
+registry or decoder accepts is dead at once, and the relay carries on with the next row.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db import close_old_connections, connections, router, transaction
+from django.db import DatabaseError, close_old_connections, connections, router, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -186,6 +188,9 @@ class Relay:
 
     def _send(self, rows: list[Any]) -> None:
         batch: list[Intent] = []
+        pinned: dict[int, Executor] = {}
+        guarded: dict[int, _Savepoint] = {}  # one wrapper per executor: batches stay whole
+        default = self.executor or _config.default_executor()
         sink = _Rows(self)
         for row in rows:
             if self.settings.undecided == "dead" and row.attempts == 0 and not row.last_error:
@@ -197,17 +202,18 @@ class Relay:
                 )
                 continue
             try:
-                intent = decode(row.task, row.payload)
-                _dispatch.resolve(intent, self.executor or _config.default_executor())
+                executor, intent = _dispatch.resolve(decode(row.task, row.payload), default)
             except Exception as exc:
                 self._dead(row, f"{type(exc).__name__}: {exc}")
                 continue
+            wrapper = guarded.get(id(executor))
+            if wrapper is None:
+                wrapper = guarded[id(executor)] = _Savepoint(executor, self.alias)
+            pinned[id(intent)] = wrapper
             sink.rows[id(intent)] = row
             batch.append(intent)
         if batch:
-            _dispatch.send(
-                batch, sink, self.executor or _config.default_executor(), isolate=True
-            )
+            _dispatch.send(batch, sink, default, isolate=True, pinned=pinned)
         if sink.sent:
             self._rows.filter(pk__in=sink.sent).update(
                 status="sent", sent_at=timezone.now(), attempts=F("attempts") + 1, last_error=""
@@ -233,6 +239,36 @@ class Relay:
         self._rows.filter(pk=row.pk).update(status="dead", last_error=message, attempts=attempts)
         self.counts.dead += 1
         logger.error("airlock outbox: %s is dead: %s", row, message)
+
+
+class _Savepoint:
+    """An executor as the relay calls it: each call (and ``after_flush``) in a savepoint.
+
+    A failure rolls back to the savepoint, so the batch transaction stays usable and only that
+    row's writes are undone. A task that caught a database error itself and returned has left
+    its transaction marked for rollback: that counts as a failure of its row too.
+    """
+
+    def __init__(self, executor: Executor, alias: str) -> None:
+        self.executor = executor
+        self.alias = alias
+        if hasattr(executor, "after_flush"):
+            self.after_flush = self._after_flush
+
+    def __call__(self, intent: Intent) -> object:
+        return self._guarded(self.executor, intent)
+
+    def _after_flush(self) -> None:
+        self._guarded(self.executor.after_flush)  # type: ignore[attr-defined]
+
+    def _guarded(self, call: Callable[..., object], *args: Any) -> object:
+        with transaction.atomic(using=self.alias):
+            result = call(*args)
+            if connections[self.alias].needs_rollback:
+                raise DatabaseError(
+                    "the task caught a database error and returned: its writes are rolled back"
+                )
+        return result
 
 
 class _Rows:
