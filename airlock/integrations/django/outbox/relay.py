@@ -29,14 +29,14 @@ from django.utils.dateparse import parse_datetime
 from airlock import _config, _dispatch
 from airlock._intent import Intent
 from airlock.exceptions import BadRow
-from airlock.integrations.django.outbox import conf, recorder, registry
+from airlock.integrations.django.outbox import codec, conf, recorder, registry
 from airlock.typing import Executor
 
 __all__ = ["BadRow", "Counts", "Relay", "backoff", "decode", "revive"]
 
 logger = logging.getLogger("airlock.outbox")
 
-# Dispatch options that executors expect as datetimes; JSON brought them back as strings.
+# Dispatch options that executors expect as datetimes; format 1 rows hold them as strings.
 _DATETIME_OPTIONS = ("eta", "expires", "run_after")
 
 
@@ -80,11 +80,22 @@ def decode(reference: str, payload: str) -> Intent:
             raise BadRow(f"payload field {name!r} is not a string")
     if not isinstance(body.get("id"), str):
         raise BadRow("payload has no intent id")
-    for opt in _DATETIME_OPTIONS:
-        if isinstance(options.get(opt), str):
-            parsed = parse_datetime(options[opt])
-            if parsed is not None:
-                options[opt] = parsed
+    version = body.get("v", 1)
+    if version == recorder.FORMAT:
+        try:
+            args, kwargs, options = codec.decode(args), codec.decode(kwargs), codec.decode(options)
+        except (ValueError, RecursionError) as exc:
+            raise BadRow(f"payload does not decode ({exc}); the row was corrupted or edited") from (
+                None
+            )
+    elif version == 1:  # written before the codec: plain JSON, time options as ISO text
+        for opt in _DATETIME_OPTIONS:
+            if isinstance(options.get(opt), str):
+                parsed = parse_datetime(options[opt])
+                if parsed is not None:
+                    options[opt] = parsed
+    else:
+        raise BadRow(f"payload format {version!r} is unknown (written by a newer airlock?)")
     return Intent(
         task=task,
         args=tuple(args),
