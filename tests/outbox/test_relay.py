@@ -258,7 +258,7 @@ def test_a_backlog_on_a_terminal_gets_a_progress_bar(monkeypatch: Any, tqdm: boo
     assert len(delivered) == 5
 
 
-def test_sigterm_mid_batch_finishes_the_batch_and_the_command_exits(
+def test_sigterm_mid_batch_stops_after_the_send_in_progress_and_the_command_exits(
     settings: Any, capsys: Any
 ) -> None:
     from tests.outbox.conftest import relayed, sigterm_at
@@ -268,10 +268,11 @@ def test_sigterm_mid_batch_finishes_the_batch_and_the_command_exits(
     }
     for n in range(10):
         stored(deliver, n)
-    sigterm_at.append(2)  # the signal lands while the relay is inside its first batch of 4
+    sigterm_at.append(2)  # the signal lands during the second send of the first batch of 4
     call_command("airlock_relay", "--batch-size", "4", "--interval", "0")  # runs until stopped
-    assert len(relayed) == 4
-    assert len(rows(status="sent")) == 4 and len(rows(status="pending")) == 6
+    assert len(relayed) == 2  # no row went to the executor after the signal
+    assert len(rows(status="sent")) == 2 and len(rows(status="pending")) == 8
+    assert [r.attempts for r in rows(status="pending")] == [0] * 8  # no attempt burnt
     captured = capsys.readouterr()
-    assert "finishing the batch in hand" in captured.err
-    assert "sent=4 retried=0 dead=0" in captured.out
+    assert "stopping after the send in progress" in captured.err
+    assert "sent=2 retried=0 dead=0" in captured.out

@@ -5,7 +5,9 @@ the database has it (PostgreSQL, MySQL 8, MariaDB 10.6), so several relays share
 without sending a row twice; SQLite has no row locks, so run one relay at a time there. Each
 executor call runs in a savepoint of its own: a task that fails, even with a database error
 that aborts PostgreSQL's transaction, takes back only its own writes, and the batch commits
-the fate of every row. A row that fails is retried with exponential backoff and jitter; after
+the fate of every row. Once ``stop`` is set (SIGTERM), no further row goes to the executor: the
+rows not tried stay pending as they were, and the batch commits the fates of those tried. A
+row that fails is retried with exponential backoff and jitter; after
 ``MAX_ATTEMPTS`` it is ``dead`` with its last error. A row whose task reference or payload no
 registry or decoder accepts is dead at once, and the relay carries on with the next row.
 """
@@ -200,7 +202,7 @@ class Relay:
     def _send(self, rows: list[Any]) -> None:
         batch: list[Intent] = []
         pinned: dict[int, Executor] = {}
-        guarded: dict[int, _Savepoint] = {}  # one wrapper per executor: batches stay whole
+        guarded: dict[int, _Guarded] = {}  # one wrapper per executor: batches stay whole
         default = self.executor or _config.default_executor()
         sink = _Rows(self)
         for row in rows:
@@ -219,7 +221,7 @@ class Relay:
                 continue
             wrapper = guarded.get(id(executor))
             if wrapper is None:
-                wrapper = guarded[id(executor)] = _Savepoint(executor, self.alias)
+                wrapper = guarded[id(executor)] = _Guarded(executor, self.alias, self.stop)
             pinned[id(intent)] = wrapper
             sink.rows[id(intent)] = row
             batch.append(intent)
@@ -252,21 +254,30 @@ class Relay:
         logger.error("airlock outbox: %s is dead: %s", row, message)
 
 
-class _Savepoint:
-    """An executor as the relay calls it: each call (and ``after_flush``) in a savepoint.
+class _Stopped(Exception):
+    """The relay was stopped before this row went to the executor: the row stays as it was."""
+
+
+class _Guarded:
+    """An executor as the relay calls it: never once ``stop`` is set, each call (and
+    ``after_flush``) in a savepoint.
 
     A failure rolls back to the savepoint, so the batch transaction stays usable and only that
     row's writes are undone. A task that caught a database error itself and returned has left
-    its transaction marked for rollback: that counts as a failure of its row too.
+    its transaction marked for rollback: that counts as a failure of its row too. A batch
+    already handed to a batching executor still goes out in ``after_flush``.
     """
 
-    def __init__(self, executor: Executor, alias: str) -> None:
+    def __init__(self, executor: Executor, alias: str, stop: threading.Event) -> None:
         self.executor = executor
         self.alias = alias
+        self.stop = stop
         if hasattr(executor, "after_flush"):
             self.after_flush = self._after_flush
 
     def __call__(self, intent: Intent) -> object:
+        if self.stop.is_set():
+            raise _Stopped()
         return self._guarded(self.executor, intent)
 
     def _after_flush(self) -> None:
@@ -294,7 +305,7 @@ class _Rows:
         row = self.rows[id(intent)]
         if fate == _dispatch.DISPATCHED:
             self.sent.append(row.pk)
-        else:
+        elif not isinstance(detail, _Stopped):  # a row never tried keeps its attempts
             self.relay._failed(row, detail)
 
 
