@@ -36,8 +36,9 @@ _KEPT = (
 class Unsupported(TypeError):
     """A value the codec cannot give back as it was; ``path`` says where it sits."""
 
-    def __init__(self, path: str, value: Any, reason: str = "") -> None:
-        self.path = path
+    def __init__(self, value: Any, reason: str = "") -> None:
+        super().__init__()
+        self.path: list[str] = []  # filled in as the error leaves each container
         self.value = value
         if not reason:
             reason = "is not a type the outbox keeps"
@@ -45,27 +46,45 @@ class Unsupported(TypeError):
             if base is not None:
                 name = base.__name__
                 reason = f"is a subclass of {name}: the relay would give back a plain {name}"
-        super().__init__(f"{path} ({type(value).__name__}) {reason}")
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{''.join(self.path)} ({type(self.value).__name__}) {self.reason}"
 
 
 def encode(value: Any, path: str = "value") -> Any:
-    """JSON data for ``value``; ``Unsupported`` if ``value`` (or anything in it) is not kept."""
+    """JSON data for ``value``; ``Unsupported`` if ``value`` (or anything in it) is not kept.
+
+    ``path`` names ``value`` in the error (e.g. ``argument 1``), which adds where inside it.
+    """
+    return _at(value, path, None)
+
+
+def _at(value: Any, step: str, key: Any) -> Any:
+    # Encode one item; the path step is only formatted when something inside is refused.
+    try:
+        return _encode(value)
+    except Unsupported as exc:
+        exc.path.insert(0, step.format(key))
+        raise
+
+
+def _encode(value: Any) -> Any:
     kind = type(value)
     if kind in _PLAIN:
         return value
     if kind is list:
-        return [encode(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return [_at(v, "[{}]", i) for i, v in enumerate(value)]
     if kind is dict:
         if TAG not in value and all(type(k) is str for k in value):
-            return {k: encode(v, f"{path}[{k!r}]") for k, v in value.items()}
-        pairs = [[encode(k, f"{path} key {k!r}"), encode(v, f"{path}[{k!r}]")]
-                 for k, v in value.items()]  # fmt: skip
+            return {k: _at(v, "[{!r}]", k) for k, v in value.items()}
+        pairs = [[_at(k, " key {!r}", k), _at(v, "[{!r}]", k)] for k, v in value.items()]
         return {TAG: "dict", "value": pairs}
     if kind in (tuple, set, frozenset):
-        items = [encode(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        items = [_at(v, "[{}]", i) for i, v in enumerate(value)]
         return {TAG: kind.__name__, "value": items}
     if kind is datetime or kind is time:
-        return _clock(value, path)
+        return _clock(value)
     if kind is date:
         return {TAG: "date", "value": value.isoformat()}
     if kind is timedelta:
@@ -74,10 +93,10 @@ def encode(value: Any, path: str = "value") -> Any:
         return {TAG: kind.__name__, "value": str(value)}
     if kind is bytes:
         return {TAG: "bytes", "value": base64.b64encode(value).decode("ascii")}
-    raise Unsupported(path, value)
+    raise Unsupported(value)
 
 
-def _clock(value: datetime | time, path: str) -> dict[str, Any]:
+def _clock(value: datetime | time) -> dict[str, Any]:
     # The wall time as ISO text, and its zone key or its offset in seconds apart (Python's
     # fromisoformat() reads an offset under one second as UTC).
     tz = value.tzinfo
@@ -94,7 +113,6 @@ def _clock(value: datetime | time, path: str) -> dict[str, Any]:
         out["offset"] = int(seconds) if seconds.is_integer() else seconds
     else:
         raise Unsupported(
-            path,
             value,
             f"has tzinfo {tz!r}: the outbox keeps naive times, a fixed-offset "
             "datetime.timezone without a name, or a zoneinfo.ZoneInfo (e.g. convert it with "

@@ -88,12 +88,12 @@ def encode(intent: Intent) -> str:
     options = intent.dispatch_options
     body = {
         "v": FORMAT,
-        "args": [_keep(intent, f"argument {i}", v) for i, v in enumerate(intent.args)],
+        "args": [_keep(intent, v, "argument {}", i) for i, v in enumerate(intent.args)],
         "kwargs": {
-            k: _keep(intent, f"keyword argument {k!r}", v) for k, v in intent.kwargs.items()
+            k: _keep(intent, v, "keyword argument {!r}", k) for k, v in intent.kwargs.items()
         },
         "options": {
-            k: _keep(intent, f"dispatch option {k!r}", v)
+            k: _keep(intent, v, "dispatch option {!r}", k)
             for k, v in options.items()
             if k != "durable"
         },
@@ -105,14 +105,16 @@ def encode(intent: Intent) -> str:
     return json.dumps(body, separators=(",", ":"))
 
 
-def _keep(intent: Intent, label: str, value: Any) -> Any:
+def _keep(intent: Intent, value: Any, label: str, key: Any) -> Any:
     try:
-        return codec.encode(value, label)
+        return codec.encode(value, "")
     except codec.Unsupported as exc:
+        exc.path.insert(0, label.format(key))
         raise TypeError(_refused(intent, str(exc))) from exc
     except RecursionError:
+        where = label.format(key)
         raise TypeError(
-            _refused(intent, f"{label} refers to itself or is nested too deeply")
+            _refused(intent, f"{where} refers to itself or is nested too deeply")
         ) from None
 
 
