@@ -6,10 +6,10 @@ without sending a row twice; SQLite has no row locks, so run one relay at a time
 executor call runs in a savepoint of its own: a task that fails, even with a database error
 that aborts PostgreSQL's transaction, takes back only its own writes, and the batch commits
 the fate of every row. Once ``stop`` is set (SIGTERM), no further row goes to the executor: the
-rows not tried stay pending as they were, and the batch commits the fates of those tried. A
-row that fails is retried with exponential backoff and jitter; after
-``MAX_ATTEMPTS`` it is ``dead`` with its last error. A row whose task reference or payload no
-registry or decoder accepts is dead at once, and the relay carries on with the next row.
+rows not tried stay pending as they were, and the batch commits the fates of those tried. A row
+that fails is retried with exponential backoff and jitter; after ``MAX_ATTEMPTS`` it is ``dead``
+with its last error. A row whose task reference or payload no registry or decoder accepts is
+dead at once, and the relay carries on with the next row.
 """
 
 from __future__ import annotations
