@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,7 +27,7 @@ require_module("celery", "celery")  # the worker app below imports both at load 
 require_module("redis", "celery")
 
 import redis  # noqa: E402
-from django.db import connection  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
 from django.db.models import Count  # noqa: E402
 
 from airlock import Intent  # noqa: E402
@@ -34,6 +37,10 @@ from integrations.outbox.worker_app import QUEUE, RECORDER, record_delivery  # n
 from tests.processes import ROOT, Worker, running, wait_until  # noqa: E402
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
+
+# After SIGTERM a relay hands no further row to the executor: it stops once the send in
+# progress returns (about 2 s with the slow client settings), commits, and exits.
+STOP_BOUND = 15.0
 
 
 @pytest.fixture(autouse=True)
@@ -187,18 +194,87 @@ def test_four_relays_drain_ten_thousand_rows_each_sent_once(env: dict[str, str])
     client.delete(QUEUE)
 
 
-def test_sigterm_mid_backlog_finishes_the_batch_and_loses_nothing(env: dict[str, str]) -> None:
+def test_sigterm_mid_backlog_stops_after_the_send_in_progress_and_loses_nothing(
+    env: dict[str, str],
+) -> None:
     ids = make_rows(2000)
     client = redis.Redis.from_url(redis_url(6))
     with relay(env, "--batch-size", "50") as r:
         wait_until(lambda: status_counts()["sent"] >= 100, timeout=60, what="some rows sent")
         r.stop()
         assert r.proc.returncode == 0, r.output()[-3000:]
-        assert "finishing the batch in hand" in r.output()
+        assert "stopping after the send in progress" in r.output()
     counts = status_counts()
-    assert counts["pending"] > 0 and counts["sent"] % 50 == 0  # stopped between batches
+    assert counts["pending"] > 0 and counts["dead"] == 0
     assert len(broker_task_ids(client)) == counts["sent"]  # no claimed row half-done
     with relay(env, "--once") as r2:
         wait_until(lambda: not r2.alive(), timeout=60, interval=0.2, what="--once to finish")
     assert sorted(broker_task_ids(client)) == sorted(ids)
     client.delete(QUEUE)
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def locked_by_a_relay() -> bool:
+    """True while another transaction holds every ready row (a relay claimed its batch)."""
+    with transaction.atomic():
+        free = OutboxMessage.objects.select_for_update(skip_locked=True).values_list("pk")
+        return not list(free)
+
+
+def test_sigterm_during_a_broker_outage_stops_within_one_send(env: dict[str, str]) -> None:
+    # Each publish to the closed port blocks about 2 s (the slow client settings): the batch of
+    # 100 would take over 200 s. SIGTERM lets the publish in progress return, and no other.
+    env = {**env, "AIRLOCK_OUTBOX_BROKER": f"redis://127.0.0.1:{closed_port()}/0",
+           "AIRLOCK_OUTBOX_PUBLISH": "slow"}  # fmt: skip
+    make_rows(100)
+    with relay(env, "--batch-size", "100") as r:
+        wait_until(locked_by_a_relay, timeout=30, what="the relay to claim its batch")
+        os.kill(r.proc.pid, signal.SIGTERM)
+        started = time.monotonic()
+        try:
+            r.proc.wait(timeout=STOP_BOUND)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the relay still ran {STOP_BOUND}s after SIGTERM:\n{r.output()[-3000:]}")
+        stopped_in = time.monotonic() - started
+        assert r.proc.returncode == 0, r.output()[-3000:]
+        output = r.output()
+    rows = list(OutboxMessage.objects.all())
+    tried = [row for row in rows if row.attempts]
+    assert {row.status for row in rows} == {"pending"}  # none dead, none lost
+    assert 1 <= len(tried) <= 1 + stopped_in / 1.5, (len(tried), stopped_in)
+    assert all(row.attempts == 1 and "111" in row.last_error for row in tried)
+    assert all(not row.last_error for row in rows if not row.attempts)  # untried: untouched
+    assert f"sent=0 retried={len(tried)} dead=0" in output
+
+
+def test_the_documented_fail_fast_settings_return_a_failed_publish_at_once() -> None:
+    from celery import Celery
+
+    from integrations.outbox.worker_app import FAIL_FAST, SLOW
+
+    docs = (ROOT / "docs" / "outbox.md").read_text()
+    assert 'broker_transport_options = {"max_retries": 1, "interval_start": 0}' in docs
+    assert FAIL_FAST["broker_transport_options"] == {"max_retries": 1, "interval_start": 0}
+
+    def publish_time(conf: dict[str, Any]) -> float:
+        app = Celery("fail_fast", broker=f"redis://127.0.0.1:{closed_port()}/0",
+                     set_as_current=False)  # fmt: skip
+        app.conf.update(**conf, task_ignore_result=True)
+
+        @app.task(name="fail_fast.noop")
+        def noop() -> None:
+            pass
+
+        started = time.monotonic()
+        with pytest.raises(Exception, match=r"111|refused"):
+            noop.apply_async()
+        return time.monotonic() - started
+
+    publish_time(FAIL_FAST)  # the first publish also imports the transport
+    assert max(publish_time(FAIL_FAST) for _ in range(3)) < 0.5
+    assert publish_time(SLOW) > 1.5  # without interval_start: kombu waits 2 s before its retry

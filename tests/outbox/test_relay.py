@@ -48,7 +48,7 @@ def test_the_message_id_is_the_key_else_the_intent_id() -> None:
     assert [r.message_id for r in rows()] == ["order-1-receipt", plain.id]
 
 
-def test_arguments_round_trip_as_json_with_djangos_encoder() -> None:
+def test_arguments_and_options_reach_the_executor_with_their_types() -> None:
     seen: list[airlock.Intent] = []
     when = dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
     stored(deliver, Decimal("1.50"), note=UUID(int=7))
@@ -60,9 +60,27 @@ def test_arguments_round_trip_as_json_with_djangos_encoder() -> None:
     recorder.record(intent)
     recorder.forget()
     Relay(executor=seen.append).drain()
-    assert seen[0].args == ("1.50",) and seen[0].kwargs == {"note": str(UUID(int=7))}
-    # the "durable" marker is airlock's own; executors get datetimes back for time options
+    assert seen[0].args == (Decimal("1.50"),) and seen[0].kwargs == {"note": UUID(int=7)}
+    assert repr(seen[0].args[0]) == "Decimal('1.50')"
+    # the "durable" marker is airlock's own; executors get the other options as they were
     assert dict(seen[1].dispatch_options) == {"eta": when, "queue": "q"}
+
+
+def test_rows_written_before_the_codec_still_decode_as_they_did() -> None:
+    # A format-1 payload, as the previous encoder wrote it (Django's JSON encoder, no "v").
+    old = (
+        '{"args":[1,"1.50",["a",{"$type":"x"}]],'
+        '"kwargs":{"note":"00000000-0000-0000-0000-000000000007"},'
+        '"options":{"eta":"2030-01-02T03:04:05Z","queue":"q"},"name":null,"origin":"views.py:3",'
+        '"key":"k-1","id":"4f1c"}'
+    )
+    intent = decode("airlock:tests.deliver", old)
+    assert intent.task is deliver
+    assert intent.args == (1, "1.50", ["a", {"$type": "x"}])  # no tag is read in old rows
+    assert intent.kwargs == {"note": "00000000-0000-0000-0000-000000000007"}
+    eta = dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+    assert dict(intent.dispatch_options) == {"eta": eta, "queue": "q"}
+    assert (intent.key, intent.id, intent.origin) == ("k-1", "4f1c", "views.py:3")
 
 
 def test_a_failing_send_is_retried_with_backoff_then_delivered() -> None:
@@ -125,6 +143,23 @@ def test_a_row_is_dead_after_max_attempts_with_its_error() -> None:
         ("airlock:tests.deliver", "\x80\x04pickle", "payload is not valid JSON"),
         ("airlock:tests.deliver", '{"args": "rm -rf", "kwargs": {}}', "payload lacks args"),
         ("airlock:tests.deliver", '{"args": [], "kwargs": {}, "options": {}}', "no intent id"),
+        (
+            "airlock:tests.deliver",
+            '{"v": 2, "args": [{"$type": "os.system", "value": "x"}], "kwargs": {}, '
+            '"options": {}, "id": "i"}',
+            "payload does not decode (unknown tagged value",
+        ),
+        (
+            "airlock:tests.deliver",
+            '{"v": 2, "args": [{"$type": "Decimal", "value": "1.2.3"}], "kwargs": {}, '
+            '"options": {}, "id": "i"}',
+            "payload does not decode (bad Decimal value '1.2.3'",
+        ),
+        (
+            "airlock:tests.deliver",
+            '{"v": 99, "args": [], "kwargs": {}, "options": {}, "id": "i"}',
+            "payload format 99 is unknown",
+        ),
     ],
 )
 def test_a_tampered_row_goes_dead_and_the_relay_carries_on(
@@ -223,7 +258,7 @@ def test_a_backlog_on_a_terminal_gets_a_progress_bar(monkeypatch: Any, tqdm: boo
     assert len(delivered) == 5
 
 
-def test_sigterm_mid_batch_finishes_the_batch_and_the_command_exits(
+def test_sigterm_mid_batch_stops_after_the_send_in_progress_and_the_command_exits(
     settings: Any, capsys: Any
 ) -> None:
     from tests.outbox.conftest import relayed, sigterm_at
@@ -233,10 +268,11 @@ def test_sigterm_mid_batch_finishes_the_batch_and_the_command_exits(
     }
     for n in range(10):
         stored(deliver, n)
-    sigterm_at.append(2)  # the signal lands while the relay is inside its first batch of 4
+    sigterm_at.append(2)  # the signal lands during the second send of the first batch of 4
     call_command("airlock_relay", "--batch-size", "4", "--interval", "0")  # runs until stopped
-    assert len(relayed) == 4
-    assert len(rows(status="sent")) == 4 and len(rows(status="pending")) == 6
+    assert len(relayed) == 2  # no row went to the executor after the signal
+    assert len(rows(status="sent")) == 2 and len(rows(status="pending")) == 8
+    assert [r.attempts for r in rows(status="pending")] == [0] * 8  # no attempt burnt
     captured = capsys.readouterr()
-    assert "finishing the batch in hand" in captured.err
-    assert "sent=4 retried=0 dead=0" in captured.out
+    assert "stopping after the send in progress" in captured.err
+    assert "sent=2 retried=0 dead=0" in captured.out

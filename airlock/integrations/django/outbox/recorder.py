@@ -2,10 +2,11 @@
 
 ``record(intent)`` runs as an intent enters a scope's buffer (``DjangoScope.on_buffered`` calls
 it), so the row is inserted inside whatever transaction or savepoint is open: a rollback removes
-it with the data, and an argument JSON cannot hold fails right there. Afterwards the fate events
-keep the row honest: dispatched in-process -> ``sent``; the executor raised -> left for the relay
-with a backoff; dropped by a policy or discarded with its scope -> deleted. A row whose process
-dies before any of that stays ``pending`` and the relay takes it after ``GRACE`` seconds.
+it with the data, and an argument the codec cannot keep (``codec``) fails right there. Then
+the fate events keep the row honest: dispatched in-process -> ``sent``; the executor raised ->
+left for the relay with a backoff; dropped by a policy or discarded with its scope -> deleted.
+A row whose process dies before any of that stays ``pending`` and the relay takes it after
+``GRACE`` seconds.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import threading
 from datetime import timedelta
 from typing import Any
 
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import router, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -24,7 +24,7 @@ from django.utils import timezone
 from airlock import _events
 from airlock._config import import_string
 from airlock._intent import Intent
-from airlock.integrations.django.outbox import conf, registry
+from airlock.integrations.django.outbox import codec, conf, registry
 
 __all__ = [
     "encode",
@@ -77,45 +77,60 @@ def is_durable(intent: Intent, settings: conf.OutboxSettings | None = None) -> b
     return isinstance(full, str) and full in durable
 
 
+FORMAT = 2  # payloads without "v" are format 1: plain JSON (dates, decimals... as strings)
+
+
 def encode(intent: Intent) -> str:
-    """The row payload: JSON text. ``TypeError`` naming the argument JSON cannot represent."""
-    options = {k: v for k, v in intent.dispatch_options.items() if k != "durable"}
+    """The row payload: JSON text that ``relay.decode`` turns back into the same arguments.
+
+    ``TypeError`` naming the argument (and where inside it) that the codec cannot keep.
+    """
+    options = intent.dispatch_options
     body = {
-        "args": list(intent.args),
-        "kwargs": intent.kwargs,
-        "options": options,
+        "v": FORMAT,
+        "args": [_keep(intent, v, "argument {}", i) for i, v in enumerate(intent.args)],
+        "kwargs": {
+            k: _keep(intent, v, "keyword argument {!r}", k) for k, v in intent.kwargs.items()
+        },
+        "options": {
+            k: _keep(intent, v, "dispatch option {!r}", k)
+            for k, v in options.items()
+            if k != "durable"
+        },
         "name": intent.given_name,
         "origin": intent.origin,
         "key": intent.key,
         "id": intent.id,
     }
+    return json.dumps(body, separators=(",", ":"))
+
+
+def _keep(intent: Intent, value: Any, label: str, key: Any) -> Any:
     try:
-        return json.dumps(body, cls=DjangoJSONEncoder, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        raise TypeError(_which_argument(intent, options, exc)) from exc
+        return codec.encode(value, "")
+    except codec.Unsupported as exc:
+        exc.path.insert(0, label.format(key))
+        raise TypeError(_refused(intent, str(exc))) from exc
+    except RecursionError:
+        where = label.format(key)
+        raise TypeError(
+            _refused(intent, f"{where} refers to itself or is nested too deeply")
+        ) from None
 
 
-def _which_argument(intent: Intent, options: dict[str, Any], exc: Exception) -> str:
-    named = [(f"argument {i}", v) for i, v in enumerate(intent.args)]
-    named += [(f"keyword argument {k!r}", v) for k, v in intent.kwargs.items()]
-    named += [(f"dispatch option {k!r}", v) for k, v in options.items()]
-    where = "an argument"
-    for label, value in named:
-        try:
-            json.dumps(value, cls=DjangoJSONEncoder)
-        except (TypeError, ValueError):
-            where = f"{label} ({type(value).__name__})"
-            break
+def _refused(intent: Intent, what: str) -> str:
     return (
-        f"durable intent {intent}: {where} cannot be stored as JSON ({exc}). The outbox keeps "
-        "JSON only (dates, decimals and UUIDs become strings): pass ids or plain values instead."
+        f"durable intent {intent}: {what}, so it cannot be stored in the outbox. The outbox keeps "
+        "JSON types and Decimal, datetime, date, time, timedelta, UUID, bytes, tuple, set, "
+        "frozenset and dicts with such keys, exactly (no subclasses), so that the relay hands "
+        "the task what the in-process flush would: pass ids or plain values instead."
     )
 
 
 def record(intent: Intent) -> None:
     """Insert the outbox row for ``intent`` if it is durable (once, even if captured again).
 
-    ``TypeError`` when the task is not registered or an argument is not JSON.
+    ``TypeError`` when the task is not registered or the codec cannot keep an argument.
     """
     settings = current_settings()
     if not is_durable(intent, settings) or intent.id in _rows:

@@ -2,7 +2,11 @@
 
 One batch is one transaction: rows are claimed with ``SELECT … FOR UPDATE SKIP LOCKED`` where
 the database has it (PostgreSQL, MySQL 8, MariaDB 10.6), so several relays share the table
-without sending a row twice; SQLite has no row locks, so run one relay at a time there. A row
+without sending a row twice; SQLite has no row locks, so run one relay at a time there. Each
+executor call runs in a savepoint of its own: a task that fails, even with a database error
+that aborts PostgreSQL's transaction, takes back only its own writes, and the batch commits
+the fate of every row. Once ``stop`` is set (SIGTERM), no further row goes to the executor: the
+rows not tried stay pending as they were, and the batch commits the fates of those tried. A row
 that fails is retried with exponential backoff and jitter; after ``MAX_ATTEMPTS`` it is ``dead``
 with its last error. A row whose task reference or payload no registry or decoder accepts is
 dead at once, and the relay carries on with the next row.
@@ -19,7 +23,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db import close_old_connections, connections, router, transaction
+from django.db import DatabaseError, close_old_connections, connections, router, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -27,14 +31,14 @@ from django.utils.dateparse import parse_datetime
 from airlock import _config, _dispatch
 from airlock._intent import Intent
 from airlock.exceptions import BadRow
-from airlock.integrations.django.outbox import conf, recorder, registry
+from airlock.integrations.django.outbox import codec, conf, recorder, registry
 from airlock.typing import Executor
 
 __all__ = ["BadRow", "Counts", "Relay", "backoff", "decode", "revive"]
 
 logger = logging.getLogger("airlock.outbox")
 
-# Dispatch options that executors expect as datetimes; JSON brought them back as strings.
+# Dispatch options that executors expect as datetimes; format 1 rows hold them as strings.
 _DATETIME_OPTIONS = ("eta", "expires", "run_after")
 
 
@@ -78,11 +82,22 @@ def decode(reference: str, payload: str) -> Intent:
             raise BadRow(f"payload field {name!r} is not a string")
     if not isinstance(body.get("id"), str):
         raise BadRow("payload has no intent id")
-    for opt in _DATETIME_OPTIONS:
-        if isinstance(options.get(opt), str):
-            parsed = parse_datetime(options[opt])
-            if parsed is not None:
-                options[opt] = parsed
+    version = body.get("v", 1)
+    if version == recorder.FORMAT:
+        try:
+            args, kwargs, options = codec.decode(args), codec.decode(kwargs), codec.decode(options)
+        except (ValueError, RecursionError) as exc:
+            raise BadRow(f"payload does not decode ({exc}); the row was corrupted or edited") from (
+                None
+            )
+    elif version == 1:  # written before the codec: plain JSON, time options as ISO text
+        for opt in _DATETIME_OPTIONS:
+            if isinstance(options.get(opt), str):
+                parsed = parse_datetime(options[opt])
+                if parsed is not None:
+                    options[opt] = parsed
+    else:
+        raise BadRow(f"payload format {version!r} is unknown (written by a newer airlock?)")
     return Intent(
         task=task,
         args=tuple(args),
@@ -186,6 +201,9 @@ class Relay:
 
     def _send(self, rows: list[Any]) -> None:
         batch: list[Intent] = []
+        pinned: dict[int, Executor] = {}
+        guarded: dict[int, _Guarded] = {}  # one wrapper per executor: batches stay whole
+        default = self.executor or _config.default_executor()
         sink = _Rows(self)
         for row in rows:
             if self.settings.undecided == "dead" and row.attempts == 0 and not row.last_error:
@@ -197,17 +215,18 @@ class Relay:
                 )
                 continue
             try:
-                intent = decode(row.task, row.payload)
-                _dispatch.resolve(intent, self.executor or _config.default_executor())
+                executor, intent = _dispatch.resolve(decode(row.task, row.payload), default)
             except Exception as exc:
                 self._dead(row, f"{type(exc).__name__}: {exc}")
                 continue
+            wrapper = guarded.get(id(executor))
+            if wrapper is None:
+                wrapper = guarded[id(executor)] = _Guarded(executor, self.alias, self.stop)
+            pinned[id(intent)] = wrapper
             sink.rows[id(intent)] = row
             batch.append(intent)
         if batch:
-            _dispatch.send(
-                batch, sink, self.executor or _config.default_executor(), isolate=True
-            )
+            _dispatch.send(batch, sink, default, isolate=True, pinned=pinned)
         if sink.sent:
             self._rows.filter(pk__in=sink.sent).update(
                 status="sent", sent_at=timezone.now(), attempts=F("attempts") + 1, last_error=""
@@ -235,6 +254,45 @@ class Relay:
         logger.error("airlock outbox: %s is dead: %s", row, message)
 
 
+class _Stopped(Exception):
+    """The relay was stopped before this row went to the executor: the row stays as it was."""
+
+
+class _Guarded:
+    """An executor as the relay calls it: never once ``stop`` is set, each call (and
+    ``after_flush``) in a savepoint.
+
+    A failure rolls back to the savepoint, so the batch transaction stays usable and only that
+    row's writes are undone. A task that caught a database error itself and returned has left
+    its transaction marked for rollback: that counts as a failure of its row too. A batch
+    already handed to a batching executor still goes out in ``after_flush``.
+    """
+
+    def __init__(self, executor: Executor, alias: str, stop: threading.Event) -> None:
+        self.executor = executor
+        self.alias = alias
+        self.stop = stop
+        if hasattr(executor, "after_flush"):
+            self.after_flush = self._after_flush
+
+    def __call__(self, intent: Intent) -> object:
+        if self.stop.is_set():
+            raise _Stopped()
+        return self._guarded(self.executor, intent)
+
+    def _after_flush(self) -> None:
+        self._guarded(self.executor.after_flush)  # type: ignore[attr-defined]
+
+    def _guarded(self, call: Callable[..., object], *args: Any) -> object:
+        with transaction.atomic(using=self.alias):
+            result = call(*args)
+            if connections[self.alias].needs_rollback:
+                raise DatabaseError(
+                    "the task caught a database error and returned: its writes are rolled back"
+                )
+        return result
+
+
 class _Rows:
     """The relay's side of the dispatch engine: a fate settles the row behind the intent."""
 
@@ -251,7 +309,7 @@ class _Rows:
         row = self.rows[id(intent)]
         if fate == _dispatch.DISPATCHED:
             self.sent.append(row.pk)
-        else:
+        elif not isinstance(detail, _Stopped):  # a row never tried keeps its attempts
             self.relay._failed(row, detail)
 
 

@@ -16,7 +16,8 @@ from airlock.integrations.django.outbox.relay import Relay
 class Command(BaseCommand):
     help = (
         "Relay durable intents from the airlock outbox to the executor. Runs until SIGTERM or "
-        "SIGINT (the batch in hand is finished first); --once drains what is ready and exits."
+        "SIGINT (the send in progress returns first; rows not yet sent stay pending); --once "
+        "drains what is ready and exits."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -41,7 +42,10 @@ class Command(BaseCommand):
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
 
         def stop(signum: int, frame: FrameType | None) -> None:
-            self.stderr.write(f"airlock_relay: signal {signum}, finishing the batch in hand")
+            self.stderr.write(
+                f"airlock_relay: signal {signum}, stopping after the send in progress "
+                "(rows not yet sent stay pending)"
+            )
             relay.stop.set()
 
         for sig in previous:
