@@ -22,6 +22,8 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from airlock.exceptions import AirlockError
+
 __all__ = ["TAG", "Unsupported", "decode", "encode"]
 
 TAG = "$type"
@@ -33,7 +35,7 @@ _KEPT = (
 )  # fmt: skip
 
 
-class Unsupported(TypeError):
+class Unsupported(AirlockError, TypeError):
     """A value the codec cannot give back as it was; ``path`` says where it sits."""
 
     def __init__(self, value: Any, reason: str = "") -> None:

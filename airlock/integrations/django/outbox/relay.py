@@ -30,7 +30,7 @@ from django.utils.dateparse import parse_datetime
 
 from airlock import _config, _dispatch
 from airlock._intent import Intent
-from airlock.exceptions import BadRow
+from airlock.exceptions import AirlockError, BadRow
 from airlock.integrations.django.outbox import codec, conf, recorder, registry
 from airlock.typing import Executor
 
@@ -254,7 +254,7 @@ class Relay:
         logger.error("airlock outbox: %s is dead: %s", row, message)
 
 
-class _Stopped(Exception):
+class _Stopped(AirlockError):
     """The relay was stopped before this row went to the executor: the row stays as it was."""
 
 
