@@ -81,23 +81,30 @@ def scope(
     config = _live_config
     if policy is None and executor is None and _cls is None and not scope_kwargs:
         plain = config["plain"]
-        if plain is not None:
-            return _new(plain)  # type: ignore[no-any-return]  # every field is a class default
+        if plain is not None:  # the configured defaults, worked out by an earlier call
+            cls, policy = plain
+            made: Scope = _new(cls)  # every other field is a class default
+            if policy is not None:
+                made.policy = policy
+            return made
     cls = _cls or config["scope_cls"] or Scope
-    if policy is None:
-        policy = config["policy"]
+    configured = policy is None
+    if configured:
+        policy = config["policy"]  # checked by configure()
     if config["scope_kwargs"]:
         scope_kwargs = {**config["scope_kwargs"], **scope_kwargs}
     if scope_kwargs or executor is not None:
         return cls(policy, executor=executor, **scope_kwargs)
-    if policy is None and cls.__init__ is _plain_init:
+    if configured and cls.bare_init:
         if _cls is None:
-            config["plain"] = cls  # the configured defaults need no __init__: remember that
-        return _new(cls)  # type: ignore[no-any-return]
+            config["plain"] = (cls, policy)  # remember: scope() needs no __init__ here
+        made = _new(cls)
+        if policy is not None:
+            made.policy = policy
+        return made
     return cls(policy)
 
 
-_plain_init = Scope.__init__
 _new = object.__new__
 _live_config = _config.current()  # updated in place by configure() / reset_configuration()
 

@@ -77,8 +77,15 @@ class Scope(Fates):
     policy: Policy = _ALLOW_ALL
     """The scope's own policy (default: ``AllowAll()``)."""
 
+    bare_init = True
+    """True when ``__init__`` called with no arguments leaves every field at its class default,
+    so ``airlock.scope()`` may build the scope without calling it. A subclass that overrides
+    ``__init__`` gets False unless it sets True itself (as ``DjangoScope`` does)."""
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__ and "bare_init" not in cls.__dict__:
+            cls.bare_init = False
         # ``with`` runs Scope's own enter() and an inlined exit(); a subclass that overrides
         # either gets the plain versions that call its methods.
         if cls.enter is not Scope.enter:

@@ -79,6 +79,7 @@ class DjangoScope(Scope):
     """
 
     _isolate = True
+    bare_init = True  # __init__ only records ``using`` when it is given
 
     def __init__(
         self,
