@@ -323,7 +323,10 @@ class Scope(Fates):
         if not intents:
             return []
         failed: list[tuple[Intent, BaseException]] = []
-        survivors = _judging.judge(self, intents, failed)
+        if self._parent is None and self.policy is _ALLOW_ALL and _no_local(intents):
+            survivors = intents  # nobody to ask: the outermost scope with the default policy
+        else:
+            survivors = _judging.judge(self, intents, failed)
         if failed and not self._isolate:
             # Fail-fast: a policy error stops the flush before anything is sent.
             cause = failed[0][1]
@@ -351,7 +354,8 @@ class Scope(Fates):
     def dispatch(self, intents: list[Intent]) -> None:
         """Hand each intent to its executor in order, then call ``after_flush()`` once on each
         executor used. Fail-fast on a plain Scope (``DispatchError``); see ``_dispatch``."""
-        _dispatch.send(intents, self, self.executor, isolate=self._isolate, pinned=self._pinned)
+        executor = self._executor or self._default or self.executor
+        _dispatch.send(intents, self, executor, isolate=self._isolate, pinned=self._pinned)
 
     # -- context manager -----------------------------------------------------------------------
     __enter__ = enter
@@ -416,4 +420,11 @@ class Scope(Fates):
 
 
 _should_flush, _on_buffered = Scope.should_flush, Scope.on_buffered
+
+
+def _no_local(intents: list[Intent]) -> bool:
+    for intent in intents:  # noqa: SIM110 - a plain loop: no generator per flush
+        if intent.local_policies:
+            return False
+    return True
 _get, _set, _reset = current.get, current.set, current.reset
