@@ -163,6 +163,16 @@ class guard:
         current.reset(self.token)
 
 
+async def exit_by_exit(
+    self: Any,
+    exc_type: type[BaseException] | None,
+    exc: BaseException | None,
+    tb: TracebackType | None,
+) -> None:
+    """``__aexit__`` for a context manager whose exit does not await: runs ``__exit__``."""
+    self.__exit__(exc_type, exc, tb)
+
+
 class policy:
     """Context manager adding a *local* policy to intents enqueued inside it.
 
@@ -198,10 +208,4 @@ class policy:
     async def __aenter__(self) -> Policy:
         return self.__enter__()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(exc_type, exc, tb)
+    __aexit__ = exit_by_exit

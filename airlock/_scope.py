@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Any
 
 from airlock import _config, _dispatch, _events, _judging
-from airlock._context import Value, current, guard, inherited_policies, scope_of
+from airlock._context import Value, current, exit_by_exit, guard, inherited_policies, scope_of
 from airlock._fates import Fates
 from airlock._intent import EMPTY_OPTIONS, Intent, build, read_only
 from airlock.exceptions import ScopeStateError
@@ -401,13 +401,7 @@ class Scope(Fates):
     async def __aenter__(self) -> Scope:
         return self.__enter__()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(exc_type, exc, tb)
+    __aexit__ = exit_by_exit
 
     def _finish(self, error: BaseException | None) -> None:
         _judging.finish(self, error)

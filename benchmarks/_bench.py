@@ -112,3 +112,22 @@ def meta() -> dict[str, Any]:
         "timing": "min of rounds, wall clock; shared noisy machine",
         "quick": QUICK,
     }
+
+
+def callgrind_instructions(command: list[str], out: Path) -> int:
+    """Instructions ``valgrind --tool=callgrind`` counts for one run of ``command``.
+
+    The command runs once unmeasured first (so it writes its .pyc files), with
+    ``PYTHONHASHSEED=0`` both times: the count then repeats run to run on a shared machine.
+    """
+    import re
+    import subprocess
+
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    subprocess.run(command, env=env, check=True)
+    valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+    subprocess.run([*valgrind, *command], env=env, check=True, capture_output=True)
+    match = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"no instruction total in {out}")
+    return int(match.group(1))

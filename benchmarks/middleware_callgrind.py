@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from _bench import callgrind_instructions  # this folder is on sys.path when run as a script
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -55,14 +55,7 @@ def instructions(requests: int, middleware: bool, out: Path) -> int:
     """Instructions callgrind counts for one child run."""
     command = [sys.executable, __file__, "--child", str(requests)]
     command += ["--middleware"] if middleware else []
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    subprocess.run(command, env=env, check=True)  # unmeasured: writes the .pyc files first
-    valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
-    subprocess.run([*valgrind, *command], env=env, check=True, capture_output=True)
-    match = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.MULTILINE)
-    if match is None:
-        raise RuntimeError(f"no instruction total in {out}")
-    return int(match.group(1))
+    return callgrind_instructions(command, out)
 
 
 def main() -> None:

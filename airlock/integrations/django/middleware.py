@@ -75,8 +75,7 @@ class AirlockMiddleware:
         try:
             response = self.get_response(request)
         except BaseException:
-            scope.exit()
-            scope.discard()
+            _abandon(scope)
             raise
         if response.streaming:
             return self._finish_on_close(request, scope, response)
@@ -92,8 +91,7 @@ class AirlockMiddleware:
         try:
             response = await self.get_response(request)
         except BaseException:
-            scope.exit()
-            scope.discard()
+            _abandon(scope)
             raise
         if response.streaming:
             return self._finish_on_close(request, scope, response)
@@ -131,6 +129,12 @@ class AirlockMiddleware:
 
         response.close = close_then_settle  # type: ignore[method-assign]
         return response
+
+
+def _abandon(scope: Scope) -> None:
+    """The view raised: the request's intents are discarded."""
+    scope.exit()
+    scope.discard()
 
 
 def _is_airlock_middleware(path: str) -> bool:

@@ -19,12 +19,16 @@ from airlock.exceptions import BatchDispatchError
 from airlock.typing import SupportsAfterFlush
 
 __all__ = [
+    "CHUNK_SIZE",
     "BatchDispatchError",
     "BatchingExecutor",
     "Commands",
     "NotBatchable",
     "publish_in_transactions",
 ]
+
+#: Messages per Redis transaction in a batched flush (the batched executors' default).
+CHUNK_SIZE = 1000
 
 #: Redis commands that queue one message: ``[(method name, args), ...]``; the first one is the
 #: message itself (e.g. an LPUSH), any others are bookkeeping (e.g. PEXPIRE).
@@ -47,7 +51,8 @@ class BatchingExecutor(SupportsAfterFlush):
     If ``after_flush`` is never called (a scope class that skips it), nothing is sent.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, chunk_size: int = CHUNK_SIZE) -> None:
+        self.chunk_size = chunk_size  # messages per Redis transaction
         self._pending: ContextVar[list[Intent] | None] = ContextVar(
             f"airlock_batch_{type(self).__name__}_{id(self):x}", default=None
         )

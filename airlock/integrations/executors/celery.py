@@ -38,6 +38,7 @@ with require("celery", __name__):
 
 from airlock._intent import Intent
 from airlock.integrations.executors._batch import (
+    CHUNK_SIZE,
     BatchDispatchError,
     BatchingExecutor,
     publish_in_transactions,
@@ -254,7 +255,6 @@ SUPPORTED_OPTIONS = frozenset(
 )
 #: Messages per Redis transaction: big enough to amortize round trips, small enough not to
 #: hold the Redis event loop for long.
-CHUNK_SIZE = 1000
 
 _STOCK_APPLY_ASYNC = Task.apply_async
 _STOCK_SHADOW_NAME = Task.shadow_name
@@ -301,10 +301,6 @@ class CeleryBatchExecutor(BatchingExecutor, CeleryExecutor):
     On failure it raises ``BatchDispatchError`` (``sent`` / ``unsent`` / ``in_doubt``).
     ``chunk_size`` messages go in each Redis transaction.
     """
-
-    def __init__(self, chunk_size: int = CHUNK_SIZE) -> None:
-        super().__init__()
-        self.chunk_size = chunk_size
 
     def batch_groups(self, intents: list[Intent]) -> list[Hashable | None]:
         apps: dict[int, Any] = {}  # per flush: settings may change between flushes

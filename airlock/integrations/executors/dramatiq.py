@@ -123,7 +123,6 @@ dramatiq_executor = DramatiqExecutor()
 
 # The batched variant: one MULTI/EXEC per chunk of a flush, on a RedisBroker.
 
-CHUNK_SIZE = 1000
 
 
 def _stock_redis_broker(broker: object) -> bool:
@@ -142,10 +141,6 @@ class DramatiqBatchExecutor(BatchingExecutor, DramatiqExecutor):
     Same ``prepare`` and the same messages as ``dramatiq_executor``; intents are recorded when
     called and published in ``after_flush``. On failure it raises ``BatchDispatchError``.
     """
-
-    def __init__(self, chunk_size: int = CHUNK_SIZE) -> None:
-        super().__init__()
-        self.chunk_size = chunk_size
 
     def batch_groups(self, intents: list[Intent]) -> list[Hashable | None]:
         groups: list[Hashable | None] = []

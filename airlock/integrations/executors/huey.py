@@ -149,7 +149,6 @@ huey_executor = HueyExecutor()
 
 # The batched variant: one MULTI/EXEC per chunk of a flush, on huey's Redis storages.
 
-CHUNK_SIZE = 1000
 _LIST_ENQUEUE = RedisStorage.enqueue
 _SORTED_SET_ENQUEUE = RedisPriorityQueue.enqueue
 
@@ -160,10 +159,6 @@ class HueyBatchExecutor(BatchingExecutor, HueyExecutor):
     Same ``prepare`` and the same messages as ``huey_executor``; intents are recorded when
     called and published in ``after_flush``. On failure it raises ``BatchDispatchError``.
     """
-
-    def __init__(self, chunk_size: int = CHUNK_SIZE) -> None:
-        super().__init__()
-        self.chunk_size = chunk_size
 
     def batch_groups(self, intents: list[Intent]) -> list[Hashable | None]:
         groups: list[Hashable | None] = []
