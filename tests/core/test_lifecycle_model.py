@@ -1,42 +1,38 @@
-"""Property: every intent gets exactly one terminal fate, reported once, equal to a reference
-model of semantics.md / SPEC 2.2-2.6 for plain (fail-fast) scopes; an executor receives exactly
-the intents the model says it dispatched.
+"""Property: for plain (fail-fast) scopes, every intent gets exactly one terminal fate, reported
+once, equal to a reference model of semantics.md / SPEC 2.2-2.6; each executor sent exactly the
+intents the model says it dispatched, so nothing from discarded, dropped or failed work.
 
-A program is one top scope whose body mixes enqueues (task, key, local policy, and two flags:
-``x`` makes the failing executors raise on that intent, ``p`` makes ``Raising`` policies raise
-on it), ``raise`` steps and nested scopes (each with a policy, an executor or None, and whether
-the step that opened it catches what escapes it). ``model`` predicts; ``run`` does it for real.
+A program is one top scope whose body mixes enqueues (see ``tests.lifecycle``), ``raise``
+steps and nested scopes (each with a policy, an executor or None, and whether the step that
+opened it catches what escapes it). ``model`` predicts; ``run`` does it for real.
 """
 
 from __future__ import annotations
 
-import itertools
-from contextlib import nullcontext
 from typing import Any, NamedTuple
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import airlock
-from airlock import _events
 from airlock.exceptions import DispatchError, PolicyError
-from airlock.executors import batching, with_retry
-
-TERMINAL = ("dispatched", "failed", "dropped", "discarded", "rolled_back")
-
-
-# -- programs -----------------------------------------------------------------------------------
-class Enqueue(NamedTuple):
-    task: str  # "a" or "b" (BlockTasks blocks "b")
-    key: str | None
-    local: str | None  # a local policy around this enqueue
-    x: bool  # the failing executors raise on this intent
-    p: bool  # Raising policies raise on this intent
-    n: int = -1  # its number (its argument), given after generation
-
-
-class Raise(NamedTuple):
-    pass
+from tests.lifecycle import (
+    EXECUTOR_NAMES,
+    POLICY_NAMES,
+    Boom,
+    Enqueue,
+    Escape,
+    Raise,
+    check_fates,
+    enqueue,
+    enqueues,
+    make_executors,
+    make_policy,
+    number,
+    observe,
+    verdict,
+    weighted,
+)
 
 
 class Open(NamedTuple):
@@ -46,23 +42,7 @@ class Open(NamedTuple):
     catch: bool  # the step catches Boom / DispatchError escaping this scope
 
 
-POLICY_NAMES = ["allow", "drop", "block_b", "raising"]
-EXECUTOR_NAMES = ["rec", "fail", "batch", "retry"]
-
-
 # -- the reference model ------------------------------------------------------------------------
-def allows(policy: str, e: Enqueue) -> bool:
-    return policy != "drop" and not (policy == "block_b" and e.task == "b")
-
-
-def raises(policy: str, e: Enqueue) -> bool:
-    return policy == "raising" and e.p
-
-
-class Escape(Exception):
-    """The model's exception escaping a scope: Boom or DispatchError."""
-
-
 BATCH_SIZE = 2
 
 
@@ -110,20 +90,12 @@ def model(top: Open) -> tuple[dict[int, tuple[str, str | None]], dict[str, list[
         # the scope's policy. A judge that raises fails it; fail-fast: all the rest fail too.
         survivors: list = []
         for index, (e, pin) in enumerate(buffer):
-            judges = ([e.local] if is_top and e.local else []) + [op.policy]
-            verdict = "pass"
-            for judge in judges:
-                if raises(judge, e):
-                    verdict = "raise"
-                    break
-                if not allows(judge, e):
-                    verdict = "drop"
-                    break
-            if verdict == "raise":
+            judged = verdict(([e.local] if is_top and e.local else []) + [op.policy], e)
+            if judged == "raise":
                 for other, _ in [(e, pin), *survivors, *buffer[index + 1 :]]:
                     settle(other, "failed")
                 raise Escape("Dispatch")
-            if verdict == "drop":
+            if judged == "drop":
                 settle(e, "dropped")
             else:
                 survivors.append((e, pin))
@@ -183,83 +155,12 @@ def model(top: Open) -> tuple[dict[int, tuple[str, str | None]], dict[str, list[
 
 
 # -- the real thing -----------------------------------------------------------------------------
-class Boom(Exception):
-    pass
-
-
-def a(n: int, **flags: bool) -> None: ...
-def b(n: int, **flags: bool) -> None: ...
-
-
-TASKS = {"a": a, "b": b}
-
-
-class Raising(airlock.Policy):
-    """allows() raises on the intents flagged ``p``."""
-
-    def allows(self, intent: airlock.Intent) -> bool:
-        if intent.kwargs["p"]:
-            raise ValueError(f"policy raised on {intent.args[0]}")
-        return True
-
-    def __repr__(self) -> str:
-        return "Raising()"
-
-
-def make_policy(name: str) -> airlock.Policy:
-    return {
-        "allow": airlock.AllowAll,
-        "drop": airlock.DropAll,
-        "block_b": lambda: airlock.BlockTasks({"b"}),
-        "raising": Raising,
-    }[name]()
-
-
-class Recorder:
-    """Records the number of each intent it is handed; ``fail``: raises on intents flagged
-    ``x``; ``once``: only the first time it sees each of them."""
-
-    def __init__(self, fail: bool = False, once: bool = False) -> None:
-        self.got: list[int] = []
-        self.fail = fail
-        self.once = once
-        self.failed_once: set[int] = set()
-
-    def __call__(self, intent: airlock.Intent) -> None:
-        n = intent.args[0]
-        if self.fail and intent.kwargs["x"] and not (self.once and n in self.failed_once):
-            self.failed_once.add(n)
-            raise RuntimeError(f"executor failed on {n}")
-        self.got.append(n)
-
-
-def make_executors() -> tuple[dict[str, Any], dict[str, Recorder]]:
-    """name -> executor, and name -> the recorder that sees what it really sent."""
-    recorders = {
-        "default": Recorder(),
-        "rec": Recorder(),
-        "fail": Recorder(fail=True),
-        "batch": Recorder(fail=True),
-        "retry": Recorder(fail=True, once=True),
-    }
-    executors: dict[str, Any] = {
-        "default": recorders["default"],
-        "rec": recorders["rec"],
-        "fail": recorders["fail"],
-        "batch": batching(recorders["batch"], size=BATCH_SIZE),
-        "retry": with_retry(recorders["retry"], attempts=2, backoff=0, sleep=lambda s: None),
-    }
-    return executors, recorders
-
-
 def run(op: Open, executors: dict[str, Any]) -> None:
     executor = executors[op.executor] if op.executor else None
     with airlock.scope(make_policy(op.policy), executor=executor):
         for step in op.body:
             if isinstance(step, Enqueue):
-                local = airlock.policy(make_policy(step.local)) if step.local else nullcontext()
-                with local:
-                    airlock.enqueue(TASKS[step.task], step.n, _key=step.key, x=step.x, p=step.p)
+                enqueue(step)
             elif isinstance(step, Raise):
                 raise Boom
             else:
@@ -270,41 +171,16 @@ def run(op: Open, executors: dict[str, Any]) -> None:
                         raise
 
 
-def number(op: Open, counter: itertools.count) -> Open:
-    """Give each enqueue a unique number (its argument)."""
-    body = []
-    for step in op.body:
-        if isinstance(step, Enqueue):
-            step = step._replace(n=next(counter))
-        elif isinstance(step, Open):
-            step = number(step, counter)
-        body.append(step)
-    return op._replace(body=tuple(body))
-
-
 # -- strategies ---------------------------------------------------------------------------------
-rare = st.sampled_from([False, False, False, True])
-enqueues = st.builds(
-    Enqueue,
-    task=st.sampled_from(["a", "b"]),
-    key=st.sampled_from([None, None, "k1", "k2"]),
-    local=st.sampled_from([None, None, None, *POLICY_NAMES]),
-    x=rare,
-    p=rare,
-)
-
-
 def scopes(depth: int, min_size: int = 0) -> st.SearchStrategy[Open]:
     """A scope with up to ``depth`` levels of scopes inside it."""
     # one step in twenty raises, one in four opens a scope (while depth allows), and most
     # scopes are caught: else most programs end early
-    kinds = {"raise": 1, "enqueue": 14, "open": 5 if depth else 0}
-    strategies = {"raise": st.just(Raise()), "enqueue": enqueues}
-    if depth:
-        strategies["open"] = scopes(depth - 1)
-    step = st.sampled_from([k for k, weight in kinds.items() for _ in range(weight)]).flatmap(
-        strategies.__getitem__
-    )
+    step = weighted({
+        "raise": (1, st.just(Raise())),
+        "enqueue": (14, enqueues),
+        "open": (5, scopes(depth - 1)) if depth else (0, st.nothing()),
+    })
     return st.builds(
         Open,
         policy=st.sampled_from(POLICY_NAMES),
@@ -315,37 +191,17 @@ def scopes(depth: int, min_size: int = 0) -> st.SearchStrategy[Open]:
 
 
 # the top scope and up to two levels of scopes inside it
-programs = scopes(2, min_size=1).map(lambda top: number(top, itertools.count()))
+programs = scopes(2, min_size=1).map(lambda top: number((top,))[0])
 
 
 # -- the property -------------------------------------------------------------------------------
-def observe() -> tuple[dict[int, list[tuple[str, Any]]], Any]:
-    seen: dict[int, list[tuple[str, Any]]] = {}
-
-    def listener(event: str, intent: airlock.Intent, scope: Any, detail: Any) -> None:
-        if event in TERMINAL:
-            seen.setdefault(intent.args[0], []).append((event, detail))
-
-    return seen, _events.subscribe(listener)
-
-
 def seen_fates(seen: dict) -> list[tuple[str, Any]]:
     return [event for events in seen.values() for event in events]
 
 
 def check(program: Open, seen: dict, recorders: dict, executors: dict, escaped: Any) -> None:
     fates, received, escapes = model(program)
-    # exactly one terminal fate per intent, reported once
-    assert {n: len(events) for n, events in seen.items() if len(events) != 1} == {}
-    assert {n: events[0][0] for n, events in seen.items()} == {
-        n: fate for n, (fate, _) in fates.items()
-    }
-    for n, (fate, name) in fates.items():
-        detail = seen[n][0][1]
-        if fate == "dispatched":
-            assert detail is executors[name], (n, detail, name)
-        elif fate == "failed":
-            assert isinstance(detail, BaseException), (n, detail)
+    check_fates(seen, fates, executors)
     # nothing sent that the model did not dispatch (discarded, dropped, failed work)
     assert {k: r.got for k, r in recorders.items()} == received
     assert escaped == escapes
@@ -354,7 +210,7 @@ def check(program: Open, seen: dict, recorders: dict, executors: dict, escaped: 
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(programs)
 def test_fates_equal_the_reference_model(program):
-    executors, recorders = make_executors()
+    executors, recorders = make_executors(BATCH_SIZE)
     airlock.configure(executor=executors["default"])
     seen, unsubscribe = observe()
     escaped = None
@@ -407,7 +263,7 @@ def test_a_policy_error_in_a_plain_inner_scope_raises_out_of_it():
     fates, _, escaped = model(program)
     assert fates == {0: ("failed", None), 1: ("failed", None), 2: ("dispatched", "default")}
     assert escaped is None
-    executors, recorders = make_executors()
+    executors, recorders = make_executors(BATCH_SIZE)
     airlock.configure(executor=executors["default"])
     seen, unsubscribe = observe()
     try:

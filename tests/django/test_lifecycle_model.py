@@ -1,0 +1,325 @@
+"""Property: under ``DjangoScope`` (isolate mode) with real transactions, savepoints and random
+rollbacks, every intent gets exactly one terminal fate, reported once, equal to a reference
+model of semantics.md / SPEC 2.6; each executor sent exactly what the model dispatched, so
+nothing from rolled-back, discarded, dropped or failed work. Runs on SQLite and, with
+``AIRLOCK_TEST_DB=postgres``, on PostgreSQL.
+
+A program is a list of steps: enqueues (only inside a scope, see ``tests.lifecycle``),
+``raise``, nested ``DjangoScope``s (policy, executor or None, catch) and nested ``atomic``
+blocks (each writes a row; it ends by committing, or rolling back on purpose, and the step may
+catch a ``Boom`` escaping it, which rolls it back too).
+
+The batching executor here sends each intent as it is handed over (``size=1``): which intents
+share a batch at a commit is not part of the contract, so a model of larger batches would pin
+an implementation detail. tests/core/test_lifecycle_model.py covers batches failing mid-way.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, NamedTuple
+
+import pytest
+from django.db import connection, transaction
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+import airlock
+from airlock.integrations.django import DjangoScope
+from tests.django.models import Note
+from tests.lifecycle import (
+    EXECUTOR_NAMES,
+    POLICY_NAMES,
+    Boom,
+    Enqueue,
+    Escape,
+    Raise,
+    check_fates,
+    enqueue,
+    enqueues,
+    make_executors,
+    make_policy,
+    number,
+    observe,
+    verdict,
+    weighted,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True, available_apps=["tests.django"])
+
+
+class Open(NamedTuple):
+    """A DjangoScope around ``body``."""
+
+    policy: str
+    executor: str | None  # None: the configured one / the capturing scope's
+    body: tuple[Any, ...]
+    catch: bool  # the step catches a Boom escaping the scope
+
+
+class Atomic(NamedTuple):
+    """``transaction.atomic()`` around ``body`` (a savepoint when nested)."""
+
+    body: tuple[Any, ...]
+    rollback: bool  # roll back on purpose at its end
+    catch: bool  # the step catches a Boom escaping the block (which rolled it back)
+
+
+# -- the reference model ------------------------------------------------------------------------
+class Item:
+    """The model's view of one buffered intent."""
+
+    def __init__(self, e: Enqueue, tied: frozenset[int]) -> None:
+        self.e = e
+        self.tied = tied  # the atomic blocks open at its enqueue
+        self.committed = False  # its transaction committed
+        self.pin: str | None = None  # the executor of the innermost scope given one
+        self.home: Buffer | None = None  # the scope buffer holding it
+
+
+class Buffer:
+    def __init__(self) -> None:
+        self.items: list[Item] = []
+        self.keys: dict[str, Item] = {}
+
+
+Fates = dict[int, tuple[str, str | None]]
+
+
+def model(program: tuple[Any, ...]) -> tuple[Fates, dict[str, list[int]]]:
+    """Fates ``{n: (fate, executor name for dispatched)}`` and what each executor sent."""
+    fates: Fates = {}
+    received: dict[str, list[int]] = {name: [] for name in ("default", *EXECUTOR_NAMES)}
+    items: list[Item] = []
+    atomics: list[int] = []  # the open atomic blocks, outermost first
+    blocks = itertools.count()
+    scopes: list[Buffer] = []  # the open scopes, outermost first
+    waiting: list[tuple[Item, str]] = []  # released by their scope, waiting for the commit
+
+    def settle(item: Item, fate: str, executor: str | None = None) -> None:
+        assert item.e.n not in fates
+        fates[item.e.n] = (fate, executor)
+
+    def send(item: Item, name: str) -> None:
+        """Isolate mode: each intent alone. "fail" and "batch" fail on x; "retry" retries."""
+        if name in ("fail", "batch") and item.e.x:
+            settle(item, "failed")
+        else:
+            received[name].append(item.e.n)
+            settle(item, "dispatched", name)
+
+    def take(buffer: Buffer, item: Item) -> None:
+        key = item.e.key
+        if key is not None:
+            if key in buffer.keys:  # a duplicate key collapses to the first (SPEC 2.3)
+                settle(item, "dropped")
+                return
+            buffer.keys[key] = item
+        buffer.items.append(item)
+        item.home = buffer
+
+    def leave(item: Item) -> None:
+        buffer, item.home = item.home, None
+        if buffer is not None:
+            buffer.items.remove(item)
+            if buffer.keys.get(item.e.key or "") is item:
+                del buffer.keys[item.e.key or ""]  # a retry may enqueue the key again
+
+    def roll_back(block: int) -> None:
+        """Every intent enqueued inside the block and not settled yet: rolled_back, now."""
+        for item in items:
+            if item.e.n not in fates and block in item.tied:
+                leave(item)
+                waiting[:] = [(i, name) for i, name in waiting if i is not item]
+                settle(item, "rolled_back")
+
+    def commit() -> None:
+        """The outermost block committed: its intents wait for nothing; released ones go."""
+        for item in items:
+            if item.e.n not in fates and item.tied:
+                item.committed = True
+        ready = list(waiting)
+        waiting.clear()
+        for item, name in ready:
+            send(item, name)
+
+    def run(steps: tuple[Any, ...]) -> None:
+        for step in steps:
+            if isinstance(step, Enqueue):
+                item = Item(step, frozenset(atomics))
+                items.append(item)
+                take(scopes[-1], item)
+            elif isinstance(step, Raise):
+                raise Escape("Boom")
+            else:
+                try:
+                    (scope if isinstance(step, Open) else atomic)(step)
+                except Escape:
+                    if not step.catch:
+                        raise
+
+    def atomic(step: Atomic) -> None:
+        block = next(blocks)
+        atomics.append(block)
+        try:
+            run(step.body)
+        except Escape:
+            atomics.pop()
+            roll_back(block)
+            raise
+        atomics.pop()
+        if step.rollback:
+            roll_back(block)
+        elif not atomics:
+            commit()
+
+    def scope(step: Open) -> None:
+        buffer = Buffer()
+        scopes.append(buffer)
+        try:
+            run(step.body)
+        except Escape:
+            scopes.pop()
+            for item in list(buffer.items):  # an error: the scope discards what it holds
+                leave(item)
+                settle(item, "discarded")
+            raise
+        scopes.pop()
+        is_top = not scopes
+        for item in list(buffer.items):
+            leave(item)
+            # Judges: the intent's local policy (only where it dispatches: the outermost
+            # scope), then the scope's. Isolate mode: a judge that raises fails only that one.
+            judged = verdict(([item.e.local] if is_top and item.e.local else []) + [step.policy],
+                             item.e)
+            if judged == "raise":
+                settle(item, "failed")
+            elif judged == "drop":
+                settle(item, "dropped")
+            elif not is_top:  # captured; keeps this scope's executor if it was given one
+                item.pin = item.pin or step.executor
+                take(scopes[-1], item)
+            else:
+                name = item.pin or step.executor or "default"
+                if item.tied and not item.committed:
+                    waiting.append((item, name))  # goes when its transaction commits
+                else:
+                    send(item, name)
+
+    try:
+        run(program)
+    except Escape:
+        pass
+    assert not waiting and len(fates) == len(items), "the model left an intent pending"
+    return fates, received
+
+
+# -- the real thing -----------------------------------------------------------------------------
+class Rollback(Exception):
+    """Rolls an atomic block back on purpose."""
+
+
+def run(steps: tuple[Any, ...], executors: dict[str, Any]) -> None:
+    for step in steps:
+        if isinstance(step, Enqueue):
+            enqueue(step)
+        elif isinstance(step, Raise):
+            raise Boom
+        else:
+            try:
+                if isinstance(step, Open):
+                    executor = executors[step.executor] if step.executor else None
+                    with airlock.scope(
+                        make_policy(step.policy), executor=executor, _cls=DjangoScope
+                    ):
+                        run(step.body, executors)
+                else:
+                    try:
+                        with transaction.atomic():
+                            Note.objects.create(text="row")
+                            run(step.body, executors)
+                            if step.rollback:
+                                raise Rollback
+                    except Rollback:
+                        pass
+            except Boom:
+                if not step.catch:
+                    raise
+
+
+# -- strategies ---------------------------------------------------------------------------------
+def steps(depth: int, in_scope: bool, min_size: int = 0) -> st.SearchStrategy[tuple[Any, ...]]:
+    """Up to ``depth`` levels of scopes and atomic blocks; enqueues only inside a scope."""
+    inner: dict[str, tuple[int, st.SearchStrategy[Any]]] = {
+        "raise": (1, st.just(Raise())),
+        "enqueue": (12 if in_scope else 0, enqueues),
+    }
+    if depth:
+        inner["open"] = (4, st.builds(
+            Open,
+            policy=st.sampled_from(POLICY_NAMES),
+            executor=st.sampled_from([None, *EXECUTOR_NAMES]),
+            body=steps(depth - 1, True),
+            catch=st.sampled_from([True, True, False]),
+        ))
+        inner["atomic"] = (4, st.builds(
+            Atomic,
+            body=steps(depth - 1, in_scope),
+            rollback=st.sampled_from([False, False, True]),
+            catch=st.sampled_from([True, True, False]),
+        ))
+    return st.lists(weighted(inner), min_size=min_size, max_size=5).map(tuple)
+
+
+programs = steps(4, in_scope=False, min_size=1).map(number)
+
+
+# -- the property -------------------------------------------------------------------------------
+@settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck))
+@given(programs)
+def test_fates_under_transactions_equal_the_reference_model(program):
+    executors, recorders = make_executors(batch_size=1)
+    airlock.configure(executor=executors["default"])
+    seen, unsubscribe = observe()
+    try:
+        try:
+            run(program, executors)
+        except Boom:
+            pass
+    finally:
+        unsubscribe()
+    assert airlock.get_current_scope() is None
+    assert not connection.in_atomic_block
+    for fate in sorted({events[0][0] for events in seen.values()}):
+        event(f"fate {fate}")  # --hypothesis-show-statistics: how often each fate is reached
+    fates, received = model(program)
+    check_fates(seen, fates, executors)
+    # nothing sent that the model did not dispatch (rolled back, discarded, dropped, failed)
+    assert {k: sorted(r.got) for k, r in recorders.items()} == {
+        k: sorted(v) for k, v in received.items()
+    }
+
+
+# -- the model on known programs ----------------------------------------------------------------
+def e(n: int, key: str | None = None, x: bool = False) -> Enqueue:
+    return Enqueue("a", key, None, x, False, n)
+
+
+def test_the_model_rolls_back_released_intents_and_frees_keys():
+    program = (
+        Atomic((
+            Open("allow", "rec", (
+                e(0),
+                Atomic((e(1, "k"),), rollback=True, catch=False),
+                e(2, "k"),  # the rolled-back intent freed its key
+            ), False),
+            Raise(),  # the scope flushed, its intents wait for the commit: rolled back
+        ), rollback=False, catch=True),
+        Open("allow", "fail", (e(3), e(4, x=True), e(5)), False),  # isolate: 5 still goes
+    )
+    fates, received = model(program)
+    assert fates == {
+        0: ("rolled_back", None), 1: ("rolled_back", None), 2: ("rolled_back", None),
+        3: ("dispatched", "fail"), 4: ("failed", None), 5: ("dispatched", "fail"),
+    }
+    assert received["rec"] == [] and received["fail"] == [3, 5]
