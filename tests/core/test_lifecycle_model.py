@@ -3,8 +3,10 @@ once, equal to a reference model of semantics.md / SPEC 2.2-2.6; each executor s
 intents the model says it dispatched, so nothing from discarded, dropped or failed work.
 
 A program is one top scope whose body mixes enqueues (see ``tests.lifecycle``), ``raise``
-steps and nested scopes (each with a policy, an executor or None, and whether the step that
-opened it catches what escapes it). ``model`` predicts; ``run`` does it for real.
+steps and nested scopes (each with a policy, an executor or None, a scope class, and whether
+the step that opened it catches what escapes it). The classes: ``Scope``; one that lets its
+descendants flush on their own; one whose ``should_flush`` raises; one whose
+``before_descendant_flushes`` raises. ``model`` predicts; ``run`` does it for real.
 """
 
 from __future__ import annotations
@@ -40,10 +42,21 @@ class Open(NamedTuple):
     executor: str | None  # None: the configured one / the capturing scope's
     body: tuple[Any, ...]
     catch: bool  # the step catches Boom / DispatchError escaping this scope
+    cls: str = "plain"  # a key of SCOPE_CLASSES
+
+
+SCOPE_CLASSES = ["plain", "release", "bad_should_flush", "bad_hand_back"]
 
 
 # -- the reference model ------------------------------------------------------------------------
 BATCH_SIZE = 2
+
+
+class Buffer:
+    def __init__(self, op: Open) -> None:
+        self.op = op
+        self.items: list[tuple[Enqueue, str | None]] = []  # (intent, pinned executor), FIFO
+        self.keys: set[str] = set()
 
 
 def model(top: Open) -> tuple[dict[int, tuple[str, str | None]], dict[str, list[int]], str | None]:
@@ -51,58 +64,84 @@ def model(top: Open) -> tuple[dict[int, tuple[str, str | None]], dict[str, list[
     received (in order), and the exception escaping the top scope (None, "Boom", "Dispatch")."""
     fates: dict[int, tuple[str, str | None]] = {}
     received: dict[str, list[int]] = {name: [] for name in ("default", *EXECUTOR_NAMES)}
+    scopes: list[Buffer] = []  # the open scopes, outermost first
 
     def settle(e: Enqueue, fate: str, executor: str | None = None) -> None:
         assert e.n not in fates
         fates[e.n] = (fate, executor)
 
-    def take(buffer: list, keys: set, e: Enqueue, pin: str | None) -> None:
+    def fail(items: list) -> None:
+        for e, _ in items:
+            settle(e, "failed")
+        raise Escape("Dispatch")  # fail-fast: the flush raises DispatchError
+
+    def take(buffer: Buffer, e: Enqueue, pin: str | None) -> None:
         if e.key is not None:
-            if e.key in keys:  # a duplicate key collapses to the first (SPEC 2.3)
+            if e.key in buffer.keys:  # a duplicate key collapses to the first (SPEC 2.3)
                 settle(e, "dropped")
                 return
-            keys.add(e.key)
-        buffer.append((e, pin))
+            buffer.keys.add(e.key)
+        buffer.items.append((e, pin))
 
-    def scope(op: Open, is_top: bool) -> list:
-        buffer: list = []  # (enqueue, pinned executor) in FIFO order
-        keys: set = set()
+    def judge(items: list, judges: Any) -> list:
+        """Drop what a policy refuses; the first policy that raises fails everything left."""
+        kept: list = []
+        for index, (e, pin) in enumerate(items):
+            judged = verdict(judges(e), e)
+            if judged == "raise":
+                fail([(e, pin), *kept, *items[index + 1 :]])
+            if judged == "drop":
+                settle(e, "dropped")
+            else:
+                kept.append((e, pin))
+        return kept
+
+    def scope(op: Open) -> None:
+        buffer = Buffer(op)
+        scopes.append(buffer)
         try:
             for step in op.body:
                 if isinstance(step, Enqueue):
-                    take(buffer, keys, step, None)
+                    take(buffer, step, None)
                 elif isinstance(step, Raise):
                     raise Escape("Boom")
                 else:
                     try:
-                        captured = scope(step, is_top=False)
+                        scope(step)
                     except Escape:
-                        if step.catch:
-                            continue
-                        raise
-                    for e, pin in captured:
-                        take(buffer, keys, e, pin)
+                        if not step.catch:
+                            raise
         except Escape:
-            for e, _ in buffer:  # an error: the scope discards what it holds
+            scopes.pop()
+            if op.cls == "bad_should_flush":  # its items fail; the original error wins
+                for e, _ in buffer.items:
+                    settle(e, "failed")
+                raise
+            for e, _ in buffer.items:  # an error: the scope discards what it holds
                 settle(e, "discarded")
             raise
-        # Flush. Judges: the intent's local policy (only where it dispatches: the top), then
-        # the scope's policy. A judge that raises fails it; fail-fast: all the rest fail too.
-        survivors: list = []
-        for index, (e, pin) in enumerate(buffer):
-            judged = verdict(([e.local] if is_top and e.local else []) + [op.policy], e)
-            if judged == "raise":
-                for other, _ in [(e, pin), *survivors, *buffer[index + 1 :]]:
-                    settle(other, "failed")
-                raise Escape("Dispatch")
-            if judged == "drop":
-                settle(e, "dropped")
-            else:
-                survivors.append((e, pin))
-        if not is_top:  # captured by the parent; keeps this scope's executor if it was given one
-            return [(e, pin or op.executor) for e, pin in survivors]
-        dispatch([(e, pin or op.executor or "default") for e, pin in survivors])
-        return []
+        scopes.pop()
+        if op.cls == "bad_should_flush":
+            if buffer.items:
+                fail(buffer.items)
+            return
+        # Flush: the scope's policy judges (and the local policies, when nobody is around to
+        # capture: they are judged where the intent dispatches).
+        ancestors = scopes[::-1]  # innermost first
+        items = judge(buffer.items, lambda e: ([e.local] if not ancestors and e.local else [])
+                      + [op.policy])
+        for ancestor in ancestors:  # each ancestor hands back what it lets us send, or takes it
+            if not items:
+                return
+            if ancestor.op.cls == "bad_hand_back":
+                fail(items)
+            if ancestor.op.cls != "release":
+                for e, pin in items:  # captured; keeps this scope's executor if it was given one
+                    take(ancestor, e, pin or op.executor)
+                return
+        if ancestors:
+            items = judge(items, lambda e: [e.local] if e.local else [])
+        dispatch([(e, pin or op.executor or "default") for e, pin in items])
 
     def dispatch(items: list) -> None:
         """Fail-fast dispatch: the first error stops the loop, every later intent fails."""
@@ -143,21 +182,49 @@ def model(top: Open) -> tuple[dict[int, tuple[str, str | None]], dict[str, list[
             failed = True
         for e in waiting:
             settle(e, "dispatched", "batch")
-        # fates are reported in intent order by the engine; the model's dict is unordered
         if failed:
             raise Escape("Dispatch")
 
     try:
-        scope(top, is_top=True)
+        scope(top)
     except Escape as escaped:
         return fates, received, str(escaped)
     return fates, received, None
 
 
 # -- the real thing -----------------------------------------------------------------------------
+class Releasing(airlock.Scope):
+    """Lets descendants flush on their own (hands back everything offered)."""
+
+    def before_descendant_flushes(
+        self, exiting_scope: airlock.Scope, intents: list[airlock.Intent]
+    ) -> list[airlock.Intent]:
+        return intents
+
+
+class BadShouldFlush(airlock.Scope):
+    def should_flush(self, error: BaseException | None) -> bool:
+        raise ValueError("should_flush raised")
+
+
+class BadHandBack(airlock.Scope):
+    def before_descendant_flushes(
+        self, exiting_scope: airlock.Scope, intents: list[airlock.Intent]
+    ) -> list[airlock.Intent]:
+        raise ValueError("before_descendant_flushes raised")
+
+
+CLASSES: dict[str, type[airlock.Scope]] = {
+    "plain": airlock.Scope,
+    "release": Releasing,
+    "bad_should_flush": BadShouldFlush,
+    "bad_hand_back": BadHandBack,
+}
+
+
 def run(op: Open, executors: dict[str, Any]) -> None:
     executor = executors[op.executor] if op.executor else None
-    with airlock.scope(make_policy(op.policy), executor=executor):
+    with airlock.scope(make_policy(op.policy), executor=executor, _cls=CLASSES[op.cls]):
         for step in op.body:
             if isinstance(step, Enqueue):
                 enqueue(step)
@@ -187,6 +254,8 @@ def scopes(depth: int, min_size: int = 0) -> st.SearchStrategy[Open]:
         executor=st.sampled_from([None, *EXECUTOR_NAMES]),
         body=st.lists(step, min_size=min_size, max_size=6).map(tuple),
         catch=st.sampled_from([True, True, False]),
+        cls=st.sampled_from(["plain", "plain", "plain", "release", "release",
+                             "bad_should_flush", "bad_hand_back"]),
     )
 
 
@@ -272,3 +341,23 @@ def test_a_policy_error_in_a_plain_inner_scope_raises_out_of_it():
         unsubscribe()
     assert isinstance(seen[1][0][1], PolicyError)
     check(program, seen, recorders, executors, None)
+
+
+def test_the_model_lets_children_of_a_releasing_scope_dispatch_themselves():
+    child = Open("allow", "rec", (
+        Enqueue("a", None, "drop", False, False, 1),  # its local policy still judges it
+        Enqueue("a", None, None, False, False, 2),
+    ), False)
+    middle = Open("allow", "fail", (child,), False, cls="release")
+    top = Open("allow", None, (Enqueue("a", None, None, False, False, 0), middle), False,
+               cls="bad_hand_back")
+    fates, received, escaped = model(top)
+    # the top's hook fails the child's intents; the DispatchError escapes the child and the
+    # middle scope (not caught), so the top discards its own intent
+    assert fates == {0: ("discarded", None), 1: ("failed", None), 2: ("failed", None)}
+    assert escaped == "Dispatch"
+    fates, received, escaped = model(top._replace(cls="release"))
+    assert fates == {
+        0: ("dispatched", "default"), 1: ("dropped", None), 2: ("dispatched", "rec"),
+    }
+    assert received["rec"] == [2] and escaped is None
