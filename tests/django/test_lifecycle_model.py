@@ -5,7 +5,8 @@ nothing from rolled-back, discarded, dropped or failed work. Runs on SQLite and,
 ``AIRLOCK_TEST_DB=postgres``, on PostgreSQL.
 
 A program is a list of steps: enqueues (only inside a scope, see ``tests.lifecycle``),
-``raise``, nested ``DjangoScope``s (policy, executor or None, catch) and nested ``atomic``
+``raise``, nested ``DjangoScope``s (policy, executor or None, catch; some let their
+descendants flush on their own) and nested ``atomic``
 blocks on the ``default`` or ``other`` database (each writes a row; it ends by committing, or
 rolling back on purpose, and the step may catch a ``Boom`` escaping it, which rolls it back).
 
@@ -57,6 +58,7 @@ class Open(NamedTuple):
     executor: str | None  # None: the configured one / the capturing scope's
     body: tuple[Any, ...]
     catch: bool  # the step catches a Boom escaping the scope
+    cls: str = "django"  # or "release": a DjangoScope that lets descendants flush on their own
 
 
 class Atomic(NamedTuple):
@@ -82,7 +84,8 @@ class Item:
 
 
 class Buffer:
-    def __init__(self) -> None:
+    def __init__(self, releases: bool) -> None:
+        self.releases = releases  # lets descendants flush on their own
         self.items: list[Item] = []
         self.keys: dict[str, Item] = {}
 
@@ -179,7 +182,7 @@ def model(program: tuple[Any, ...]) -> tuple[Fates, dict[str, list[int]]]:
             commit(step.alias)
 
     def scope(step: Open) -> None:
-        buffer = Buffer()
+        buffer = Buffer(step.cls == "release")
         scopes.append(buffer)
         try:
             run(step.body)
@@ -190,26 +193,37 @@ def model(program: tuple[Any, ...]) -> tuple[Fates, dict[str, list[int]]]:
                 settle(item, "discarded")
             raise
         scopes.pop()
-        is_top = not scopes
-        for item in list(buffer.items):
+        ancestors = scopes[::-1]  # innermost first
+        # Isolate mode: a policy that raises fails only the intent it was judging.
+        items = judge(buffer.items, lambda e: ([e.local] if not ancestors and e.local else [])
+                      + [step.policy])
+        for ancestor in ancestors:  # each hands back what it lets us send, or takes it
+            if not ancestor.releases:
+                for item in items:  # captured; keeps this scope's executor if it was given one
+                    item.pin = item.pin or step.executor
+                    take(ancestor, item)
+                return
+        if ancestors:  # local policies are judged where the intent dispatches
+            items = judge(items, lambda e: [e.local] if e.local else [])
+        for item in items:
+            name = item.pin or step.executor or "default"
+            if item.uncommitted:
+                waiting.append((item, name))  # goes when its transaction commits
+            else:
+                send(item, name)
+
+    def judge(buffered: list[Item], judges: Any) -> list[Item]:
+        kept = []
+        for item in list(buffered):
             leave(item)
-            # Judges: the intent's local policy (only where it dispatches: the outermost
-            # scope), then the scope's. Isolate mode: a judge that raises fails only that one.
-            judged = verdict(([item.e.local] if is_top and item.e.local else []) + [step.policy],
-                             item.e)
+            judged = verdict(judges(item.e), item.e)
             if judged == "raise":
                 settle(item, "failed")
             elif judged == "drop":
                 settle(item, "dropped")
-            elif not is_top:  # captured; keeps this scope's executor if it was given one
-                item.pin = item.pin or step.executor
-                take(scopes[-1], item)
             else:
-                name = item.pin or step.executor or "default"
-                if item.uncommitted:
-                    waiting.append((item, name))  # goes when its transaction commits
-                else:
-                    send(item, name)
+                kept.append(item)
+        return kept
 
     try:
         run(program)
@@ -224,6 +238,15 @@ class Rollback(Exception):
     """Rolls an atomic block back on purpose."""
 
 
+class Releasing(DjangoScope):
+    """Lets descendants flush on their own (hands back everything offered)."""
+
+    def before_descendant_flushes(
+        self, exiting_scope: airlock.Scope, intents: list[airlock.Intent]
+    ) -> list[airlock.Intent]:
+        return intents
+
+
 def run(steps: tuple[Any, ...], executors: dict[str, Any]) -> None:
     for step in steps:
         if isinstance(step, Enqueue):
@@ -234,9 +257,8 @@ def run(steps: tuple[Any, ...], executors: dict[str, Any]) -> None:
             try:
                 if isinstance(step, Open):
                     executor = executors[step.executor] if step.executor else None
-                    with airlock.scope(
-                        make_policy(step.policy), executor=executor, _cls=DjangoScope
-                    ):
+                    cls = Releasing if step.cls == "release" else DjangoScope
+                    with airlock.scope(make_policy(step.policy), executor=executor, _cls=cls):
                         run(step.body, executors)
                 else:
                     try:
@@ -266,6 +288,7 @@ def steps(depth: int, in_scope: bool, min_size: int = 0) -> st.SearchStrategy[tu
             executor=st.sampled_from([None, *EXECUTOR_NAMES]),
             body=steps(depth - 1, True),
             catch=st.sampled_from([True, True, False]),
+            cls=st.sampled_from(["django", "django", "release"]),
         ))
         inner["atomic"] = (4, st.builds(
             Atomic,
