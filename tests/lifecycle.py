@@ -22,7 +22,7 @@ from airlock.executors import batching, with_retry
 
 TERMINAL = ("dispatched", "failed", "dropped", "discarded", "rolled_back")
 POLICY_NAMES = ["allow", "drop", "block_b", "raising"]
-EXECUTOR_NAMES = ["rec", "fail", "batch", "retry"]
+EXECUTOR_NAMES = ["rec", "fail", "batch", "retry", "batch_retry"]
 
 
 class Enqueue(NamedTuple):
@@ -118,7 +118,8 @@ def make_executors(batch_size: int) -> tuple[dict[str, Any], dict[str, Recorder]
 
     "default" is for ``configure(executor=...)``; "rec" records; "fail" raises on ``x``;
     "batch" is ``batching`` around a recorder that raises on ``x`` (so its send fails);
-    "retry" is ``with_retry`` around a recorder that raises once on ``x``.
+    "retry" is ``with_retry`` around a recorder that raises once on ``x``; "batch_retry" is
+    ``batching`` around such a ``with_retry`` (so every intent goes, in batches).
     """
     recorders = {
         "default": Recorder(),
@@ -126,13 +127,19 @@ def make_executors(batch_size: int) -> tuple[dict[str, Any], dict[str, Recorder]
         "fail": Recorder(fail=True),
         "batch": Recorder(fail=True),
         "retry": Recorder(fail=True, once=True),
+        "batch_retry": Recorder(fail=True, once=True),
     }
+
+    def retry(recorder: Recorder) -> Any:
+        return with_retry(recorder, attempts=2, backoff=0, sleep=lambda s: None)
+
     executors: dict[str, Any] = {
         "default": recorders["default"],
         "rec": recorders["rec"],
         "fail": recorders["fail"],
         "batch": batching(recorders["batch"], size=batch_size),
-        "retry": with_retry(recorders["retry"], attempts=2, backoff=0, sleep=lambda s: None),
+        "retry": retry(recorders["retry"]),
+        "batch_retry": batching(retry(recorders["batch_retry"]), size=batch_size),
     }
     return executors, recorders
 

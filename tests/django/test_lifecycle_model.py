@@ -108,7 +108,7 @@ def model(program: tuple[Any, ...]) -> tuple[Fates, dict[str, list[int]]]:
         fates[item.e.n] = (fate, executor)
 
     def send(item: Item, name: str) -> None:
-        """Isolate mode: each intent alone. "fail" and "batch" fail on x; "retry" retries."""
+        """Isolate mode: each intent alone. "fail" and "batch" fail on x; retries succeed."""
         if name in ("fail", "batch") and item.e.x:
             settle(item, "failed")
         else:
