@@ -5,8 +5,9 @@ nothing from rolled-back, discarded, dropped or failed work. Runs on SQLite and,
 ``AIRLOCK_TEST_DB=postgres``, on PostgreSQL.
 
 A program is a list of steps: enqueues (only inside a scope, see ``tests.lifecycle``),
-``raise``, nested ``DjangoScope``s (policy, executor or None, catch; some let their
-descendants flush on their own) and nested ``atomic`` blocks on the ``default`` or ``other``
+``raise``, nested ``DjangoScope``s (policy, executor or None, catch, and a class: plain, one
+that lets its descendants flush on their own, one whose ``should_flush`` raises, one whose
+``before_descendant_flushes`` raises) and nested ``atomic`` blocks on the ``default`` or ``other``
 database (each writes a row; it ends by committing, or rolling back on purpose, and the step
 may catch a ``Boom`` escaping it, which rolls it back).
 
@@ -59,7 +60,7 @@ class Open(NamedTuple):
     executor: str | None  # None: the configured one / the capturing scope's
     body: tuple[Any, ...]
     catch: bool  # the step catches a Boom escaping the scope
-    cls: str = "django"  # or "release": a DjangoScope that lets descendants flush on their own
+    cls: str = "django"  # a key of CLASSES
 
 
 class Atomic(NamedTuple):
@@ -85,8 +86,8 @@ class Item:
 
 
 class Buffer:
-    def __init__(self, releases: bool) -> None:
-        self.releases = releases  # lets descendants flush on their own
+    def __init__(self, cls: str) -> None:
+        self.cls = cls
         self.items: list[Item] = []
         self.keys: dict[str, Item] = {}
 
@@ -185,7 +186,7 @@ def model(program: tuple[Any, ...]) -> tuple[Fates, dict[str, list[int]]]:
             commit(step.alias)
 
     def scope(step: Open) -> None:
-        buffer = Buffer(step.cls == "release")
+        buffer = Buffer(step.cls)
         scopes.append(buffer)
         try:
             run(step.body)
@@ -193,15 +194,24 @@ def model(program: tuple[Any, ...]) -> tuple[Fates, dict[str, list[int]]]:
             scopes.pop()
             for item in list(buffer.items):  # an error: the scope discards what it holds
                 leave(item)
-                settle(item, "discarded")
-            raise
+                settle(item, "failed" if step.cls == "bad_should_flush" else "discarded")
+            raise  # (the original error wins over a should_flush that raises)
         scopes.pop()
+        if step.cls == "bad_should_flush":  # its intents fail; isolate mode: nothing raises
+            for item in list(buffer.items):
+                leave(item)
+                settle(item, "failed")
+            return
         ancestors = scopes[::-1]  # innermost first
         # Isolate mode: a policy that raises fails only the intent it was judging.
         items = judge(buffer.items, lambda e: ([e.local] if not ancestors and e.local else [])
                       + [step.policy])
         for ancestor in ancestors:  # each hands back what it lets us send, or takes it
-            if not ancestor.releases:
+            if ancestor.cls == "bad_hand_back" and items:  # its hook fails what it is offered
+                for item in items:
+                    settle(item, "failed")
+                return
+            if ancestor.cls != "release":
                 for item in items:  # captured; keeps this scope's executor if it was given one
                     item.pin = item.pin or step.executor
                     take(ancestor, item)
@@ -250,6 +260,26 @@ class Releasing(DjangoScope):
         return intents
 
 
+class BadShouldFlush(DjangoScope):
+    def should_flush(self, error: BaseException | None) -> bool:
+        raise ValueError("should_flush raised")
+
+
+class BadHandBack(DjangoScope):
+    def before_descendant_flushes(
+        self, exiting_scope: airlock.Scope, intents: list[airlock.Intent]
+    ) -> list[airlock.Intent]:
+        raise ValueError("before_descendant_flushes raised")
+
+
+CLASSES: dict[str, type[DjangoScope]] = {
+    "django": DjangoScope,
+    "release": Releasing,
+    "bad_should_flush": BadShouldFlush,
+    "bad_hand_back": BadHandBack,
+}
+
+
 def run(steps: tuple[Any, ...], executors: dict[str, Any]) -> None:
     for step in steps:
         if isinstance(step, Enqueue):
@@ -260,7 +290,7 @@ def run(steps: tuple[Any, ...], executors: dict[str, Any]) -> None:
             try:
                 if isinstance(step, Open):
                     executor = executors[step.executor] if step.executor else None
-                    cls = Releasing if step.cls == "release" else DjangoScope
+                    cls = CLASSES[step.cls]
                     with airlock.scope(make_policy(step.policy), executor=executor, _cls=cls):
                         run(step.body, executors)
                 else:
@@ -291,7 +321,8 @@ def steps(depth: int, in_scope: bool, min_size: int = 0) -> st.SearchStrategy[tu
             executor=st.sampled_from([None, *EXECUTOR_NAMES]),
             body=steps(depth - 1, True),
             catch=st.sampled_from([True, True, False]),
-            cls=st.sampled_from(["django", "django", "release"]),
+            cls=st.sampled_from(["django", "django", "django", "release", "release",
+                                 "bad_should_flush", "bad_hand_back"]),
         ))
         inner["atomic"] = (4, st.builds(
             Atomic,
@@ -384,6 +415,27 @@ def test_the_model_waits_for_every_database_an_intent_was_enqueued_in():
     assert fates == {0: ("rolled_back", None), 1: ("rolled_back", None),
                      2: ("dispatched", "rec")}
     assert received["rec"] == [2]
+
+
+# -- found by the property: one fate per intent when should_flush raises ------------------------
+def test_a_raising_should_flush_fails_only_what_has_no_fate_yet():
+    ex = make_executors(batch_size=2)[0]["rec"]
+    seen, unsubscribe = observe()
+    try:
+        with airlock.scope(executor=ex, _cls=BadShouldFlush):
+            try:
+                with transaction.atomic():
+                    Note.objects.create(text="row")
+                    enqueue(e(0))
+                    raise Rollback
+            except Rollback:
+                pass
+            enqueue(e(1))
+    finally:
+        unsubscribe()
+    assert {n: [fate for fate, _ in events] for n, events in seen.items()} == {
+        0: ["rolled_back"], 1: ["failed"],  # 0 was reported a second time, "failed"
+    }
 
 
 # -- outside the model: a plain Scope capturing from a DjangoScope ------------------------------
