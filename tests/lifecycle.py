@@ -38,11 +38,33 @@ class Raise(NamedTuple):
     """Raise ``Boom`` here."""
 
 
+class Local(NamedTuple):
+    """``airlock.policy(policy)`` around ``body``: intents enqueued inside carry it, also in
+    scopes opened inside."""
+
+    policy: str
+    body: tuple[Any, ...]
+
+
 class Escape(Exception):
     """In a model: the exception escaping a block (``str()``: "Boom" or "Dispatch")."""
 
 
 # -- the model's judging rule -------------------------------------------------------------------
+def local_policies(steps: tuple[Any, ...], outer: tuple[str, ...] = ()) -> dict[int, list[str]]:
+    """Each enqueue's local policies, innermost first: its own, then the ``Local`` blocks
+    around it (through any scopes in between)."""
+    found: dict[int, list[str]] = {}
+    for step in steps:
+        if isinstance(step, Enqueue):
+            found[step.n] = ([step.local] if step.local else []) + list(outer)
+        elif isinstance(step, Local):
+            found.update(local_policies(step.body, (step.policy, *outer)))
+        elif hasattr(step, "body"):
+            found.update(local_policies(step.body, outer))
+    return found
+
+
 def verdict(judges: list[str], e: Enqueue) -> str:
     """What the policies named ``judges``, asked in order, make of an intent at flush:
     "raise" (the first that raises), "drop" (the first that refuses) or "pass"."""

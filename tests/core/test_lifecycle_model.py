@@ -3,11 +3,10 @@ once, equal to a reference model of semantics.md / SPEC 2.2-2.6; each executor s
 intents the model says it dispatched, so nothing from discarded, dropped or failed work.
 
 A program is one top scope whose body mixes enqueues (see ``tests.lifecycle``), ``raise``
-steps and nested scopes (each with a policy, an executor or None, a scope class, and whether
-the step that opened it catches what escapes it). The classes: ``Scope``; one that lets its
-descendants flush on their own; one whose ``should_flush`` raises; one whose
-``before_descendant_flushes`` raises. ``model`` predicts; ``run`` does it for real.
-"""
+steps, local policy blocks and nested scopes (each with a policy, an executor or None, a scope
+class, and whether the step that opened it catches what escapes it). The classes: ``Scope``;
+one that lets its descendants flush on their own; one whose ``should_flush`` raises; one whose
+``before_descendant_flushes`` raises. ``model`` predicts; ``run`` does it for real. """
 
 from __future__ import annotations
 
@@ -26,11 +25,13 @@ from tests.lifecycle import (
     Boom,
     Enqueue,
     Escape,
+    Local,
     Raise,
     Recorder,
     check_fates,
     enqueue,
     enqueues,
+    local_policies,
     make_executors,
     make_policy,
     number,
@@ -68,6 +69,7 @@ def model(top: Open) -> tuple[dict[int, tuple[str, str | None]], dict[str, list[
     fates: dict[int, tuple[str, str | None]] = {}
     received: dict[str, list[int]] = {name: [] for name in ("default", *EXECUTOR_NAMES)}
     scopes: list[Buffer] = []  # the open scopes, outermost first
+    local = local_policies((top,))  # n -> its local policies, innermost first
 
     def settle(e: Enqueue, fate: str, executor: str | None = None) -> None:
         assert e.n not in fates
@@ -99,21 +101,26 @@ def model(top: Open) -> tuple[dict[int, tuple[str, str | None]], dict[str, list[
                 kept.append((e, pin))
         return kept
 
+    def run(steps: tuple[Any, ...]) -> None:
+        for step in steps:
+            if isinstance(step, Enqueue):
+                take(scopes[-1], step, None)
+            elif isinstance(step, Raise):
+                raise Escape("Boom")
+            elif isinstance(step, Local):
+                run(step.body)
+            else:
+                try:
+                    scope(step)
+                except Escape:
+                    if not step.catch:
+                        raise
+
     def scope(op: Open) -> None:
         buffer = Buffer(op)
         scopes.append(buffer)
         try:
-            for step in op.body:
-                if isinstance(step, Enqueue):
-                    take(buffer, step, None)
-                elif isinstance(step, Raise):
-                    raise Escape("Boom")
-                else:
-                    try:
-                        scope(step)
-                    except Escape:
-                        if not step.catch:
-                            raise
+            run(op.body)
         except Escape:
             scopes.pop()
             if op.cls == "bad_should_flush":  # its items fail; the original error wins
@@ -131,8 +138,7 @@ def model(top: Open) -> tuple[dict[int, tuple[str, str | None]], dict[str, list[
         # Flush: the scope's policy judges (and the local policies, when nobody is around to
         # capture: they are judged where the intent dispatches).
         ancestors = scopes[::-1]  # innermost first
-        items = judge(buffer.items, lambda e: ([e.local] if not ancestors and e.local else [])
-                      + [op.policy])
+        items = judge(buffer.items, lambda e: ([] if ancestors else local[e.n]) + [op.policy])
         for ancestor in ancestors:  # each ancestor hands back what it lets us send, or takes it
             if not items:
                 return
@@ -143,7 +149,7 @@ def model(top: Open) -> tuple[dict[int, tuple[str, str | None]], dict[str, list[
                     take(ancestor, e, pin or op.executor)
                 return
         if ancestors:
-            items = judge(items, lambda e: [e.local] if e.local else [])
+            items = judge(items, lambda e: local[e.n])
         dispatch([(e, pin or op.executor or "default") for e, pin in items])
 
     def dispatch(items: list) -> None:
@@ -228,17 +234,24 @@ CLASSES: dict[str, type[airlock.Scope]] = {
 def run(op: Open, executors: dict[str, Any]) -> None:
     executor = executors[op.executor] if op.executor else None
     with airlock.scope(make_policy(op.policy), executor=executor, _cls=CLASSES[op.cls]):
-        for step in op.body:
-            if isinstance(step, Enqueue):
-                enqueue(step)
-            elif isinstance(step, Raise):
-                raise Boom
-            else:
-                try:
-                    run(step, executors)
-                except (Boom, DispatchError):
-                    if not step.catch:
-                        raise
+        run_steps(op.body, executors)
+
+
+def run_steps(steps: tuple[Any, ...], executors: dict[str, Any]) -> None:
+    for step in steps:
+        if isinstance(step, Enqueue):
+            enqueue(step)
+        elif isinstance(step, Raise):
+            raise Boom
+        elif isinstance(step, Local):
+            with airlock.policy(make_policy(step.policy)):
+                run_steps(step.body, executors)
+        else:
+            try:
+                run(step, executors)
+            except (Boom, DispatchError):
+                if not step.catch:
+                    raise
 
 
 # -- strategies ---------------------------------------------------------------------------------
@@ -250,6 +263,7 @@ def scopes(depth: int, min_size: int = 0) -> st.SearchStrategy[Open]:
         "raise": (1, st.just(Raise())),
         "enqueue": (14, enqueues),
         "open": (5, scopes(depth - 1)) if depth else (0, st.nothing()),
+        "local": (2, locals_(depth - 1)) if depth else (0, st.nothing()),
     })
     return st.builds(
         Open,
@@ -259,6 +273,15 @@ def scopes(depth: int, min_size: int = 0) -> st.SearchStrategy[Open]:
         catch=st.sampled_from([True, True, False]),
         cls=st.sampled_from(["plain", "plain", "plain", "release", "release",
                              "bad_should_flush", "bad_hand_back"]),
+    )
+
+
+def locals_(depth: int) -> st.SearchStrategy[Local]:
+    """A local policy block around steps with up to ``depth`` levels of scopes inside."""
+    return st.builds(
+        Local,
+        policy=st.sampled_from(POLICY_NAMES),
+        body=scopes(depth).map(lambda op: op.body),
     )
 
 

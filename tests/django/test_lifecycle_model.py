@@ -5,11 +5,11 @@ nothing from rolled-back, discarded, dropped or failed work. Runs on SQLite and,
 ``AIRLOCK_TEST_DB=postgres``, on PostgreSQL.
 
 A program is a list of steps: enqueues (only inside a scope, see ``tests.lifecycle``),
-``raise``, nested ``DjangoScope``s (policy, executor or None, catch, and a class: plain, one
-that lets its descendants flush on their own, one whose ``should_flush`` raises, one whose
-``before_descendant_flushes`` raises) and nested ``atomic`` blocks on the ``default`` or ``other``
-database (each writes a row; it ends by committing, or rolling back on purpose, and the step
-may catch a ``Boom`` escaping it, which rolls it back).
+``raise``, local policy blocks, nested ``DjangoScope``s (policy, executor or None, catch, and a
+class: plain, one that lets its descendants flush on their own, one whose ``should_flush``
+raises, one whose ``before_descendant_flushes`` raises) and nested ``atomic`` blocks on the
+``default`` or ``other`` database (each writes a row; it ends by committing, or rolling back on
+purpose, and the step may catch a ``Boom`` escaping it, which rolls it back).
 
 Which intents share a batch (``batching(size=2)`` around a recorder that fails on ``x``) when
 a commit releases them is not part of the contract, so the model does not pin it: an intent
@@ -36,10 +36,12 @@ from tests.lifecycle import (
     Boom,
     Enqueue,
     Escape,
+    Local,
     Raise,
     check_fates,
     enqueue,
     enqueues,
+    local_policies,
     make_executors,
     make_policy,
     number,
@@ -104,6 +106,7 @@ def model(program: tuple[Any, ...]) -> tuple[Fates, dict[str, list[int]]]:
     blocks = itertools.count()
     scopes: list[Buffer] = []  # the open scopes, outermost first
     waiting: list[tuple[Item, str]] = []  # released by their scope, waiting for the commit
+    local = local_policies(program)  # n -> its local policies, innermost first
 
     def settle(item: Item, fate: str, executor: str | None = None) -> None:
         assert item.e.n not in fates
@@ -163,6 +166,8 @@ def model(program: tuple[Any, ...]) -> tuple[Fates, dict[str, list[int]]]:
                 take(scopes[-1], item)
             elif isinstance(step, Raise):
                 raise Escape("Boom")
+            elif isinstance(step, Local):
+                run(step.body)
             else:
                 try:
                     (scope if isinstance(step, Open) else atomic)(step)
@@ -204,8 +209,7 @@ def model(program: tuple[Any, ...]) -> tuple[Fates, dict[str, list[int]]]:
             return
         ancestors = scopes[::-1]  # innermost first
         # Isolate mode: a policy that raises fails only the intent it was judging.
-        items = judge(buffer.items, lambda e: ([e.local] if not ancestors and e.local else [])
-                      + [step.policy])
+        items = judge(buffer.items, lambda e: ([] if ancestors else local[e.n]) + [step.policy])
         for ancestor in ancestors:  # each hands back what it lets us send, or takes it
             if ancestor.cls == "bad_hand_back" and items:  # its hook fails what it is offered
                 for item in items:
@@ -217,7 +221,7 @@ def model(program: tuple[Any, ...]) -> tuple[Fates, dict[str, list[int]]]:
                     take(ancestor, item)
                 return
         if ancestors:  # local policies are judged where the intent dispatches
-            items = judge(items, lambda e: [e.local] if e.local else [])
+            items = judge(items, lambda e: local[e.n])
         for item in items:
             name = item.pin or step.executor or "default"
             if item.uncommitted:
@@ -286,6 +290,9 @@ def run(steps: tuple[Any, ...], executors: dict[str, Any]) -> None:
             enqueue(step)
         elif isinstance(step, Raise):
             raise Boom
+        elif isinstance(step, Local):
+            with airlock.policy(make_policy(step.policy)):
+                run(step.body, executors)
         else:
             try:
                 if isinstance(step, Open):
@@ -323,6 +330,9 @@ def steps(depth: int, in_scope: bool, min_size: int = 0) -> st.SearchStrategy[tu
             catch=st.sampled_from([True, True, False]),
             cls=st.sampled_from(["django", "django", "django", "release", "release",
                                  "bad_should_flush", "bad_hand_back"]),
+        ))
+        inner["local"] = (2, st.builds(
+            Local, policy=st.sampled_from(POLICY_NAMES), body=steps(depth - 1, in_scope)
         ))
         inner["atomic"] = (4, st.builds(
             Atomic,
