@@ -63,9 +63,10 @@ class Buffer:
         self.keys: set[str] = set()
 
 
-def model(top: Open) -> tuple[dict[int, tuple[str, str | None]], dict[str, list[int]], str | None]:
+def model(top: Open) -> tuple[dict[int, tuple[str, str | None]], dict[str, list[int]], Any]:
     """Fates ``{n: (fate, executor name for dispatched)}``, what each executor's recorder
-    received (in order), and the exception escaping the top scope (None, "Boom", "Dispatch")."""
+    received (in order), and the exception escaping the top scope: None, "Boom", or
+    ``("Dispatch", the numbers of the intents it names as failed)``."""
     fates: dict[int, tuple[str, str | None]] = {}
     received: dict[str, list[int]] = {name: [] for name in ("default", *EXECUTOR_NAMES)}
     scopes: list[Buffer] = []  # the open scopes, outermost first
@@ -75,10 +76,16 @@ def model(top: Open) -> tuple[dict[int, tuple[str, str | None]], dict[str, list[
         assert e.n not in fates
         fates[e.n] = (fate, executor)
 
+    def dispatch_error(failed: list[int]) -> Escape:
+        """Fail-fast: the flush raises a DispatchError naming every intent that failed in it."""
+        escape = Escape("Dispatch")
+        escape.failed = sorted(failed)  # type: ignore[attr-defined]
+        return escape
+
     def fail(items: list) -> None:
         for e, _ in items:
             settle(e, "failed")
-        raise Escape("Dispatch")  # fail-fast: the flush raises DispatchError
+        raise dispatch_error([e.n for e, _ in items])
 
     def take(buffer: Buffer, e: Enqueue, pin: str | None) -> None:
         if e.key is not None:
@@ -154,6 +161,7 @@ def model(top: Open) -> tuple[dict[int, tuple[str, str | None]], dict[str, list[
 
     def dispatch(items: list) -> None:
         """Fail-fast dispatch: the first error stops the loop, every later intent fails."""
+        before = set(fates)
         stopped = False
         failed = False
         pending: list[Enqueue] = []  # batching's partial batch, sent in after_flush
@@ -192,12 +200,14 @@ def model(top: Open) -> tuple[dict[int, tuple[str, str | None]], dict[str, list[
         for e in waiting:
             settle(e, "dispatched", "batch")
         if failed:
-            raise Escape("Dispatch")
+            raise dispatch_error([n for n, (fate, _) in fates.items()
+                                  if fate == "failed" and n not in before])
 
     try:
         scope(top)
     except Escape as escaped:
-        return fates, received, str(escaped)
+        failed = getattr(escaped, "failed", None)
+        return fates, received, str(escaped) if failed is None else ("Dispatch", failed)
     return fates, received, None
 
 
@@ -313,14 +323,15 @@ def test_fates_equal_the_reference_model(program):
         run(program, executors)
     except Boom:
         escaped = "Boom"
-    except DispatchError:
-        escaped = "Dispatch"
+    except DispatchError as error:
+        escaped = ("Dispatch", sorted(i.args[0] for i in error.failed))
+        assert {i.id for i in error.unsent} <= {i.id for i in error.failed}
     finally:
         unsubscribe()
     assert airlock.get_current_scope() is None
     for fate in sorted({fate for fate, _ in seen_fates(seen)}):
         event(f"fate {fate}")  # --hypothesis-show-statistics: how often each fate is reached
-    event(f"escaped {escaped}")
+    event(f"escaped {escaped if not isinstance(escaped, tuple) else escaped[0]}")
     check(program, seen, recorders, executors, escaped)
 
 
@@ -330,7 +341,7 @@ def test_the_model_fails_fast_after_an_executor_error():
     fates, received, escaped = model(Open("allow", "fail", tuple(e), False))
     assert fates == {0: ("dispatched", "fail"), 1: ("failed", None), 2: ("failed", None)}
     assert received["fail"] == [0]
-    assert escaped == "Dispatch"
+    assert escaped == ("Dispatch", [1, 2])
 
 
 def test_the_model_pins_an_inner_explicit_executor_and_judges_locals_at_the_top():
@@ -381,7 +392,7 @@ def test_the_model_lets_children_of_a_releasing_scope_dispatch_themselves():
     # the top's hook fails the child's intents; the DispatchError escapes the child and the
     # middle scope (not caught), so the top discards its own intent
     assert fates == {0: ("discarded", None), 1: ("failed", None), 2: ("failed", None)}
-    assert escaped == "Dispatch"
+    assert escaped == ("Dispatch", [1, 2])
     fates, received, escaped = model(top._replace(cls="release"))
     assert fates == {
         0: ("dispatched", "default"), 1: ("dropped", None), 2: ("dispatched", "rec"),
