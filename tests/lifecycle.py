@@ -199,32 +199,37 @@ def number(steps: tuple[Any, ...], counter: Callable[[], int] | None = None) -> 
 
 
 # -- observing ----------------------------------------------------------------------------------
-def observe() -> tuple[dict[int, list[tuple[str, Any]]], Callable[[], None]]:
-    """Start recording every terminal fate event as ``{n: [(fate, detail), ...]}``; returns
-    the record and the function that stops it."""
-    seen: dict[int, list[tuple[str, Any]]] = {}
+def observe() -> tuple[dict[int, list[tuple[str, Any, Any, airlock.Intent]]], Callable[[], None]]:
+    """Start recording every terminal fate event as ``{n: [(fate, detail, scope, intent),
+    ...]}``; returns the record and the function that stops it."""
+    seen: dict[int, list[tuple[str, Any, Any, airlock.Intent]]] = {}
 
     def listener(event: str, intent: airlock.Intent, scope: Any, detail: Any) -> None:
         if event in TERMINAL:
-            seen.setdefault(intent.args[0], []).append((event, detail))
+            seen.setdefault(intent.args[0], []).append((event, detail, scope, intent))
 
     return seen, _events.subscribe(listener)
 
 
 def check_fates(
-    seen: dict[int, list[tuple[str, Any]]],
+    seen: dict[int, list[tuple[str, Any, Any, airlock.Intent]]],
     fates: dict[int, tuple[str, str | None]],
     executors: dict[str, Any],
 ) -> None:
     """Each intent reported exactly once, with the model's fate; a dispatched one with the
-    model's executor as detail, a failed one with an exception."""
+    model's executor as detail, a failed one with an exception; and the scope that reported
+    it lists it in its ``dispatched`` / ``failed`` / ``dropped``."""
     assert {n: len(events) for n, events in seen.items() if len(events) != 1} == {}
     assert {n: events[0][0] for n, events in seen.items()} == {
         n: fate for n, (fate, _) in fates.items()
     }
     for n, (fate, name) in fates.items():
-        detail = seen[n][0][1]
+        _, detail, scope, intent = seen[n][0]
         if fate == "dispatched":
             assert detail is executors[name], (n, detail, name)
+            assert any(i is intent for i in scope.dispatched), (n, scope)
         elif fate == "failed":
             assert isinstance(detail, BaseException), (n, detail)
+            assert any(i is intent and e is detail for i, e in scope.failed), (n, scope)
+        elif fate == "dropped":
+            assert any(i is intent and r is detail for i, r in scope.dropped), (n, scope)

@@ -374,7 +374,7 @@ def test_fates_under_transactions_equal_the_reference_model(program):
     check_fates(seen, fates, executors)
     # each executor sent exactly what was reported dispatched to it...
     for name, recorder in recorders.items():
-        reported = [n for n, ((fate, detail),) in seen.items()
+        reported = [n for n, ((fate, detail, _, _),) in seen.items()
                     if fate == "dispatched" and detail is executors[name]]
         assert sorted(recorder.got) == sorted(reported), name
     # ...which is what the model dispatched: nothing rolled back, discarded, dropped or failed
@@ -443,7 +443,7 @@ def test_a_raising_should_flush_fails_only_what_has_no_fate_yet():
             enqueue(e(1))
     finally:
         unsubscribe()
-    assert {n: [fate for fate, _ in events] for n, events in seen.items()} == {
+    assert {n: [fate for fate, *_ in events] for n, events in seen.items()} == {
         0: ["rolled_back"], 1: ["failed"],  # 0 was reported a second time, "failed"
     }
 
@@ -475,4 +475,4 @@ def test_a_plain_outer_scope_does_not_send_what_rolled_back():
     finally:
         unsubscribe()
     assert sent == []
-    assert [fate for fate, _ in seen[1]] == ["rolled_back"]
+    assert [fate for fate, *_ in seen[1]] == ["rolled_back"]
