@@ -312,7 +312,7 @@ def check(program: Open, seen: dict, recorders: dict, executors: dict, escaped: 
     assert escaped == escapes
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(programs)
 def test_fates_equal_the_reference_model(program):
     executors, recorders = make_executors(BATCH_SIZE)

@@ -348,7 +348,7 @@ programs = steps(4, in_scope=False, min_size=1).map(number)
 
 
 # -- the property -------------------------------------------------------------------------------
-@settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
 @given(programs)
 def test_fates_under_transactions_equal_the_reference_model(program):
     executors, recorders = make_executors(batch_size=2)
