@@ -87,9 +87,10 @@ def finish(scope: Scope, error: BaseException | None) -> None:
         flush = scope.should_flush(error)
     except BaseException as exc:
         hook_error = judging_error(scope.should_flush, exc)
+        held = scope.intents  # not what already has a fate (a DjangoScope's rolled-back ones)
         scope._finishing("discard")
         failed: Failed = []
-        fail_all(scope, list(scope._buffer or ()), hook_error, failed)
+        fail_all(scope, held, hook_error, failed)
         if not isinstance(exc, Exception):  # an interrupt: settled, now let it go on
             raise
         if error is None and failed and not scope._isolate:
