@@ -401,13 +401,6 @@ def test_the_model_lets_children_of_a_releasing_scope_dispatch_themselves():
 
 
 # -- outside the model: with_retry around batching -----------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap, reported (issue 13's 'wrappers compose in either order'): with_retry "
-    "around batching retries only the intent whose call triggered the failed batch send; the "
-    "batch's earlier intent is never sent, yet the engine reports it dispatched (the retry "
-    "swallowed the DispatchError that named it).",
-)
 def test_with_retry_around_batching_reports_dispatched_only_what_was_sent():
     recorder = Recorder(fail=True, once=True)
     executor = with_retry(batching(recorder, size=2), attempts=2, backoff=0, sleep=lambda s: 0)
@@ -419,4 +412,4 @@ def test_with_retry_around_batching_reports_dispatched_only_what_was_sent():
     finally:
         unsubscribe()
     dispatched = sorted(n for n, events in seen.items() if events[0][0] == "dispatched")
-    assert dispatched == sorted(recorder.got)  # today: [0, 1, 2] reported, [1, 2] sent
+    assert dispatched == sorted(recorder.got)  # was: [0, 1, 2] reported, [1, 2] sent
