@@ -15,7 +15,8 @@ from typing import Any
 
 from airlock.integrations._extras import require
 
-try:  # Django 6+: the JSON normalization django.tasks applies to arguments
+try:  # Django 6+: its own django.tasks, and the JSON normalization it applies to arguments
+    import django.tasks  # type: ignore[import-not-found,unused-ignore]  # noqa: F401
     from django.utils.json import normalize_json  # type: ignore[import-not-found,unused-ignore]
 except ImportError:
     with require("django-tasks", __name__):  # Django 5.2: the same in the backport
