@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import numbers
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
@@ -10,12 +11,31 @@ from typing import Any
 from airlock._intent import Intent
 from airlock.integrations._extras import missing
 
-__all__ = ["check_arguments", "missing_extra", "options_with", "to_datetime", "to_timedelta"]
+__all__ = [
+    "check_arguments",
+    "missing_extra",
+    "options_with",
+    "refuse_coroutine",
+    "to_datetime",
+    "to_timedelta",
+]
 
 
 def missing_extra(what: str, extra: str, exc: ImportError) -> ImportError:
     """The ImportError raised when an optional queue library is not installed."""
     return missing(extra, f"airlock's {what}", exc)
+
+
+def refuse_coroutine(intent: Intent, function: Any, queue: str) -> None:
+    """``TypeError`` at enqueue when ``function`` is an ``async def`` that ``queue``'s workers
+    would call without awaiting (it would be reported sent and never run)."""
+    if inspect.iscoroutinefunction(function):
+        raise TypeError(
+            f"{intent}: {getattr(function, '__qualname__', function)!r} is an async def "
+            f"function, which {queue} workers do not await, so it would never run. Make the "
+            "task a plain def (call asyncio.run inside it), or send it with an executor that "
+            "runs coroutines (sync_executor, thread_pool_executor, process_pool_executor)."
+        )
 
 
 def check_arguments(intent: Intent, dumps: Callable[[Any], object], serializer: str) -> None:

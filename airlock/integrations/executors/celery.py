@@ -44,6 +44,7 @@ from airlock.integrations.executors._batch import (
     publish_in_transactions,
 )
 from airlock.integrations.executors._celery_messages import RedisMessages, unproxy
+from airlock.integrations.executors._queues import refuse_coroutine
 from airlock.integrations.executors.sync import sync_executor
 from airlock.typing import SupportsPrepare
 
@@ -219,6 +220,8 @@ class CeleryExecutor(SupportsPrepare):
         task = intent.task
         if not isinstance(task, (Task, Signature)):
             return intent  # plain function (runs inline) or an already checked wrapper
+        if isinstance(task, Task):
+            refuse_coroutine(intent, task.run, "Celery")
         options = intent.dispatch_options
         check_serializable(task, intent.args, intent.kwargs, options)
         if "countdown" in options or "expires" in options:

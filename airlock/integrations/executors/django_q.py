@@ -20,7 +20,7 @@ with require("django-q", __name__):
     from django_q.tasks import async_task
 
 from airlock._intent import Intent
-from airlock.integrations.executors._queues import check_arguments
+from airlock.integrations.executors._queues import check_arguments, refuse_coroutine
 from airlock.typing import SupportsPrepare
 
 __all__ = ["DjangoQExecutor", "call_with_kwargs", "django_q_executor"]
@@ -70,6 +70,7 @@ class DjangoQExecutor(SupportsPrepare):
         )
 
     def prepare(self, intent: Intent) -> Intent:
+        refuse_coroutine(intent, intent.task, "django-q2")
         try:
             pickle.dumps(intent.task)
         except Exception as exc:
