@@ -19,6 +19,8 @@ from airlock.integrations.django import DjangoScope, signals
 from airlock.testing import capture
 from tests.django.models import Note
 from tests.django.tasks import record
+from tests.recording import Batched as BatchedExecutor
+from tests.recording import Plain as Executor
 
 pytestmark = pytest.mark.django_db(
     transaction=True, databases=["default", "other"], available_apps=["tests.django"]
@@ -52,31 +54,6 @@ def failures():
     signals.intent_failed.connect(receiver)
     yield seen
     signals.intent_failed.disconnect(receiver)
-
-
-class Executor:
-    """Records what it sends; raises ``error`` on call number ``fail_on``."""
-
-    def __init__(self, fail_on: int | None = None, error: BaseException | None = None) -> None:
-        self.sent: list[str] = []
-        self.calls = 0
-        self.fail_on = fail_on
-        self.error = error or RuntimeError("the broker refused")
-
-    def __call__(self, intent: airlock.Intent) -> None:
-        self.calls += 1
-        if self.calls == self.fail_on:
-            raise self.error
-        self.sent.append(str(intent))
-
-
-class BatchedExecutor(Executor):
-    def __init__(self, fail_on: int | None = None, error: BaseException | None = None) -> None:
-        super().__init__(fail_on, error)
-        self.after_flush_calls = 0
-
-    def after_flush(self) -> None:
-        self.after_flush_calls += 1
 
 
 def django_scope(executor=None, **kwargs):
