@@ -217,3 +217,23 @@ def test_rollbacks_are_still_detected_after_a_test_monkeypatched_the_connections
                 raise ValueError("roll the transaction back")
         except ValueError:
             assert fates[-1] == ("rolled_back", "a") and s.is_active
+
+
+def test_an_intent_whose_hook_django_skipped_fails_at_the_next_transaction(ex, fates):
+    # Django runs no on_commit callback after one that raised: the data committed, but
+    # airlock's hook never ran. Its intent must not stay pending: the next time airlock
+    # registers a hook on that connection, it fails, naming the cause.
+    def broken() -> None:
+        raise ValueError("someone else's callback")
+
+    with pytest.raises(ValueError, match="someone else's callback"):
+        with transaction.atomic():
+            transaction.on_commit(broken)  # registered first, not robust
+            with airlock.scope(executor=ex, _cls=DjangoScope):
+                airlock.enqueue(record, "skipped")
+            assert fates == []  # flushed, waiting for the commit
+    assert fates == [] and ex.sent == []
+    with airlock.scope(executor=ex, _cls=DjangoScope), transaction.atomic():
+        airlock.enqueue(record, "next")
+    assert fates == [("failed", "skipped"), ("dispatched", "next")]
+    assert ex.sent == ["next"]

@@ -126,9 +126,32 @@ class Watch:
 
     def add(self, hook: CommitHook) -> None:
         """Register ``hook`` with Django's ``on_commit`` and follow it."""
+        if self.hooks:
+            self._skipped()
         self.connection.on_commit(hook)
         self.hooks.append(hook)
         hook.watch = self
+
+    def _skipped(self) -> None:
+        # A hook of ours that Django no longer holds, that did not run and that no rollback
+        # dropped: its transaction committed, but an on_commit callback registered before it
+        # raised and Django ran none after that one. Its intents fail (their data committed,
+        # their effects were never sent): they must not stay pending.
+        pending = {id(entry[1]) for entry in self.connection.run_on_commit}
+        skipped = [hook for hook in self.hooks if id(hook) not in pending]
+        if not skipped:
+            return
+        self.hooks = [hook for hook in self.hooks if id(hook) in pending]
+        error = RuntimeError(
+            "Django did not run airlock's on_commit callback: an on_commit callback registered "
+            "before it raised, and Django runs none after that one. Register your callbacks "
+            "with on_commit(..., robust=True)."
+        )
+        for hook in skipped:
+            hook.watch = None
+            if not hook.done:
+                hook.done = True
+                hook.scope._hook_lost(hook, error)
 
     def lose(self, error: BaseException) -> None:
         """An interrupt stopped Django's commit hooks: it never runs the ones after it, so
