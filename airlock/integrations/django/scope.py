@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from django.db import connections
@@ -274,6 +274,27 @@ class DjangoScope(Scope):
             signals.send(
                 signals.intent_rolled_back, sender, intent=intent, scope=self, alias=detail
             )
+
+    def settle_all(self, intents: Sequence[Intent], fate: str, detail: Any) -> None:
+        """``settle`` each intent; a run of dispatched ones nobody listens to in one step."""
+        if (
+            fate != _events.DISPATCHED
+            or _events.listeners
+            or signals.intent_dispatched.receivers
+            or type(self).settle is not DjangoScope.settle
+        ):
+            Scope.settle_all(self, intents, fate, detail)
+            return
+        tickets = self._tickets
+        if tickets:
+            for intent in intents:
+                ticket = tickets.pop(id(intent), None)
+                if ticket is not None:
+                    ticket.fate = fate
+        if self._dispatched is None:
+            self._dispatched = list(intents)
+        else:
+            self._dispatched.extend(intents)
 
     # -- flush side ------------------------------------------------------------------------
     def _prune(self) -> None:
