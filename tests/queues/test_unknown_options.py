@@ -300,3 +300,26 @@ def test_logging_executor_without_like_accepts_and_logs_any_option(caplog):
         with airlock.scope(executor=logging_executor()):
             airlock.enqueue(tasks.record, "d", _dispatch_options={"prioritty": 1})
     assert "would run" in caplog.text and "'prioritty': 1" in caplog.text
+
+
+class Declares:
+    """An executor of a user's: declares its options, has no ``prepare``."""
+
+    known_options = frozenset({"lane"})
+
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    def __call__(self, intent: Any) -> None:
+        self.sent.append(dict(intent.dispatch_options))
+
+
+def test_a_user_executor_declaring_options_without_prepare_is_checked_through_wrappers():
+    executor = Declares()
+    for wrapped in (with_retry(executor), instrumented(executor), route({}, default=executor)):
+        with airlock.scope(executor=wrapped) as scope:
+            airlock.enqueue(tasks.record, "a", _dispatch_options={"lane": "fast"})
+            with pytest.raises(UnknownOptionError, match=r"'lnae' \(did you mean 'lane'\?\)"):
+                airlock.enqueue(tasks.record, "b", _dispatch_options={"lnae": "fast"})
+        assert len(scope.intents) == 1
+    assert executor.sent == [{"lane": "fast"}] * 3
