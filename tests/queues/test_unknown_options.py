@@ -277,6 +277,11 @@ def test_broadcast_and_fallback_refuse_only_what_no_target_knows(case):
         assert len(scope.intents) == 1
 
 
+def test_a_plain_function_the_queue_would_run_inline_is_checked_too(case):
+    plain = Case(case.executor, tasks.record, case.typo, case.meant)
+    assert refused(case.executor, plain).unknown == [case.typo]
+
+
 def test_ray_executor_options_are_checked_when_it_is_built():
     pytest.importorskip("ray")
     from airlock.integrations.executors.ray import ray_executor
