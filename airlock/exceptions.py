@@ -27,7 +27,7 @@ The classes are also importable from the modules that raise them (``airlock.exec
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -113,15 +113,22 @@ class UnknownOptionError(UsageError, TypeError):
     """A dispatch option (or executor option) the executor does not know; raised at enqueue.
 
     Every executor that checks its options raises this one type. It is also a ``TypeError``, as
-    for an unexpected keyword argument. ``unknown`` and ``known`` hold the option names, sorted.
+    for an unexpected keyword argument. ``unknown`` and ``known`` hold the option names, sorted;
+    ``suggestions`` maps a misspelt name to the close known one (``{"prioritty": "priority"}``).
     """
 
     def __init__(
-        self, message: str, *, unknown: Iterable[str] = (), known: Iterable[str] = ()
+        self,
+        message: str,
+        *,
+        unknown: Iterable[str] = (),
+        known: Iterable[str] = (),
+        suggestions: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.unknown: list[str] = sorted(unknown)
         self.known: list[str] = sorted(known)
+        self.suggestions: dict[str, str] = dict(suggestions or {})
 
 
 class MissingExtraError(AirlockError, ImportError):

@@ -64,8 +64,9 @@ class SupportsOptions(Protocol):
     ``known_options``: the option names (it refuses any other at enqueue with
     ``UnknownOptionError``), or ``None`` when it does not say. ``broadcast`` and
     ``with_fallback`` give each executor only the options it declares (all of them when it
-    declares none), and refuse an option no executor knows; single-executor wrappers report
-    what they wrap.
+    declares none), and refuse an option no executor knows; a wrapper reports what it wraps
+    plus the options it consumes (``route``'s). An executor without ``prepare`` that declares
+    them is checked by the wrappers around it.
     """
 
     known_options: Collection[str] | None

@@ -3,6 +3,7 @@ and the options an executor knows; guarding user callbacks."""
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any, Literal, TypeAlias
@@ -114,25 +115,44 @@ def describe(executor: Any) -> str:
 
 
 def prepare_with(executor: Any, intent: Intent) -> Intent:
-    """``executor.prepare(intent)`` when it has one, else the intent unchanged."""
+    """``executor.prepare(intent)`` when it has one, else the intent unchanged.
+
+    An executor without ``prepare`` that declares ``known_options`` still refuses an option it
+    does not know (``UnknownOptionError``).
+    """
     prepare = getattr(executor, "prepare", None)
-    return prepare(intent) if prepare is not None else intent
+    if prepare is not None:
+        return prepare(intent)  # type: ignore[no-any-return]
+    known = known_options(executor)
+    if known is not None and intent.dispatch_options:
+        check_options(str(intent), f"{describe(executor)} dispatch", intent.dispatch_options, known)
+    return intent
 
 
 def check_options(where: str, what: str, given: Iterable[str], known: Collection[str]) -> None:
     """Raise ``UnknownOptionError`` naming each of ``given`` that is not in ``known``.
 
     ``where`` starts the message (the intent, or the factory called); ``what`` names the kind of
-    option, e.g. ``"huey dispatch"``. Every executor that checks its options calls this.
+    option, e.g. ``"huey dispatch"``. Every executor that checks its options calls this. A
+    close match of a misspelt name is suggested (``'prioritty' (did you mean 'priority'?)``).
     """
     unknown = [name for name in given if name not in known]
     if unknown:
-        names = ", ".join(repr(name) for name in sorted(unknown))
+        suggestions = {}
+        for name in unknown:
+            close = difflib.get_close_matches(name, sorted(known), n=1) if known else []
+            if close:
+                suggestions[name] = close[0]
+        names = ", ".join(
+            repr(name) + (f" (did you mean {suggestions[name]!r}?)" if name in suggestions else "")
+            for name in sorted(unknown)
+        )
         takes = f"known: {', '.join(sorted(known))}" if known else "it takes no dispatch options"
         raise UnknownOptionError(
             f"{where}: unknown {what} option{'s' if len(unknown) > 1 else ''} {names}; {takes}",
             unknown=unknown,
             known=known,
+            suggestions=suggestions,
         )
 
 

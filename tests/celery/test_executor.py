@@ -167,3 +167,43 @@ def test_a_django_model_instance_fails_at_enqueue_naming_the_argument(published)
         with pytest.raises(TypeError, match=r"argument 'user' \(User <User: ann>\).*primary key"):
             airlock.enqueue(add, 1, user=User(username="ann"))
     assert published == []
+
+
+def test_celery_options_reach_the_message_and_a_typo_fails_at_enqueue(published):
+    from airlock.exceptions import UnknownOptionError
+
+    options = {
+        "queue": "airlock_celery_opts", "priority": 3, "headers": {"tenant": 7},
+        "shadow": "add-shadow", "time_limit": 10, "soft_time_limit": 5, "expires": 60,
+        "retry": False, "serializer": "json", "compression": "zlib", "task_id": "t-opts",
+    }  # fmt: skip
+    with airlock.scope(executor=celery_executor) as scope:
+        airlock.enqueue(add, 1, _dispatch_options=options)
+        with pytest.raises(UnknownOptionError, match=r"'countdwon' \(did you mean 'countdown'"):
+            airlock.enqueue(add, 2, _dispatch_options={"countdwon": 5})
+    assert len(scope.intents) == 1
+    ((name, headers, _),) = published
+    assert name == "tests.add" and headers["id"] == "t-opts" and headers["shadow"] == "add-shadow"
+    assert headers["tenant"] == 7 and headers["timelimit"] == [10, 5] and headers["expires"]
+
+
+def test_an_option_a_task_class_adds_to_apply_async_is_accepted(published):
+    from celery import Task
+
+    from airlock.exceptions import UnknownOptionError
+    from tests.celery.app import app
+
+    class Once(Task):  # e.g. a de-duplicating base class with its own apply_async option
+        def apply_async(self, args=None, kwargs=None, once=None, **options):
+            ran.append(("once", (once,)))
+            return super().apply_async(args, kwargs, **options)
+
+    @app.task(base=Once, name="tests.once_add", shared=False)
+    def once_add(x):
+        return x
+
+    with airlock.scope(executor=celery_executor):
+        airlock.enqueue(once_add, 1, _dispatch_options={"once": {"timeout": 60}})
+        with pytest.raises(UnknownOptionError, match="'twice'"):
+            airlock.enqueue(once_add, 1, _dispatch_options={"twice": True})
+    assert ran == [("once", ({"timeout": 60},))] and [p[0] for p in published] == ["tests.once_add"]

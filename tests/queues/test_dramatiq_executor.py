@@ -106,6 +106,22 @@ def test_queue_name_and_message_options(broker, actors):
     assert runs == [("x", (), {})]
 
 
+def test_unknown_option_fails_at_enqueue_and_middleware_options_are_known(broker, actors):
+    from airlock.exceptions import UnknownOptionError
+
+    class Tagging(dramatiq.Middleware):  # a middleware of the user's, with an option of its own
+        actor_options = {"tag"}
+
+    broker.add_middleware(Tagging())
+    with airlock.scope(executor=dramatiq_executor) as scope:
+        airlock.enqueue(actors["record"], "t", _dispatch_options={"tag": "blue", "max_age": 9000})
+        with pytest.raises(UnknownOptionError, match=r"'max_retires' \(did you mean"):
+            airlock.enqueue(actors["record"], "u", _dispatch_options={"max_retires": 1})
+    assert len(scope.intents) == 1
+    (raw,) = broker.queues["q_main"].queue
+    assert dramatiq.Message.decode(raw).options == {"tag": "blue", "max_age": 9000}
+
+
 def test_json_rejected_argument_fails_at_enqueue_naming_it(broker, actors):
     with airlock.scope(executor=dramatiq_executor) as scope:
         with pytest.raises(TypeError, match=r"argument 'when' \(datetime"):

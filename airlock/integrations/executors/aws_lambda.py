@@ -11,6 +11,7 @@ from typing import Any
 
 from airlock._intent import Intent
 from airlock.exceptions import DispatchError, UsageError
+from airlock.executors._base import check_options
 from airlock.integrations._extras import require
 from airlock.integrations.executors._payload import check_json, json_body, payload
 from airlock.typing import SupportsPrepare
@@ -21,6 +22,8 @@ OPTION = "function"
 
 
 class _Lambda(SupportsPrepare):
+    known_options = frozenset({OPTION})
+
     def __init__(
         self,
         function: str | None,
@@ -59,7 +62,10 @@ class _Lambda(SupportsPrepare):
         return name
 
     def prepare(self, intent: Intent) -> Intent:
-        """At enqueue: the function must resolve and the arguments must be JSON-serializable."""
+        """At enqueue: the function must resolve, the arguments must be JSON-serializable, and
+        the only dispatch option is ``function`` (any other: ``UnknownOptionError``)."""
+        check_options(str(intent), "lambda_executor dispatch", intent.dispatch_options,
+                      self.known_options)
         self.function_for(intent)
         check_json(intent, "the Lambda event")
         return intent

@@ -20,6 +20,8 @@ never retried on a connection error (that could queue a message twice); a failur
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import numbers
 import sys
 from collections.abc import Callable, Hashable, Iterator, Mapping
@@ -37,6 +39,7 @@ with require("celery", __name__):
     from kombu.serialization import dumps as _kombu_dumps
 
 from airlock._intent import Intent
+from airlock.executors._base import check_options
 from airlock.integrations.executors._batch import (
     CHUNK_SIZE,
     BatchDispatchError,
@@ -49,6 +52,7 @@ from airlock.integrations.executors.sync import sync_executor
 from airlock.typing import SupportsPrepare
 
 __all__ = [
+    "CELERY_OPTIONS",
     "CHUNK_SIZE",
     "SUPPORTED_OPTIONS",
     "CeleryBatchExecutor",
@@ -102,6 +106,60 @@ def send(intent: Intent) -> None:
             apply_async(intent.args, intent.kwargs, task_id=task_id, **options)
     finally:
         _sending.reset(token)
+
+
+#: The dispatch options ``celery_executor`` takes: the keyword arguments ``Task.apply_async``
+#: passes down to ``app.send_task``, ``app.amqp.create_task_message``, the task sender and
+#: kombu's ``Producer.publish`` (Celery 5), and a chord's ``interval``/``max_retries``. Anything
+#: else is refused at enqueue (Celery would put an unknown name in the message properties and
+#: ignore it). Custom message data goes in ``headers``.
+CELERY_OPTIONS = frozenset(
+    {
+        # Task.apply_async
+        "task_id", "producer", "link", "link_error", "shadow", "countdown", "eta", "expires",
+        "connection", "retry", "retry_policy", "time_limit", "soft_time_limit", "queue",
+        "exchange", "routing_key", "priority", "serializer", "compression", "add_to_parent",
+        "ignore_result", "publisher", "headers",
+        # app.send_task and create_task_message
+        "router", "group_id", "group_index", "retries", "chord", "reply_to", "root_id",
+        "parent_id", "route_name", "chain", "replaced_task_nesting", "argsrepr", "kwargsrepr",
+        "stamped_headers", "origin",
+        # the task sender and kombu's Producer.publish
+        "delivery_mode", "exchange_type", "declare", "timeout", "confirm_timeout", "mandatory",
+        "immediate", "content_type", "content_encoding", "expiration",
+        # chord.apply_async
+        "interval", "max_retries",
+    }
+)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=256)
+def _own_apply_async_options(cls: Any) -> frozenset[str]:
+    """The keyword parameters a task class's own ``apply_async`` override declares."""
+    method = cls.apply_async
+    if method is _STOCK_APPLY_ASYNC:
+        return frozenset()
+    try:
+        parameters = inspect.signature(method).parameters.values()
+    except (TypeError, ValueError):  # pragma: no cover - a C or odd callable
+        return frozenset()
+    named = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return frozenset(p.name for p in parameters if p.kind in named) - {"self", "args", "kwargs"}
+
+
+def check_celery_options(intent: Intent) -> None:
+    """Raise ``UnknownOptionError`` for a dispatch option Celery does not take.
+
+    Known: ``CELERY_OPTIONS`` and the keyword parameters of the task class's own
+    ``apply_async`` (a task base class may add options of its own).
+    """
+    options = intent.dispatch_options
+    if not options or options.keys() <= CELERY_OPTIONS:
+        return
+    task: Any = unproxy(intent.task)
+    cls: Any = type(task)
+    extra = _own_apply_async_options(cls) if isinstance(task, Task) else frozenset()
+    check_options(str(intent), "Celery dispatch", options, CELERY_OPTIONS | extra)
 
 
 def absolute_times(options: Mapping[str, Any], now: datetime | None = None) -> dict[str, Any]:
@@ -208,15 +266,20 @@ def _label(task: Any) -> str:
 class CeleryExecutor(SupportsPrepare):
     """Sends intents with Celery; ``prepare`` validates and fixes times at enqueue.
 
-    ``prepare(intent)``: arguments the task's serializer rejects raise ``TypeError`` naming the
-    argument; ``countdown`` (and a numeric ``expires``) become absolute datetimes, so a late
-    flush does not push the schedule back. Plain functions are left alone (they run inline).
+    ``prepare(intent)``: a dispatch option Celery does not take (``CELERY_OPTIONS``, see
+    ``known_options``) raises ``UnknownOptionError``; arguments the task's serializer rejects
+    raise ``TypeError`` naming the argument; ``countdown`` (and a numeric ``expires``) become
+    absolute datetimes, so a late flush does not push the schedule back. Plain functions (they
+    run inline) get the option check only.
     """
+
+    known_options = CELERY_OPTIONS
 
     def __call__(self, intent: Intent) -> None:
         send(intent)
 
     def prepare(self, intent: Intent) -> Intent:
+        check_celery_options(intent)
         task = intent.task
         if not isinstance(task, (Task, Signature)):
             return intent  # plain function (runs inline) or an already checked wrapper

@@ -20,10 +20,11 @@ with require("django-q", __name__):
     from django_q.tasks import async_task
 
 from airlock._intent import Intent
+from airlock.executors._base import check_options
 from airlock.integrations.executors._queues import check_arguments, refuse_coroutine
 from airlock.typing import SupportsPrepare
 
-__all__ = ["DjangoQExecutor", "call_with_kwargs", "django_q_executor"]
+__all__ = ["DJANGO_Q_OPTIONS", "DjangoQExecutor", "call_with_kwargs", "django_q_executor"]
 
 # What async_task takes out of a task's keyword arguments, q_options or not (django-q2 1.11).
 _RESERVED = frozenset(
@@ -45,6 +46,10 @@ _RESERVED = frozenset(
     }
 )
 
+#: The dispatch options ``django_q_executor`` takes: the task options ``async_task`` reads
+#: (they are sent as its ``q_options``, so ``q_options`` itself is not one of them).
+DJANGO_Q_OPTIONS = _RESERVED - {"q_options"}
+
 
 def call_with_kwargs(
     func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -57,8 +62,11 @@ class DjangoQExecutor(SupportsPrepare):
     """Sends intents with django-q2; ``prepare`` checks arguments at enqueue.
 
     ``prepare(intent)``: a task or argument that pickle (django-q2's serializer) rejects, such
-    as a lambda or a lock, raises ``TypeError`` naming it.
+    as a lambda or a lock, raises ``TypeError`` naming it; an option ``async_task`` does not
+    take (``known_options``) raises ``UnknownOptionError``.
     """
+
+    known_options = DJANGO_Q_OPTIONS
 
     def __call__(self, intent: Intent) -> Any:
         options = dict(intent.dispatch_options)
@@ -70,6 +78,8 @@ class DjangoQExecutor(SupportsPrepare):
         )
 
     def prepare(self, intent: Intent) -> Intent:
+        options = intent.dispatch_options
+        check_options(str(intent), "django-q2 dispatch", options, DJANGO_Q_OPTIONS)
         refuse_coroutine(intent, intent.task, "django-q2")
         try:
             pickle.dumps(intent.task)

@@ -61,9 +61,9 @@ class DjangoTasksExecutor(SupportsPrepare):
 
     def prepare(self, intent: Intent) -> Intent:
         task = intent.task
-        if not _is_task(task):
-            return intent
         check_options(str(intent), "Django tasks dispatch", intent.dispatch_options, _OPTIONS)
+        if not _is_task(task):  # runs inline
+            return intent
         check_arguments(intent, _encode, "Django tasks' JSON encoding")
         options = _absolute(intent.dispatch_options)
         task.using(**options)  # the backend validates queue, priority and run_after support

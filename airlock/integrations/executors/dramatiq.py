@@ -30,6 +30,7 @@ with require("dramatiq", __name__):
     from dramatiq.common import current_millis, dq_name
 
 from airlock._intent import Intent
+from airlock.executors._base import check_options
 from airlock.integrations.executors._batch import (
     BatchingExecutor,
     Commands,
@@ -45,11 +46,40 @@ from airlock.integrations.executors.sync import sync_executor
 from airlock.typing import SupportsPrepare
 
 __all__ = [
+    "DRAMATIQ_OPTIONS",
     "DramatiqBatchExecutor",
     "DramatiqExecutor",
     "dramatiq_batch_executor",
     "dramatiq_executor",
 ]
+
+
+#: The dispatch options ``dramatiq_executor`` takes: its own (``delay``, ``eta``, ``queue_name``,
+#: ``message_id``), RabbitMQ's ``broker_priority``, and the message options of dramatiq's own
+#: middleware (``actor_options`` of Retries, TimeLimit, AgeLimit, Callbacks, Pipelines,
+#: ShutdownNotifications, Results, GroupCallbacks). An actor's broker may add more: the
+#: ``actor_options`` of its middleware are accepted too.
+DRAMATIQ_OPTIONS = frozenset(
+    {
+        "delay", "eta", "queue_name", "message_id", "broker_priority",
+        "max_retries", "min_backoff", "max_backoff", "retry_when", "throws",
+        "on_retry_exhausted", "time_limit", "max_age", "on_success", "on_failure",
+        "pipe_ignore", "pipe_target", "notify_shutdown", "store_results", "result_ttl",
+        "group_completion_uuid", "group_completion_callbacks",
+    }
+)  # fmt: skip
+
+
+def check_dramatiq_options(intent: Intent) -> None:
+    """Raise ``UnknownOptionError`` for a dispatch option neither dramatiq nor the actor's
+    broker's middleware takes (``DRAMATIQ_OPTIONS`` + ``broker.actor_options``)."""
+    options = intent.dispatch_options
+    if not options or options.keys() <= DRAMATIQ_OPTIONS:
+        return
+    actor = intent.task
+    broker = actor.broker if isinstance(actor, dramatiq.Actor) else None
+    extra = frozenset(getattr(broker, "actor_options", ()))
+    check_options(str(intent), "dramatiq dispatch", options, DRAMATIQ_OPTIONS | extra)
 
 
 def _eta_ms(eta: datetime) -> int:
@@ -62,7 +92,11 @@ class DramatiqExecutor(SupportsPrepare):
     ``prepare(intent)``: arguments dramatiq's encoder (JSON by default) rejects raise
     ``TypeError`` naming the argument; ``delay`` becomes an absolute ``eta``, so a late flush
     does not push the schedule back. At dispatch the remaining delay is what is left until ``eta``.
+    An option dramatiq does not take (``known_options``, plus the actor's broker's middleware
+    options) raises ``UnknownOptionError``, for a plain function (run inline) too.
     """
+
+    known_options = DRAMATIQ_OPTIONS
 
     def __call__(self, intent: Intent) -> None:
         actor = intent.task
@@ -96,6 +130,7 @@ class DramatiqExecutor(SupportsPrepare):
         return message, delay or None
 
     def prepare(self, intent: Intent) -> Intent:
+        check_dramatiq_options(intent)
         if not isinstance(intent.task, dramatiq.Actor):
             return intent
         check_arguments(intent, dramatiq.get_encoder().encode, "dramatiq's message encoder")

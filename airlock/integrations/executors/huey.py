@@ -93,7 +93,8 @@ class HueyExecutor(SupportsPrepare):
 
     def prepare(self, intent: Intent) -> Intent:
         task = intent.task
-        if not isinstance(task, TaskWrapper):
+        if not isinstance(task, TaskWrapper):  # runs inline; its options are still huey's
+            check_options(str(intent), "huey dispatch", intent.dispatch_options, _OPTIONS)
             return intent
         _check_options(intent)
         check_arguments(intent, task.huey.serializer.serialize, "huey's serializer (pickle)")

@@ -35,7 +35,12 @@ def sync_executor(intent: Intent) -> Any:
     The task runs inside a scope of the configured kind that is made only if the task enqueues
     (its follow-ups flush when it returns, and are discarded when it raises). An ``async def``
     task is run to completion on an event loop of its own (in a helper thread when this thread
-    already runs a loop). Dispatch options are ignored. The task's exception propagates.
+    already runs a loop). The task's exception propagates.
+
+    Dispatch options are accepted and ignored, none is refused: ``sync_executor`` stands in for
+    the production queue in development and tests, so the options written for that queue must
+    not fail here. To have them checked, use the queue's executor (or
+    ``logging_executor(like=...)``) in that environment.
     """
     # LazyScope(airlock.scope).enter(), inlined: this runs for every task.
     lazy = _new(LazyScope)

@@ -22,6 +22,7 @@ from typing import Any
 
 from airlock._intent import Intent
 from airlock.exceptions import WebhookError, WebhookVerificationError
+from airlock.executors._base import check_options
 from airlock.integrations.executors._http import opener, post, redact
 from airlock.integrations.executors._payload import check_json, json_body, payload
 from airlock.typing import SupportsPrepare
@@ -71,6 +72,8 @@ def _check_url(url: object, where: str) -> str:
 
 
 class _Webhook(SupportsPrepare):
+    known_options = frozenset({"url"})
+
     def __init__(
         self,
         url: str,
@@ -88,7 +91,9 @@ class _Webhook(SupportsPrepare):
 
     def prepare(self, intent: Intent) -> Intent:
         """Check at enqueue time that the arguments are JSON-serializable and ``url`` is an
-        http(s) URL (kept as a ``_SecretURL``, so the intent's repr hides its credentials)."""
+        http(s) URL (kept as a ``_SecretURL``, so the intent's repr hides its credentials); the
+        only dispatch option is ``url`` (any other: ``UnknownOptionError``)."""
+        check_options(str(intent), "webhook dispatch", intent.dispatch_options, self.known_options)
         check_json(intent, "the webhook")
         url = intent.dispatch_options.get("url")
         if url is None:
