@@ -460,3 +460,14 @@ def test_track_accepts_sessions_classes_and_scoped_sessions(engine, sent, fates)
 def test_track_refuses_other_objects(engine):
     with pytest.raises(UsageError, match="expected a sessionmaker"):
         track(engine)
+
+
+def test_inside_a_plain_scope_the_plain_scope_decides(maker, sent, fates):
+    with maker() as session:
+        with airlock.scope(executor=sent):  # a plain Scope: it knows nothing of sessions
+            session.execute(select(1))
+            with airlock.scope(_cls=SQLAlchemyScope):
+                airlock.enqueue(task, "captured")
+        assert sent.args == ["captured"]  # documented: the plain scope sent it at its flush
+        session.rollback()
+    assert fates.by_arg() == {"captured": "dispatched"}  # and nothing more at the rollback
