@@ -471,3 +471,17 @@ def test_inside_a_plain_scope_the_plain_scope_decides(maker, sent, fates):
         assert sent.args == ["captured"]  # documented: the plain scope sent it at its flush
         session.rollback()
     assert fates.by_arg() == {"captured": "dispatched"}  # and nothing more at the rollback
+
+
+def test_a_transaction_ended_in_another_context_does_not_hide_the_next_one(maker, sent, fates):
+    import contextvars
+
+    with maker() as session:
+        session.execute(select(1))  # began here...
+        contextvars.copy_context().run(session.rollback)  # ...ended where this context cannot see
+        with scope(sent):
+            session.execute(select(1))  # the next transaction, begun here again
+            airlock.enqueue(task, "a")
+        assert sent.calls == []
+        session.rollback()
+    assert fates.by_arg() == {"a": "rolled_back"}

@@ -105,9 +105,9 @@ def _watch(session: Session) -> Watch:
 # -- the events ---------------------------------------------------------------------------------
 def _after_transaction_create(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:
-        entries = _open.get()
-        if not any(s is session for s, _ in entries):
-            _open.set((*entries, (session, transaction)))
+        # Replaces a stale entry of the same session (its last transaction ended elsewhere).
+        others = tuple(e for e in _open.get() if e[0] is not session)
+        _open.set((*others, (session, transaction)))
 
 
 def _after_commit(session: Session) -> None:
