@@ -75,8 +75,11 @@ def pg_schema() -> Iterator[str]:
         admin.dispose()
 
 
-def make_engine(kind: str, tmp_path, name: str = "db", *, asynchronous: bool = False) -> Any:
-    """A fresh engine with an empty ``orders`` table: ``kind`` is "sqlite" or "postgres"."""
+def make_engine(
+    kind: str, tmp_path, name: str = "db", *, asynchronous: bool = False, driver: str = "asyncpg"
+) -> Any:
+    """A fresh engine with an empty ``orders`` table: ``kind`` is "sqlite" or "postgres";
+    ``driver`` the async PostgreSQL driver ("asyncpg" or "psycopg_async")."""
     from sqlalchemy import create_engine
 
     if kind == "sqlite":
@@ -109,7 +112,7 @@ def make_engine(kind: str, tmp_path, name: str = "db", *, asynchronous: bool = F
     if asynchronous:
         from sqlalchemy.ext.asyncio import create_async_engine
 
-        return create_async_engine(pg_url("asyncpg"), execution_options=options)
+        return create_async_engine(pg_url(driver), execution_options=options)
     return create_engine(pg_url("psycopg"), execution_options=options)
 
 

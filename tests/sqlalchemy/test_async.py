@@ -1,4 +1,4 @@
-"""SQLAlchemyScope with AsyncSession: aiosqlite and asyncpg, the same transaction rules.
+"""SQLAlchemyScope with AsyncSession: aiosqlite, asyncpg and psycopg, the same transaction rules.
 
 An ``AsyncSession`` runs its sync session in the calling task's context, so the session events
 tie and release intents exactly as for sync sessions; concurrent tasks keep their own sessions.
@@ -65,9 +65,12 @@ def scope(executor, **kwargs):
     return airlock.scope(_cls=SQLAlchemyScope, executor=executor, **kwargs)
 
 
-@pytest.fixture
-async def engine(db_kind, tmp_path):
-    engine = make_engine(db_kind, tmp_path, asynchronous=True)
+@pytest.fixture(params=["aiosqlite", "asyncpg", "psycopg_async"])
+async def engine(request, tmp_path):
+    kind = "sqlite" if request.param == "aiosqlite" else "postgres"
+    if kind == "postgres":
+        request.getfixturevalue("pg_schema")
+    engine = make_engine(kind, tmp_path, asynchronous=True, driver=request.param)
     yield engine
     await engine.dispose()
 
