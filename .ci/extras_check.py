@@ -100,6 +100,22 @@ def check_django() -> None:
     assert ran == ["after commit"], ran
 
 
+def check_sqlalchemy() -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.orm import sessionmaker
+
+    from airlock.integrations.sqlalchemy import SQLAlchemyScope, track
+
+    maker = track(sessionmaker(create_engine(f"sqlite:///{WORK / 'extras.sqlite3'}")))
+    ran: list[str] = []
+    with maker() as session, session.begin():
+        with airlock.scope(_cls=SQLAlchemyScope):
+            session.execute(text("SELECT 1"))
+            airlock.enqueue(ran.append, "after commit")
+        assert ran == [], "dispatched before the session committed"
+    assert ran == ["after commit"], ran
+
+
 def ran_or_exited(out: Path, worker: subprocess.Popen[bytes]) -> bool:
     return out.exists() or worker.poll() is not None
 
@@ -312,6 +328,7 @@ def check_all() -> None:
     for name in ["celery", "dramatiq", "huey", "django_q", "django_tasks"]:
         importlib.import_module(f"airlock.integrations.{name}")
         importlib.import_module(f"airlock.integrations.executors.{name}")
+    importlib.import_module("airlock.integrations.sqlalchemy")
     importlib.import_module("airlock.integrations.executors.aws_lambda").lambda_executor("f")
 
 
@@ -324,6 +341,7 @@ CHECKS = {
     "django-tasks": check_django_tasks,
     "lambda": check_lambda,
     "webhook": check_webhook,
+    "sqlalchemy": check_sqlalchemy,
     "all": check_all,
 }
 

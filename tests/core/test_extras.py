@@ -51,6 +51,8 @@ CASES = [
     (IMPORT.format(module="airlock.integrations.django.middleware"), ["django"], "django"),
     (IMPORT.format(module="airlock.integrations.django.scope"), ["django"], "django"),
     (IMPORT.format(module="airlock.integrations.django.outbox.relay"), ["django"], "django"),
+    (IMPORT.format(module="airlock.integrations.sqlalchemy"), ["sqlalchemy"], "sqlalchemy"),
+    (IMPORT.format(module="airlock.integrations.sqlalchemy.scope"), ["sqlalchemy"], "sqlalchemy"),
 ]
 
 SCRIPT = """

@@ -23,6 +23,7 @@ from tests.processes import ROOT
         ("boto3", "tests/executors/test_aws_lambda.py", "lambda"),
         ("celery", "tests/celery", "celery"),
         ("celery", "tests/executors/test_recipes.py", "celery"),
+        ("sqlalchemy", "tests/sqlalchemy", "sqlalchemy"),
     ],
 )
 def test_the_suite_skips_without_its_library(tmp_path: Path, library, suite, extra):
