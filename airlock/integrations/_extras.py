@@ -29,6 +29,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "django-tasks": ("django-tasks", "0.7"),
     "lambda": ("boto3", "1.28"),
     "ray": ("ray", "2.9"),
+    "otel": ("opentelemetry-api", "1.20"),
 }
 
 
