@@ -6,13 +6,14 @@ application configures the SDK and exporters. Nothing here is imported by ``impo
 
 - A span ``airlock scope`` per scope that buffers an intent, started at its first enqueue under
   the span current there (the request's), ended when its last intent has a fate (so fates
-  decided at commit or rollback are events on it). Each enqueue is a span event
+  decided at commit or rollback are recorded on it). Each enqueue is a span event
   ``airlock.enqueue``; fates without a send (dropped, discarded, rolled back) are span events
   ``airlock.fate``.
 - A ``PRODUCER`` span ``send <task name>`` per dispatched or failed intent, child of the scope
   span, with ``airlock.fate`` and the messaging attributes. Where a backend carries headers
-  (Celery, webhook, Lambda) the span starts before the message leaves and its context travels
-  with it (W3C ``traceparent``), so the consumer's span joins the request's trace.
+  the span starts before the message leaves and its context travels with it (W3C
+  ``traceparent``: Celery and django-q2 through their publish signals, webhook, Lambda and
+  dramatiq through ``_propagation``), so the consumer's span joins the request's trace.
 - Outbox rows store the enqueue-time context; the relay's send span is its child (parent, not
   link: one row is one intent, and the trace should show what became of the request's work).
 - Metrics: ``airlock.intents`` (counter by ``airlock.fate`` and ``airlock.task.name``),
@@ -39,10 +40,12 @@ from airlock import _events
 from airlock._intent import Intent
 from airlock.integrations import _propagation
 
-__all__ = ["ENQUEUED_AT", "instrument", "is_instrumented", "uninstrument"]
+__all__ = ["DJANGO_Q_KEY", "ENQUEUED_AT", "instrument", "is_instrumented", "uninstrument"]
 
 #: The carrier key an outbox row keeps its enqueue time under (Unix seconds, text).
 ENQUEUED_AT = "airlock-enqueued-at"
+#: The key of a django-q2 task package that carries the trace context (``pre_execute`` sees it).
+DJANGO_Q_KEY = "trace_context"
 _NAME = "airlock"
 _LATER = (_events.DROPPED, _events.DISCARDED, _events.ROLLED_BACK)
 
@@ -265,6 +268,17 @@ class _Instrumentation:
         if state is not None:
             self._inject(state, state.intent, headers)
 
+    def django_q_enqueue(self, sender: Any = None, task: Any = None, **_: Any) -> None:
+        """django-q2's ``pre_enqueue``: put the context in the task package airlock sends."""
+        if not isinstance(task, dict):
+            return
+        intent_id = self.messages.get(str(task.get("name")))
+        state = self.states.get(intent_id) if intent_id is not None else None
+        if state is not None:
+            carrier: dict[str, str] = {}
+            self._inject(state, state.intent, carrier)
+            task[DJANGO_Q_KEY] = carrier
+
     # -- outbox gauges ------------------------------------------------------------------------
     def _backlog(self) -> tuple[int, float | None]:
         from django.db.models import Min
@@ -309,7 +323,8 @@ def instrument(
 
     ``tracer_provider`` / ``meter_provider``: defaults are the global ones. ``outbox``: report
     the outbox backlog gauges; by default when ``airlock.integrations.django.outbox`` is an
-    installed Django app. Celery messages get the trace context when Celery is installed.
+    installed Django app. Celery and django-q2 messages get the trace context when those are
+    installed (django-q2: when Django's apps are loaded by then).
     """
     global _installed
     with _install_lock:
@@ -322,6 +337,7 @@ def instrument(
         _propagation.hooks = hooks
         _undo.append(_clear_hooks)
         _connect_celery(hooks)
+        _connect_django_q(hooks)
         _installed = hooks
 
 
@@ -363,3 +379,20 @@ def _connect_celery(hooks: _Instrumentation) -> None:
     receiver = hooks.celery_publish
     signals.before_task_publish.connect(receiver, weak=False)
     _undo.append(lambda: signals.before_task_publish.disconnect(receiver))
+
+
+def _connect_django_q(hooks: _Instrumentation) -> None:
+    import importlib.util
+    import sys
+
+    if "django" not in sys.modules or importlib.util.find_spec("django_q") is None:
+        return
+    from django.apps import apps
+
+    if not apps.apps_ready:  # django_q.signals imports its models
+        return
+    from django_q.signals import pre_enqueue
+
+    receiver = hooks.django_q_enqueue
+    pre_enqueue.connect(receiver, weak=False, dispatch_uid="airlock.otel")
+    _undo.append(lambda: pre_enqueue.disconnect(dispatch_uid="airlock.otel"))
