@@ -321,6 +321,26 @@ def check_webhook() -> None:
     assert verify_webhook(body, headers, secret="extras")["args"] == [7]
 
 
+def check_otel() -> None:
+    # The extra is the API only; the SDK is what a user adds (.ci/extras installs it besides).
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from airlock.integrations import otel
+    from airlock.integrations.executors.webhook import webhook_executor
+
+    provider = TracerProvider()
+    otel.instrument(provider, outbox=False)
+    tracer = provider.get_tracer("extras")
+    with http_server(200) as (url, received), tracer.start_as_current_span("request") as request:
+        executor = webhook_executor(url + "/hook", secret="extras")
+        with airlock.scope(executor=executor):
+            airlock.enqueue(resize, 7)
+    [(_, headers, _)] = received
+    traceparent = {k.lower(): v for k, v in headers.items()}.get("traceparent", "")
+    trace_id = format(request.get_span_context().trace_id, "032x")
+    assert traceparent.split("-")[1:2] == [trace_id], headers
+
+
 def check_all() -> None:
     import importlib
 
@@ -342,6 +362,7 @@ CHECKS = {
     "lambda": check_lambda,
     "webhook": check_webhook,
     "sqlalchemy": check_sqlalchemy,
+    "otel": check_otel,
     "all": check_all,
 }
 

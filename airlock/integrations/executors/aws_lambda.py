@@ -6,12 +6,15 @@ de-duplicate by ``id`` (Lambda may deliver an asynchronous event more than once)
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from airlock._intent import Intent
 from airlock.exceptions import DispatchError, UsageError
 from airlock.executors._base import check_options
+from airlock.integrations import _propagation
 from airlock.integrations._extras import require
 from airlock.integrations.executors._payload import check_json, json_body, payload
 from airlock.typing import SupportsPrepare
@@ -79,6 +82,11 @@ class _Lambda(SupportsPrepare):
         }
         if self.qualifier is not None:
             request["Qualifier"] = self.qualifier
+        trace: dict[str, str] = {}
+        _propagation.inject(intent, trace)  # when tracing is instrumented
+        if trace:  # the function reads it as context.client_context.custom
+            custom = json.dumps({"custom": trace}).encode()
+            request["ClientContext"] = base64.b64encode(custom).decode()
         response = self.client.invoke(**request)
         status = response.get("StatusCode")
         if status != 202:

@@ -11,6 +11,8 @@ prepares it (a fresh ``redis_message_id``, the delay queue and ``eta`` for delay
 middleware ``before_enqueue``), then every message's call of the broker's own ``dispatch`` Lua
 script goes in one round trip; middleware ``after_enqueue`` runs once the chunk is confirmed.
 Other brokers and plain functions go one by one. Failures raise ``BatchDispatchError``.
+
+With OpenTelemetry instrumented, each message has the option ``trace_context`` (``TRACE_OPTION``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ with require("dramatiq", __name__):
 
 from airlock._intent import Intent
 from airlock.executors._base import check_options
+from airlock.integrations import _propagation
 from airlock.integrations.executors._batch import (
     BatchingExecutor,
     Commands,
@@ -47,11 +50,16 @@ from airlock.typing import SupportsPrepare
 
 __all__ = [
     "DRAMATIQ_OPTIONS",
+    "TRACE_OPTION",
     "DramatiqBatchExecutor",
     "DramatiqExecutor",
     "dramatiq_batch_executor",
     "dramatiq_executor",
 ]
+
+#: The message option that carries the trace context (``{"traceparent": ...}``) once
+#: ``airlock.integrations.otel`` is instrumented; a worker middleware can extract it.
+TRACE_OPTION = "trace_context"
 
 
 #: The dispatch options ``dramatiq_executor`` takes: its own (``delay``, ``eta``, ``queue_name``,
@@ -116,12 +124,14 @@ class DramatiqExecutor(SupportsPrepare):
         queue_name = options.pop("queue_name", None) or actor.queue_name
         message_id = str(options.pop("message_id", None) or intent.key or intent.id)
         message = actor.message_with_options(args=intent.args, kwargs=intent.kwargs, **options)
+        trace: dict[str, str] = {}
+        _propagation.inject(intent, trace)  # when tracing is instrumented
         message = Message(
             queue_name=queue_name,
             actor_name=message.actor_name,
             args=message.args,
             kwargs=message.kwargs,
-            options=message.options,
+            options={**message.options, TRACE_OPTION: trace} if trace else message.options,
             message_id=message_id,
         )
         delay = None

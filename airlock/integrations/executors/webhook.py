@@ -23,6 +23,7 @@ from typing import Any
 from airlock._intent import Intent
 from airlock.exceptions import WebhookError, WebhookVerificationError
 from airlock.executors._base import check_options
+from airlock.integrations import _propagation
 from airlock.integrations.executors._http import opener, post, redact
 from airlock.integrations.executors._payload import check_json, json_body, payload
 from airlock.typing import SupportsPrepare
@@ -115,6 +116,7 @@ class _Webhook(SupportsPrepare):
             ID_HEADER: intent.id,
             SIGNATURE_HEADER: sign(self.secret, timestamp, body),
         }
+        _propagation.inject(intent, headers)  # traceparent, when tracing is instrumented
         try:
             status, location, text = post(self.opener, url, body, headers, self.timeout)
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:

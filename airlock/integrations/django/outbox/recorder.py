@@ -24,6 +24,7 @@ from django.utils import timezone
 from airlock import _events
 from airlock._config import import_string
 from airlock._intent import Intent
+from airlock.integrations import _propagation
 from airlock.integrations.django.outbox import codec, conf, registry
 
 __all__ = [
@@ -102,6 +103,9 @@ def encode(intent: Intent) -> str:
         "key": intent.key,
         "id": intent.id,
     }
+    trace = _propagation.carrier()  # the enqueue-time trace context, when instrumented
+    if trace:
+        body["trace"] = trace
     return json.dumps(body, separators=(",", ":"))
 
 

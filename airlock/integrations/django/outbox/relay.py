@@ -31,6 +31,7 @@ from django.utils.dateparse import parse_datetime
 from airlock import _config, _dispatch
 from airlock._intent import Intent
 from airlock.exceptions import AirlockError, BadRow
+from airlock.integrations import _propagation
 from airlock.integrations.django.outbox import codec, conf, recorder, registry
 from airlock.typing import Executor
 
@@ -62,6 +63,10 @@ def backoff(attempts: int, settings: conf.OutboxSettings) -> timedelta:
 
 def decode(reference: str, payload: str) -> Intent:
     """Rebuild the intent a row stores; ``BadRow`` when anything in it is not as written."""
+    return _decode(reference, payload)[0]
+
+
+def _decode(reference: str, payload: str) -> tuple[Intent, dict[str, Any]]:
     try:
         task = registry.resolve(reference)
     except registry.UnknownTask as exc:
@@ -98,7 +103,7 @@ def decode(reference: str, payload: str) -> Intent:
                     options[opt] = parsed
     else:
         raise BadRow(f"payload format {version!r} is unknown (written by a newer airlock?)")
-    return Intent(
+    intent = Intent(
         task=task,
         args=tuple(args),
         kwargs=kwargs,
@@ -108,6 +113,7 @@ def decode(reference: str, payload: str) -> Intent:
         key=body.get("key"),
         id=body["id"],
     )
+    return intent, body
 
 
 class Relay:
@@ -215,10 +221,12 @@ class Relay:
                 )
                 continue
             try:
-                executor, intent = _dispatch.resolve(decode(row.task, row.payload), default)
+                stored, body = _decode(row.task, row.payload)
+                executor, intent = _dispatch.resolve(stored, default)
             except Exception as exc:
                 self._dead(row, f"{type(exc).__name__}: {exc}")
                 continue
+            _propagation.restore(intent, body.get("trace"))
             wrapper = guarded.get(id(executor))
             if wrapper is None:
                 wrapper = guarded[id(executor)] = _Guarded(executor, self.alias, self.stop)
@@ -307,6 +315,7 @@ class _Rows:
 
     def settle(self, intent: Intent, fate: str, detail: Any) -> None:
         row = self.rows[id(intent)]
+        _propagation.relayed(intent, fate, detail)
         if fate == _dispatch.DISPATCHED:
             self.sent.append(row.pk)
         elif not isinstance(detail, _Stopped):  # a row never tried keeps its attempts
