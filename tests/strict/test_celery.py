@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+pytest.importorskip("celery")
+
+import airlock
+from airlock.exceptions import StrictModeError
+from airlock.integrations import celery as airlock_celery
+from airlock.integrations.celery import ScopedTask
+from airlock.integrations.executors.celery import celery_executor
 from tests.celery.app import add, app
 from tests.strict.suite import Case, StrictSuite, call_sites, site
-
-import airlock  # noqa: E402  (after the app: its module skips without Celery)
-from airlock.exceptions import StrictModeError  # noqa: E402
-from airlock.integrations import celery as airlock_celery  # noqa: E402
-from airlock.integrations.celery import ScopedTask  # noqa: E402
-from airlock.integrations.executors.celery import celery_executor  # noqa: E402
 
 SITES = call_sites(__file__)
 published: list[str] = []
