@@ -46,6 +46,7 @@ _forced: Mode = False  # the pytest plugin's --airlock-strict (wins over the con
 _mode: Mode = False  # what is in force
 _seen: set[tuple[str, int]] = set()  # call sites already warned about
 _undo: dict[str, Callable[[], None]] = {}  # library -> what removes its patch
+_threads = threading.local()  # .connections: this thread's Django connections
 
 
 def check_mode(value: Any) -> Mode:
@@ -139,12 +140,15 @@ def _in_transaction() -> bool:
     test case's own (``TestCase`` wraps each test in one that production code never sees)."""
     if "django.db" not in sys.modules:
         return False
-    from django.db import connections
-
     try:
-        opened = connections.all(initialized_only=True)
-    except Exception:  # settings not configured: no Django database in use
-        return False
+        opened = _threads.connections
+    except AttributeError:
+        from django.db import connections
+
+        try:  # once per thread, as DjangoScope does: connections[alias] is slow
+            opened = _threads.connections = list(connections.all())
+        except Exception:  # settings not configured: no Django database in use
+            return False
     for connection in opened:
         for block in connection.atomic_blocks:
             if not getattr(block, "_from_testcase", False):

@@ -122,3 +122,27 @@ def test_the_migration_intercept_holds_the_call_and_its_flush_is_not_reported():
         assert published == ["tests.add"]
     finally:
         airlock_celery.uninstall()
+
+
+@pytest.mark.django_db
+def test_a_custom_executor_marks_its_publishes_with_sending():
+    from django.db import transaction
+
+    from airlock.executors import sending
+
+    def plain(intent):
+        intent.task.delay(*intent.args)  # CUSTOM EXECUTOR
+
+    def marked(intent):
+        with sending():
+            intent.task.delay(*intent.args)
+
+    airlock.configure(strict="raise")
+    with pytest.raises(airlock.DispatchError) as error:
+        with transaction.atomic(), airlock.scope(executor=plain):
+            airlock.enqueue(add, 1)
+    assert isinstance(error.value.__cause__, StrictModeError)
+    assert site(error.value.__cause__) == call_sites(__file__, "# CUSTOM EXECUTOR")[0]
+    with transaction.atomic(), airlock.scope(executor=marked):
+        airlock.enqueue(add, 2)
+    assert published == ["tests.add"]
