@@ -43,6 +43,7 @@ def _defaults() -> dict[str, Any]:
         "scope_kwargs": {},
         "executors": {},
         "outside_scope": RAISE,  # what enqueue does with no active scope (see airlock._outside)
+        "strict": False,  # report queue publishes that bypass airlock (see airlock._strict)
         "resolved": None,  # (default executor, its prepare): see resolved_executor()
         "plain": None,  # the class scope() may build without arguments (see airlock.scope)
     }
@@ -134,6 +135,7 @@ def configure(
     scope_kwargs: Mapping[str, Any] | None = None,
     executors: Mapping[str, Executor | str] | None = None,
     outside_scope: str | None = None,
+    strict: bool | str | None = None,
 ) -> None:
     """Set process-wide defaults for ``scope()`` and ``scoped()``.
 
@@ -143,8 +145,11 @@ def configure(
     ``_dispatch_options={"executor": "name"}`` picks from. ``outside_scope`` says what
     ``enqueue`` does with no active scope: ``"raise"`` (default, ``NoScopeError``) or
     ``"on_commit"`` (the intent gets a scope of its own: sent once the current transaction
-    commits, at once outside one; a bad value is a ``ValueError``).
+    commits, at once outside one; a bad value is a ``ValueError``). ``strict``: ``False``,
+    ``"warn"`` or ``"raise"`` (see docs/strict.md; a bad value is a ``ValueError``).
     """
+    from airlock import _strict
+
     updates: dict[str, Any] = {}
     if scope_cls is not None:
         updates["scope_cls"] = _resolve_scope_cls(scope_cls)
@@ -160,9 +165,13 @@ def configure(
         }
     if outside_scope is not None:
         updates["outside_scope"] = check_outside_scope(outside_scope)
+    if strict is not None:
+        updates["strict"] = _strict.check_mode(strict)
     with _lock:
         _config.update(updates)
         _config["resolved"] = _config["plain"] = None
+    if "strict" in updates:
+        _strict.configure(updates["strict"])  # patches the queue libraries, or unpatches them
 
 
 def register_executor(name: str, executor: Executor | str) -> None:
@@ -177,14 +186,17 @@ def register_executor(name: str, executor: Executor | str) -> None:
 
 def reset_configuration() -> None:
     """Forget everything ``configure()`` set."""
+    from airlock import _strict
+
     with _lock:
         _config.clear()
         _config.update(_defaults())
+    _strict.configure(False)
 
 
 def get_configuration() -> dict[str, Any]:
     """A copy of the current defaults: scope_cls, policy, executor, scope_kwargs, executors,
-    outside_scope."""
+    outside_scope, strict."""
     with _lock:
         snapshot = dict(_config)
     del snapshot["resolved"], snapshot["plain"]

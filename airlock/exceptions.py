@@ -10,6 +10,7 @@
     ├── ScopeStateError            a scope method called in the wrong state
     ├── PolicyViolation            a policy refused an intent at enqueue time
     ├── PolicyError                a policy or hook raised at flush (the intents it judged failed)
+    ├── StrictModeError            strict mode "raise": a queue publish bypassed airlock
     ├── DispatchError              one or more intents could not be dispatched
     │   ├── BatchDispatchError     a batch failed part-way (.sent, .unsent, .in_doubt)
     │   ├── CircuitOpenError       with_circuit_breaker is open: the executor was not called
@@ -18,6 +19,8 @@
     ├── WebhookVerificationError   a received webhook failed verification (ValueError)
     ├── UnknownTask                an outbox row names a task no registry knows (LookupError)
     └── BadRow                     an outbox row that can never be sent as it is (ValueError)
+
+``StrictModeWarning`` (a ``UserWarning``, not an error) is what strict mode ``"warn"`` issues.
 
 An error with a builtin in brackets also subclasses that builtin, so ``except TypeError`` (or
 ``ImportError``, ``ValueError``, ``LookupError``) written before it joined the tree still works.
@@ -45,6 +48,8 @@ __all__ = [
     "PolicyError",
     "PolicyViolation",
     "ScopeStateError",
+    "StrictModeError",
+    "StrictModeWarning",
     "UnknownOptionError",
     "UnknownTask",
     "UsageError",
@@ -81,6 +86,29 @@ class PolicyError(AirlockError):
     """A policy or scope hook raised while judging intents at flush; those intents failed.
 
     The message names the policy or hook; ``__cause__`` is what it raised.
+    """
+
+
+class StrictModeError(AirlockError):
+    """Strict mode ``"raise"``: a queue publish bypassed airlock while a transaction was open or
+    a scope was active. Nothing was sent.
+
+    ``filename`` and ``lineno`` name the call site (the first frame outside the queue library
+    and airlock); ``what`` names the call (e.g. ``"celery apply_async"``).
+    """
+
+    def __init__(self, message: str, *, what: str, filename: str, lineno: int) -> None:
+        super().__init__(message)
+        self.what = what
+        self.filename = filename
+        self.lineno = lineno
+
+
+class StrictModeWarning(UserWarning):
+    """Strict mode ``"warn"``: a queue publish bypassed airlock (once per call site).
+
+    Issued with the call site's file and line, so ``-W error::airlock.exceptions.StrictModeWarning``
+    or a ``filterwarnings`` entry can select it.
     """
 
 

@@ -9,6 +9,9 @@
   one. ``--airlock-scope`` or the ini option ``airlock_scope = true`` gives it to every test;
   ``@pytest.mark.no_airlock_scope`` exempts one.
 - ``airlock_configuration``: ``airlock.configure``; whatever the test configures is undone after.
+- ``--airlock-strict`` (or ``--airlock-strict=warn``), or the ini option ``airlock_strict =
+  raise`` / ``warn``: strict mode for the whole run, whatever airlock is configured with, so
+  every direct queue publish a test makes inside a transaction or a scope is reported.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ if TYPE_CHECKING:
     from airlock.testing import Capture
 
 _passed = pytest.StashKey[bool]()
+_strict_key = pytest.StashKey[bool]()
 # Set up before the scope (so torn down after it): the capture sees the scope's fates, and the
 # database is still there when the scope flushes.
 _BEFORE_SCOPE = (
@@ -42,6 +46,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="run every test in an airlock scope (the airlock_scope fixture)",
     )
+    group.addoption(
+        "--airlock-strict",
+        nargs="?",
+        const="raise",
+        default=None,
+        choices=("raise", "warn"),
+        help="airlock strict mode for the run: 'raise' (the default when given) or 'warn'",
+    )
+    parser.addini(
+        "airlock_strict",
+        default="",
+        help="airlock strict mode for the run: raise or warn (empty: as configured)",
+    )
     parser.addini(
         "airlock_scope",
         type="bool",
@@ -54,6 +71,29 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "no_airlock_scope: not in an airlock scope, even with --airlock-scope"
     )
+    strict = config.getoption("airlock_strict") or config.getini("airlock_strict").strip()
+    if strict:
+        from airlock import _strict
+
+        try:
+            _strict.force(strict)
+        except ValueError as exc:
+            raise pytest.UsageError(f"airlock_strict: {exc}") from None
+        config.stash[_strict_key] = True
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if session.config.stash.get(_strict_key, False):
+        from airlock import _strict
+
+        _strict.refresh()  # libraries that needed Django set up (pytest-django did it by now)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if config.stash.get(_strict_key, False):
+        from airlock import _strict
+
+        _strict.force(False)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -132,3 +172,6 @@ def airlock_configuration() -> Iterator[Callable[..., None]]:
     with _config._lock:
         _config.current().clear()
         _config.current().update(saved)
+    from airlock import _strict
+
+    _strict.configure(saved["strict"])

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 import airlock
-from airlock import _config
+from airlock import _config, _strict
 
 
 @pytest.fixture(autouse=True)
@@ -22,6 +22,7 @@ def _restore_airlock_configuration() -> Iterator[None]:
     yield
     _config.current().clear()
     _config.current().update(saved)
+    _strict.configure(saved["strict"])  # unpatches the queue libraries if a test left it on
 
 
 @pytest.fixture

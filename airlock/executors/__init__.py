@@ -16,8 +16,12 @@ What goes here and what goes in ``airlock.integrations.executors``:
 Every wrapper takes an executor and returns one (a callable ``executor(intent)``), forwards
 ``prepare``, ``after_flush`` and ``close`` to what it wraps, and removes the dispatch options
 it consumes before the wrapped executor sees them.
+
+``sending()`` marks the queue calls a custom executor makes as airlock's own publishes, which
+strict mode does not report (the built-in executors and the outbox relay set it themselves).
 """
 
+from airlock._sending import sending
 from airlock.executors._compose import compose
 from airlock.executors._fallback import with_fallback
 from airlock.executors._fanout import batching, broadcast
@@ -41,6 +45,7 @@ __all__ = [
     "logging_executor",
     "process_pool_executor",
     "route",
+    "sending",
     "thread_pool_executor",
     "with_circuit_breaker",
     "with_fallback",

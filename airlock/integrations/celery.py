@@ -37,13 +37,8 @@ with require("celery", __name__):
 import airlock
 from airlock._intent import task_name
 from airlock._scope import Scope
-from airlock.integrations.executors.celery import (
-    _sending,
-    absolute_times,
-    check_serializable,
-    is_sending,
-    sending,
-)
+from airlock._sending import _sending, is_sending, sending
+from airlock.integrations.executors.celery import absolute_times, check_serializable
 
 logger = logging.getLogger("airlock")
 

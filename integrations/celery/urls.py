@@ -7,4 +7,6 @@ urlpatterns = [
     path("options/", views.options),
     path("spawns/", views.spawns),
     path("legacy/", views.legacy),
+    path("strict/bypass/", views.strict_bypass),
+    path("strict/enqueue/", views.strict_enqueue),
 ]

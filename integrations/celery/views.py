@@ -10,6 +10,8 @@ from integrations.celery.worker_app import (
     RECORDER,
     SPECIAL_QUEUE,
     app,
+    bypass_in_body,
+    bypass_unscoped,
     flaky,
     record,
     record_note,
@@ -73,3 +75,22 @@ def legacy(request: HttpRequest) -> JsonResponse:
         result = record.delay("legacy", 1, via="delay")
         ran_inside = worker_ran_so_far("sentinel-legacy")
     return JsonResponse({"task_id": result.id, "ran_inside": ran_inside})
+
+
+def strict_bypass(request: HttpRequest) -> JsonResponse:
+    """Strict mode: a direct ``.delay()`` inside the request's ``atomic`` (reported)."""
+    with transaction.atomic():
+        Note.objects.create(text="bypass")
+        record.delay("bypass")  # STRICT BYPASS
+    return JsonResponse({})
+
+
+def strict_enqueue(request: HttpRequest) -> JsonResponse:
+    """Strict mode: the same call through ``airlock.enqueue`` (not reported), and tasks whose
+    bodies bypass airlock in the worker, with and without a scope."""
+    with transaction.atomic():
+        Note.objects.create(text="enqueue")
+        airlock.enqueue(record, "through-airlock")
+        airlock.enqueue(bypass_in_body, "scoped")
+        airlock.enqueue(bypass_unscoped, "unscoped")
+    return JsonResponse({})

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from celery import Celery
+from celery import Celery, Task
 
 import airlock
 from airlock.integrations.celery import AirlockTask
@@ -44,6 +44,8 @@ if os.environ.get("AIRLOCK_CELERY_WORKER") == "1":
     from airlock.integrations.executors.celery import celery_batch_executor, celery_executor
 
     airlock.configure(executor=celery_executor, executors={"batched": celery_batch_executor})
+    if os.environ.get("AIRLOCK_STRICT"):  # the strict-mode suite's worker
+        airlock.configure(strict=os.environ["AIRLOCK_STRICT"])
 
 
 def use_broker(url: str) -> None:
@@ -103,3 +105,21 @@ def flaky(self: Any, tag: str, via: str | None = None) -> None:
     )
     if self.request.retries == 0:
         raise self.retry(countdown=0)
+
+
+@app.task(name="e2e.bypass_in_body", bind=True)
+def bypass_in_body(self: Any, tag: str) -> None:
+    """Strict mode in the worker: a direct ``.delay()`` in the body's scope is reported (the
+    error's call site is recorded), nothing leaves."""
+    from airlock.exceptions import StrictModeError
+
+    try:
+        record.delay("body-bypass", tag)  # STRICT BODY BYPASS
+    except StrictModeError as error:
+        _record(self, "body-bypass-reported", tag, file=error.filename, line=error.lineno)
+
+
+@app.task(name="e2e.bypass_unscoped", bind=True, base=Task)
+def bypass_unscoped(self: Any, tag: str) -> None:
+    """A task body with no scope and no transaction: its direct ``.delay()`` is not reported."""
+    record.delay("unscoped-child", tag)

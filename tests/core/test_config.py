@@ -23,7 +23,7 @@ class LabelledScope(airlock.Scope):
 def test_the_defaults_are_empty():
     assert airlock.get_configuration() == {
         "scope_cls": None, "policy": None, "executor": None, "scope_kwargs": {}, "executors": {},
-        "outside_scope": "raise"}
+        "outside_scope": "raise", "strict": False}
 
 
 def test_configured_defaults_are_used_by_scope_and_scoped():

@@ -1,10 +1,10 @@
 """System checks for ``settings.AIRLOCK`` (ids ``airlock.E001`` ... ``airlock.E008``).
 
 E001 not a dict, E002 unknown key, E003 a dotted path that does not import, E004 a value of
-the wrong kind (a module's path where an object was wanted, too; a bad ``OUTSIDE_SCOPE`` or
-``COMMANDS`` mode), E005 ``EXECUTOR`` names no entry of ``EXECUTORS``, E006 ``SCOPE_KWARGS``
-that the scope class does not accept (or an unknown database alias in ``using``), E008 a key
-whose app is not installed (``OUTBOX``).
+the wrong kind (a module's path where an object was wanted, too; a bad ``OUTSIDE_SCOPE``,
+``COMMANDS`` or ``STRICT`` mode), E005 ``EXECUTOR`` names no entry of ``EXECUTORS``, E006
+``SCOPE_KWARGS`` that the scope class does not accept (or an unknown database alias in
+``using``), E008 a key whose app is not installed (``OUTBOX``).
 E007 (``AirlockMiddleware`` without this app) lives in the middleware module: it must run
 when this app is not installed, and then nothing imports this module.
 """
@@ -195,6 +195,24 @@ def _check_outside_scope(value: Any, errors: list[CheckMessage]) -> None:
         )
 
 
+def _check_strict(value: Any, errors: list[CheckMessage]) -> None:
+    from airlock import _strict
+
+    try:
+        _strict.check_mode(value)
+    except ValueError:
+        errors.append(
+            Error(
+                f"{value!r} is not one of False, 'warn', 'raise'",
+                hint=_did_you_mean(str(value), ["warn", "raise"]) + "'warn': a StrictModeWarning "
+                "once per call site that publishes to a queue directly inside a transaction or a "
+                "scope; 'raise': StrictModeError there; False: off (see docs/strict.md).",
+                obj=_where("STRICT"),
+                id="airlock.E004",
+            )
+        )
+
+
 def _check_commands(table: Any, errors: list[CheckMessage]) -> None:
     from airlock.integrations.django.commands import MODES
 
@@ -275,6 +293,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     if "OUTSIDE_SCOPE" in settings:
         _check_outside_scope(settings["OUTSIDE_SCOPE"], errors)
     _check_commands(settings.get("COMMANDS", {}), errors)
+    if "STRICT" in settings:
+        _check_strict(settings["STRICT"], errors)
     return errors
 
 

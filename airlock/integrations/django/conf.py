@@ -32,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "EXECUTORS": {},
     "OUTSIDE_SCOPE": "raise",
     "COMMANDS": {},
+    "STRICT": False,
 }
 """Every known key of ``settings.AIRLOCK`` and its default. Extend with ``register_setting``."""
 
@@ -130,4 +131,5 @@ def apply_settings() -> None:
         scope_kwargs=dict(get_setting("SCOPE_KWARGS") or {}),
         executors=get_executors(),
         outside_scope=get_setting("OUTSIDE_SCOPE"),
+        strict=get_setting("STRICT"),
     )

@@ -19,13 +19,11 @@ never retried on a connection error (that could queue a message twice); a failur
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import numbers
 import sys
 from collections.abc import Callable, Hashable, Iterator, Mapping
-from contextvars import ContextVar
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -39,6 +37,7 @@ with require("celery", __name__):
     from kombu.serialization import dumps as _kombu_dumps
 
 from airlock._intent import Intent
+from airlock._sending import _sending
 from airlock.executors._base import check_options
 from airlock.integrations.executors._batch import (
     CHUNK_SIZE,
@@ -65,26 +64,6 @@ __all__ = [
 ]
 
 _dumps: Callable[..., Any] = _kombu_dumps  # kombu is untyped
-
-# Set while airlock itself hands a message to Celery: the migration intercept
-# (airlock.integrations.celery) lets such calls through instead of buffering them again.
-_sending: ContextVar[bool] = ContextVar("airlock_celery_sending", default=False)
-
-
-@contextlib.contextmanager
-def sending() -> Iterator[None]:
-    """Mark calls made inside as airlock's own publishes (never intercepted again)."""
-    token = _sending.set(True)
-    try:
-        yield
-    finally:
-        _sending.reset(token)
-
-
-def is_sending() -> bool:
-    """True inside ``sending()``."""
-    return _sending.get()
-
 
 def send(intent: Intent) -> None:
     """Publish one intent: ``task.apply_async(args, kwargs, task_id=key or id, **options)``.

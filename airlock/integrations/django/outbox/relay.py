@@ -30,6 +30,7 @@ from django.utils.dateparse import parse_datetime
 
 from airlock import _config, _dispatch
 from airlock._intent import Intent
+from airlock._sending import sending
 from airlock.exceptions import AirlockError, BadRow
 from airlock.integrations import _propagation
 from airlock.integrations.django.outbox import codec, conf, recorder, registry
@@ -292,7 +293,7 @@ class _Guarded:
         self._guarded(self.executor.after_flush)  # type: ignore[attr-defined]
 
     def _guarded(self, call: Callable[..., object], *args: Any) -> object:
-        with transaction.atomic(using=self.alias):
+        with transaction.atomic(using=self.alias), sending():  # strict mode: airlock's own
             result = call(*args)
             if connections[self.alias].needs_rollback:
                 raise DatabaseError(
