@@ -10,6 +10,19 @@ rows not tried stay pending as they were, and the batch commits the fates of tho
 that fails is retried with exponential backoff and jitter; after ``MAX_ATTEMPTS`` it is ``dead``
 with its last error. A row whose task reference or payload no registry or decoder accepts is
 dead at once, and the relay carries on with the next row.
+
+Ordering keys: a row with an ``ordering_key`` is claimed only while it is its key's *head*,
+the oldest row (lowest id) of that key still ``pending``, whether it waits for its scope, for
+a retry or for a relay. The claim query says so itself (``NOT EXISTS`` an earlier pending row
+of the key), so a batch holds at most one row per key and the key's next row becomes
+claimable only when the head's fate (``sent`` or ``dead``: a dead row releases its key) is
+committed. Several relays keep this without any lock of their own: in PostgreSQL's READ
+COMMITTED each claim sees the committed state as of its start; the head another relay holds
+is skipped (``SKIP LOCKED``) while it is still ``pending`` in that view, so the row after it is
+no head and is not claimed either; once the head's fate commits, the next claim sees the new
+head. A relay dying mid-batch rolls its fates back: the head is pending again and may be sent
+twice, but the rows after it never go before it. Rows of different keys, and rows without a
+key, are claimed side by side as before.
 """
 
 from __future__ import annotations
@@ -24,7 +37,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import DatabaseError, close_old_connections, connections, router, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -136,6 +149,7 @@ class Relay:
         self.batch_size = batch_size or self.settings.batch_size
         self.alias = database or self.settings.database or router.db_for_write(OutboxMessage)
         self.counts = Counts()
+        self._ordered = False  # the last batch held rows with an ordering key
         self.stop = threading.Event()
         self._rows = OutboxMessage.objects.using(self.alias)
 
@@ -155,6 +169,7 @@ class Relay:
             rows = list(self._claim())
             if rows:
                 self._send(rows)
+        self._ordered = any(row.ordering_key is not None for row in rows)
         return len(rows)
 
     def drain(self, progress: Callable[[int], None] | None = None) -> int:
@@ -165,7 +180,9 @@ class Relay:
             if progress is not None and handled:
                 progress(handled)
             total += handled
-            if handled < self.batch_size:
+            # A short batch drained the table, unless it sent heads of ordering keys: the rows
+            # after them are ready only now.
+            if handled == 0 or (handled < self.batch_size and not self._ordered):
                 break
         return total
 
@@ -193,7 +210,11 @@ class Relay:
         return self._rows.filter(status="pending", available_at__lte=timezone.now())
 
     def _claim(self) -> Any:
-        rows = self._ready().order_by("available_at", "id")
+        earlier = self._rows.filter(
+            ordering_key=OuterRef("ordering_key"), status="pending", id__lt=OuterRef("id")
+        )
+        rows = self._ready().filter(Q(ordering_key__isnull=True) | ~Exists(earlier))
+        rows = rows.order_by("available_at", "id")
         features = connections[self.alias].features
         if features.has_select_for_update:
             rows = rows.select_for_update(skip_locked=features.has_select_for_update_skip_locked)
@@ -206,7 +227,7 @@ class Relay:
         default = self.executor or _config.default_executor()
         sink = _Rows(self)
         for row in rows:
-            if self.settings.undecided == "dead" and row.attempts == 0 and not row.last_error:
+            if self.settings.undecided == "dead" and _undecided(row):
                 self._dead(
                     row,
                     "undecided: its process ended before the scope decided or "
@@ -252,6 +273,14 @@ class Relay:
         self._rows.filter(pk=row.pk).update(status="dead", last_error=message, attempts=attempts)
         self.counts.dead += 1
         logger.error("airlock outbox: %s is dead: %s", row, message)
+
+
+def _undecided(row: Any) -> bool:
+    """Never tried and no fate reported: its process died first. A row with an ordering key
+    that its scope released (``recorder.handoff``) has ``available_at == created_at``."""
+    if row.attempts or row.last_error:
+        return False
+    return row.ordering_key is None or row.available_at != row.created_at
 
 
 class _Stopped(AirlockError):
