@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.db import connection, transaction
+from django.utils import timezone
 
 import airlock
 from airlock.exceptions import DispatchError
@@ -23,6 +25,7 @@ from tests.outbox.ordering import (
 )
 
 pytestmark = pytest.mark.django_db
+HOUR = timedelta(hours=1)
 
 
 def store(key: str, seq: int) -> None:
@@ -40,15 +43,54 @@ def test_one_relay_sends_each_keys_rows_in_order() -> None:
     assert {r.status for r in rows()} == {"sent"}
 
 
-def test_a_batch_holds_one_row_per_key() -> None:
+def test_a_batch_sends_each_keys_ready_rows_after_its_head() -> None:
     for seq in range(3):
         store("a", seq)
         store("b", seq)
     store("c", 0)  # no ordering key: flows as before
     OutboxMessage.objects.filter(ordering_key="c").update(ordering_key=None)
     sent = Recording()
-    assert Relay(executor=sent).run_batch() == 3
-    assert sent.sent == [("a", 0), ("b", 0), ("c", 0)]
+    assert Relay(executor=sent).run_batch() == 7
+    assert sent.sent == [("a", 0), ("a", 1), ("a", 2), ("b", 0), ("b", 1), ("b", 2), ("c", 0)]
+
+
+def test_a_row_not_ready_ends_its_keys_run() -> None:
+    for seq in range(3):
+        store("a", seq)
+    OutboxMessage.objects.filter(pk=rows()[1].pk).update(available_at=timezone.now() + HOUR)
+    sent = Recording()
+    Relay(executor=sent).drain()
+    assert sent.sent == [("a", 0)]  # a1 waits (for its scope, a retry), so a2 waits too
+
+
+class Batching(Recording):
+    """A batching executor: records at after_flush, as a broker batch would go out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[airlock.Intent] = []
+
+    def __call__(self, intent: airlock.Intent) -> None:
+        self.held.append(intent)
+
+    def after_flush(self) -> None:
+        for intent in self.held:
+            super().__call__(intent)
+        self.held.clear()
+
+
+def test_a_batching_executor_gets_one_row_per_key_per_batch() -> None:
+    # its sends happen together at after_flush: a failure there could not hold back the rest
+    for seq in range(3):
+        store("a", seq)
+        store("b", seq)
+    sent = Batching()
+    relay = Relay(executor=sent)
+    assert relay.run_batch() == 6  # claimed; the rows after each head are left untouched
+    assert sent.sent == [("a", 0), ("b", 0)]
+    assert [r.attempts for r in rows(ordering_key="a")] == [1, 0, 0]
+    relay.drain()
+    assert [s for k, s in sent.sent if k == "a"] == [0, 1, 2]
 
 
 def test_a_failing_head_holds_back_its_key_but_not_the_others() -> None:
@@ -57,14 +99,14 @@ def test_a_failing_head_holds_back_its_key_but_not_the_others() -> None:
         store("b", seq)
     sent = Recording(failing=("a", 0), fails=2)
     relay = Relay(executor=sent)
-    relay.run_batch()  # a0 fails (retry at once: BACKOFF 0), b0 goes
-    relay.run_batch()  # a0 fails again, b1 goes
-    assert sent.sent == [("b", 0), ("b", 1)]
+    relay.run_batch()  # a0 fails (retry at once: BACKOFF 0): a1-a3 wait; b0-b3 go
+    assert sent.sent == [("b", 0), ("b", 1), ("b", 2), ("b", 3)]
+    assert [r.attempts for r in rows(ordering_key="a")] == [1, 0, 0, 0]
+    relay.run_batch()  # a0 fails again
     assert rows(ordering_key="a", status="sent") == []
     relay.drain()
     assert [s for k, s in sent.sent if k == "a"] == [0, 1, 2, 3]
     assert [s for k, s in sent.sent if k == "b"] == [0, 1, 2, 3]
-    assert sent.sent.index(("b", 2)) < sent.sent.index(("a", 0))
     assert relay.counts.as_dict() == {"sent": 8, "retried": 2, "dead": 0}
 
 
@@ -83,7 +125,7 @@ def test_a_head_waiting_for_its_scope_or_a_retry_holds_its_key(settings: Any) ->
     store("a", 1)
     store("b", 0)
     head = rows(ordering_key="a")[0]
-    head.available_at = head.available_at.replace(year=2100)  # e.g. backing off
+    head.available_at = timezone.now() + HOUR  # e.g. backing off
     head.save()
     sent = Recording()
     Relay(executor=sent).drain()

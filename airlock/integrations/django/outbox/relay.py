@@ -14,7 +14,7 @@ dead at once, and the relay carries on with the next row.
 Ordering keys: a row with an ``ordering_key`` is claimed only while it is its key's *head*,
 the oldest row (lowest id) of that key still ``pending``, whether it waits for its scope, for
 a retry or for a relay. The claim query says so itself (``NOT EXISTS`` an earlier pending row
-of the key), so a batch holds at most one row per key and the key's next row becomes
+of the key), so a claim locks at most one row per key and the key's next row becomes
 claimable only when the head's fate (``sent`` or ``dead``: a dead row releases its key) is
 committed. Several relays keep this without any lock of their own: in PostgreSQL's READ
 COMMITTED each claim sees the committed state as of its start; the head another relay holds
@@ -23,6 +23,13 @@ no head and is not claimed either; once the head's fate commits, the next claim 
 head. A relay dying mid-batch rolls its fates back: the head is pending again and may be sent
 twice, but the rows after it never go before it. Rows of different keys, and rows without a
 key, are claimed side by side as before.
+
+While the batch has room, each claimed head brings the ready rows after it (``_runs``; up to
+the first one not ready): no other relay can take them, since the head stays pending for as
+long as this batch holds it. They go in id order after their head; once a row of the key fails
+(or ``stop`` is set) the key's later rows are not tried and stay as they were. A batching
+executor (``after_flush``) sends everything at the end, too late to hold anything back, so it
+gets only the head of each key per batch.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ import json
 import logging
 import random
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -168,7 +175,8 @@ class Relay:
         with transaction.atomic(using=self.alias):
             rows = list(self._claim())
             if rows:
-                self._send(rows)
+                rows, follow = self._runs(rows)
+                self._send(rows, follow)
         self._ordered = any(row.ordering_key is not None for row in rows)
         return len(rows)
 
@@ -220,8 +228,41 @@ class Relay:
             rows = rows.select_for_update(skip_locked=features.has_select_for_update_skip_locked)
         return rows[: self.batch_size]
 
-    def _send(self, rows: list[Any]) -> None:
+    def _runs(self, heads: list[Any]) -> tuple[list[Any], set[int]]:
+        """The claimed rows, each key's head followed by the ready rows after it (in id order,
+        up to the first one not ready), while the batch has room; and the pks of those."""
+        room = self.batch_size - len(heads)
+        keyed: dict[str, Any] = {r.ordering_key: r for r in heads if r.ordering_key is not None}
+        if room <= 0 or not keyed:
+            return heads, set()
+        after: Any = self._rows.filter(
+            ordering_key__in=list(keyed), status="pending", id__gt=min(r.id for r in keyed.values())
+        ).order_by("id")[: room + len(keyed)]
+        now = timezone.now()
+        runs: dict[str, list[Any]] = {key: [] for key in keyed}
+        cut: set[str] = set()
+        for row in after:
+            key: str = row.ordering_key
+            if key in cut or row.id <= keyed[key].id:
+                continue
+            if row.available_at > now:  # waits for its scope or a retry: the rest waits too
+                cut.add(key)
+                continue
+            runs[key].append(row)
+            room -= 1
+            if not room:
+                break
+        rows = []
+        for head in heads:
+            rows.append(head)
+            rows.extend(runs.get(head.ordering_key, ()))
+        return rows, {r.pk for run in runs.values() for r in run}
+
+    def _send(self, rows: list[Any], follow: Collection[int] = ()) -> None:
         batch: list[Intent] = []
+        keys: dict[str, str] = {}  # intent id -> ordering key, for the rows that have one
+        blocked: set[str] = set()  # keys whose row failed or stopped in this batch
+        cut: set[str] = set()  # keys whose later rows wait for the next batch
         pinned: dict[int, Executor] = {}
         guarded: dict[int, _Guarded] = {}  # one wrapper per executor: batches stay whole
         default = self.executor or _config.default_executor()
@@ -235,14 +276,25 @@ class Relay:
                     "the admin if it should go",
                 )
                 continue
+            key = row.ordering_key
+            if key in cut and row.pk in follow:
+                continue  # untouched: sent after the rows before it, in a later batch
             try:
                 executor, intent = _dispatch.resolve(decode(row.task, row.payload), default)
             except Exception as exc:
                 self._dead(row, f"{type(exc).__name__}: {exc}")
                 continue
+            if key is not None:
+                if hasattr(executor, "after_flush"):  # sends at the end: one row of the key
+                    cut.add(key)
+                    if row.pk in follow:
+                        continue
+                keys[intent.id] = key
             wrapper = guarded.get(id(executor))
             if wrapper is None:
-                wrapper = guarded[id(executor)] = _Guarded(executor, self.alias, self.stop)
+                wrapper = guarded[id(executor)] = _Guarded(
+                    executor, self.alias, self.stop, keys, blocked
+                )
             pinned[id(intent)] = wrapper
             sink.rows[id(intent)] = row
             batch.append(intent)
@@ -288,8 +340,9 @@ class _Stopped(AirlockError):
 
 
 class _Guarded:
-    """An executor as the relay calls it: never once ``stop`` is set, each call (and
-    ``after_flush``) in a savepoint.
+    """An executor as the relay calls it: never once ``stop`` is set, nor for a row whose
+    ordering key had a row fail earlier in the batch; each call (and ``after_flush``) in a
+    savepoint.
 
     A failure rolls back to the savepoint, so the batch transaction stays usable and only that
     row's writes are undone. A task that caught a database error itself and returned has left
@@ -297,17 +350,32 @@ class _Guarded:
     already handed to a batching executor still goes out in ``after_flush``.
     """
 
-    def __init__(self, executor: Executor, alias: str, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        executor: Executor,
+        alias: str,
+        stop: threading.Event,
+        keys: dict[str, str],
+        blocked: set[str],
+    ) -> None:
         self.executor = executor
         self.alias = alias
         self.stop = stop
+        self.keys = keys
+        self.blocked = blocked
         if hasattr(executor, "after_flush"):
             self.after_flush = self._after_flush
 
     def __call__(self, intent: Intent) -> object:
-        if self.stop.is_set():
+        key = self.keys.get(intent.id)
+        if self.stop.is_set() or key in self.blocked:
             raise _Stopped()
-        return self._guarded(self.executor, intent)
+        try:
+            return self._guarded(self.executor, intent)
+        except BaseException:
+            if key is not None:
+                self.blocked.add(key)  # the key's later rows in this batch stay untouched
+            raise
 
     def _after_flush(self) -> None:
         self._guarded(self.executor.after_flush)  # type: ignore[attr-defined]
