@@ -163,9 +163,7 @@ def record(intent: Intent) -> None:
         available_at=now + timedelta(seconds=settings.grace),
         ordering_key=ordering_key,
     )
-    _track(intent.id, (alias, row.pk))
-    if ordering_key is not None:
-        _ordered.add(intent.id)
+    _track(intent.id, (alias, row.pk), ordered=ordering_key is not None)
 
 
 def _ordering_key(intent: Intent) -> str | None:
@@ -197,12 +195,14 @@ def handoff(intent: Intent) -> None:
             "enqueued in a DjangoScope (the default scope in a Django project), which writes it"
         )
 
-def _track(intent_id: str, entry: tuple[str, int]) -> None:
+def _track(intent_id: str, entry: tuple[str, int], *, ordered: bool = False) -> None:
     # Listen to fate events only while rows wait for one: without listeners the scopes keep
     # their fastest dispatch path, so the app costs nothing until something is durable.
     global _unsubscribe
     with _lock:
         _rows[intent_id] = entry
+        if ordered:
+            _ordered.add(intent_id)
         if _unsubscribe is None:
             _unsubscribe = _events.subscribe(_on_event)
 
