@@ -39,10 +39,14 @@ logger = logging.getLogger("airlock")
 
 DISPATCHED, FAILED = _events.DISPATCHED, _events.FAILED
 
-# airlock's own dispatch options: routing to a named executor, and the outbox's "durable". They
-# stay on the buffered intent (policies and the outbox read them) but no executor sees them,
-# neither in prepare() nor when called.
-RESERVED_OPTIONS = ("executor", "durable")
+# airlock's own dispatch options: routing to a named executor, and the outbox's "durable" and
+# "ordering_key". They stay on the buffered intent (policies and the outbox read them) but no
+# executor sees them, neither in prepare() nor when called.
+RESERVED_OPTIONS = ("executor", "durable", "ordering_key")
+
+# An option here sends an intent that has it to that executor in-process, whatever else it
+# names (the outbox app routes "ordering_key" to its relay hand-off).
+routes: dict[str, Executor] = {}
 
 
 class Sink(Protocol):
@@ -59,9 +63,12 @@ def resolve(intent: Intent, default: Executor) -> tuple[Executor, Intent]:
     """The executor an intent goes to (a named one if its options say so, else ``default``)
     and the intent to pass it: without airlock's own options."""
     options = intent.dispatch_options
-    if options and ("executor" in options or "durable" in options):
+    if options and not options.keys().isdisjoint(RESERVED_OPTIONS):
         name = options.get("executor")
         executor = default if name is None else _config.get_named_executor(name)
+        for option, route in routes.items():
+            if option in options:
+                executor = route
         return executor, intent.without_options(*RESERVED_OPTIONS)
     return default, intent
 

@@ -41,6 +41,7 @@ class OutboxMessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "id",
         "task",
         "status",
+        "ordering_key",
         "attempts",
         "created_at",
         "available_at",
@@ -48,7 +49,7 @@ class OutboxMessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "short_error",
     )
     list_filter = ("status", "task", AgeFilter)
-    search_fields = ("message_id", "task", "last_error")
+    search_fields = ("message_id", "task", "ordering_key", "last_error")
     readonly_fields = ("message_id", "task", "payload", "created_at", "sent_at")
     ordering = ("-id",)
     actions = ["retry_dead", "purge_sent"]

@@ -16,6 +16,9 @@ class OutboxMessage(models.Model):
     ``task`` is a registry reference (``airlock:<name>`` or ``celery:<name>``), never an import
     path; ``payload`` is JSON text holding args, kwargs, dispatch options, name, origin and key.
     ``message_id`` (the intent's key, else its id) goes with every send as the message id.
+    ``ordering_key`` (None: unordered) makes the relay send the rows sharing it one at a time,
+    oldest first (see ``relay``); its scope releases it to the relay by setting ``available_at``
+    to ``created_at``.
     """
 
     class Status(models.TextChoices):
@@ -40,11 +43,18 @@ class OutboxMessage(models.Model):
     sent_at: models.DateTimeField[datetime | None, datetime | None] = models.DateTimeField(
         null=True, blank=True
     )
+    ordering_key: models.CharField[str | None, str | None] = models.CharField(
+        max_length=255, null=True, blank=True
+    )
 
     class Meta:
         db_table = "airlock_outbox_message"
         verbose_name = "outbox message"
-        indexes = [models.Index(fields=["status", "available_at"], name="airlock_outbox_ready")]
+        indexes = [
+            models.Index(fields=["status", "available_at"], name="airlock_outbox_ready"),
+            # the relay's "is an earlier row of this key still pending?" probe
+            models.Index(fields=["ordering_key", "status", "id"], name="airlock_outbox_key_order"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.task} [{self.status}] #{self.pk}"

@@ -7,6 +7,11 @@ the fate events keep the row honest: dispatched in-process -> ``sent``; the exec
 left for the relay with a backoff; dropped by a policy or discarded with its scope -> deleted.
 A row whose process dies before any of that stays ``pending`` and the relay takes it after
 ``GRACE`` seconds.
+
+An intent with an ``ordering_key`` option is durable and only the relay sends it (the relay
+keeps each key's rows in order; an in-process send could overtake a row of the same key that
+waits for a retry). In-process, ``_dispatch`` routes it to ``handoff``, which sends nothing:
+its ``dispatched`` fate makes the row ready for the relay at once instead of marking it sent.
 """
 
 from __future__ import annotations
@@ -21,15 +26,17 @@ from django.db import router, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from airlock import _events
+from airlock import _dispatch, _events
 from airlock._config import import_string
 from airlock._intent import Intent
+from airlock.exceptions import UsageError
 from airlock.integrations import _propagation
 from airlock.integrations.django.outbox import codec, conf, registry
 
 __all__ = [
     "encode",
     "forget",
+    "handoff",
     "install",
     "is_durable",
     "on_buffered",
@@ -41,6 +48,7 @@ logger = logging.getLogger("airlock.outbox")
 
 # intent id -> (alias, row pk) for rows this process wrote and has not yet settled.
 _rows: dict[str, tuple[str, int]] = {}
+_ordered: set[str] = set()  # the intent ids among those whose row has an ordering key
 _settings: conf.OutboxSettings | None = None
 _unsubscribe: Any = None
 _lock = threading.Lock()
@@ -65,7 +73,10 @@ def clear_settings(**_: Any) -> None:
 
 
 def is_durable(intent: Intent, settings: conf.OutboxSettings | None = None) -> bool:
-    """True if ``intent`` goes through the outbox: its ``durable`` option, else the setting."""
+    """True if ``intent`` goes through the outbox: it has an ``ordering_key``, else its
+    ``durable`` option, else the setting."""
+    if intent.dispatch_options.get("ordering_key") is not None:
+        return True
     choice = intent.dispatch_options.get("durable")
     if choice is not None:
         return bool(choice)
@@ -96,7 +107,7 @@ def encode(intent: Intent) -> str:
         "options": {
             k: _keep(intent, v, "dispatch option {!r}", k)
             for k, v in options.items()
-            if k != "durable"
+            if k not in ("durable", "ordering_key")  # the ordering key has its own column
         },
         "name": intent.given_name,
         "origin": intent.origin,
@@ -134,9 +145,12 @@ def _refused(intent: Intent, what: str) -> str:
 def record(intent: Intent) -> None:
     """Insert the outbox row for ``intent`` if it is durable (once, even if captured again).
 
-    ``TypeError`` when the task is not registered or the codec cannot keep an argument.
+    ``TypeError`` when the task is not registered, the codec cannot keep an argument or the
+    ordering key is not a string of 1 to 255 characters; ``ValueError`` for an ordering key on
+    an intent marked ``durable: False``.
     """
     settings = current_settings()
+    ordering_key = _ordering_key(intent)
     if not is_durable(intent, settings) or intent.id in _rows:
         return
     from airlock.integrations.django.outbox.models import OutboxMessage
@@ -151,16 +165,48 @@ def record(intent: Intent) -> None:
         payload=payload,
         created_at=now,
         available_at=now + timedelta(seconds=settings.grace),
+        ordering_key=ordering_key,
     )
-    _track(intent.id, (alias, row.pk))
+    _track(intent.id, (alias, row.pk), ordered=ordering_key is not None)
 
 
-def _track(intent_id: str, entry: tuple[str, int]) -> None:
+def _ordering_key(intent: Intent) -> str | None:
+    key = intent.dispatch_options.get("ordering_key")
+    if key is None:
+        return None
+    if not isinstance(key, str) or not 0 < len(key) <= 255:
+        raise TypeError(
+            f"intent {intent}: ordering_key must be a string of 1 to 255 characters, "
+            f"got {key!r}"
+        )
+    if intent.dispatch_options.get("durable") is False:
+        raise ValueError(
+            f"intent {intent}: an ordering_key needs the outbox, so durable=False cannot go "
+            "with it (only the relay keeps a key's rows in order)"
+        )
+    return key
+
+
+def handoff(intent: Intent) -> None:
+    """The in-process "executor" of an intent with an ordering key: sends nothing.
+
+    Its ``dispatched`` fate makes the row ready for the relay. ``UsageError`` when this process
+    wrote no row for it (a plain ``airlock.Scope`` writes none): it would be lost.
+    """
+    if intent.id not in _rows:
+        raise UsageError(
+            f"intent {intent} has an ordering_key but no outbox row: ordered intents must be "
+            "enqueued in a DjangoScope (the default scope in a Django project), which writes it"
+        )
+
+def _track(intent_id: str, entry: tuple[str, int], *, ordered: bool = False) -> None:
     # Listen to fate events only while rows wait for one: without listeners the scopes keep
     # their fastest dispatch path, so the app costs nothing until something is durable.
     global _unsubscribe
     with _lock:
         _rows[intent_id] = entry
+        if ordered:
+            _ordered.add(intent_id)
         if _unsubscribe is None:
             _unsubscribe = _events.subscribe(_on_event)
 
@@ -169,6 +215,7 @@ def _settle(intent_id: str) -> tuple[str, int] | None:
     global _unsubscribe
     with _lock:
         entry = _rows.pop(intent_id, None)
+        _ordered.discard(intent_id)
         if not _rows and _unsubscribe is not None:
             _unsubscribe()
             _unsubscribe = None
@@ -191,8 +238,13 @@ def _on_event(event: str, intent: Intent, scope: Any, detail: Any) -> None:
     if not _rows:
         return
     if event == _events.DISPATCHED:
+        ordered = intent.id in _ordered
         entry = _settle(intent.id)
-        if entry is not None:
+        if entry is None:
+            pass
+        elif ordered:
+            _release(*entry)
+        else:
             _mark_sent(entry[0], [entry[1]])
     elif event == _events.FAILED:
         entry = _settle(intent.id)
@@ -216,6 +268,11 @@ def _mark_sent(alias: str, pks: list[int]) -> None:
     _manager(alias).filter(pk__in=pks, status="pending").update(
         status="sent", sent_at=timezone.now(), attempts=F("attempts") + 1
     )
+
+
+def _release(alias: str, pk: int) -> None:
+    # available_at = created_at marks the row as decided (not "undecided" for the relay)
+    _manager(alias).filter(pk=pk, status="pending").update(available_at=F("created_at"))
 
 
 def _mark_failed(alias: str, pk: int, error: BaseException) -> None:
@@ -250,6 +307,7 @@ def install() -> None:
     from airlock.integrations.django.scope import buffer_hooks
 
     setting_changed.connect(clear_settings, dispatch_uid="airlock_outbox_settings")
+    _dispatch.routes["ordering_key"] = handoff
     if on_buffered not in buffer_hooks:
         buffer_hooks.append(on_buffered)
 
@@ -259,3 +317,4 @@ def uninstall() -> None:
 
     if on_buffered in buffer_hooks:
         buffer_hooks.remove(on_buffered)
+    _dispatch.routes.pop("ordering_key", None)

@@ -10,6 +10,26 @@ rows not tried stay pending as they were, and the batch commits the fates of tho
 that fails is retried with exponential backoff and jitter; after ``MAX_ATTEMPTS`` it is ``dead``
 with its last error. A row whose task reference or payload no registry or decoder accepts is
 dead at once, and the relay carries on with the next row.
+
+Ordering keys: a row with an ``ordering_key`` is claimed only while it is its key's *head*,
+the oldest row (lowest id) of that key still ``pending``, whether it waits for its scope, for
+a retry or for a relay. The claim query says so itself (``NOT EXISTS`` an earlier pending row
+of the key), so a claim locks at most one row per key and the key's next row becomes
+claimable only when the head's fate (``sent`` or ``dead``: a dead row releases its key) is
+committed. Several relays keep this without any lock of their own: in PostgreSQL's READ
+COMMITTED each claim sees the committed state as of its start; the head another relay holds
+is skipped (``SKIP LOCKED``) while it is still ``pending`` in that view, so the row after it is
+no head and is not claimed either; once the head's fate commits, the next claim sees the new
+head. A relay dying mid-batch rolls its fates back: the head is pending again and may be sent
+twice, but the rows after it never go before it. Rows of different keys, and rows without a
+key, are claimed side by side as before.
+
+While the batch has room, each claimed head brings the ready rows after it (``_runs``; up to
+the first one not ready): no other relay can take them, since the head stays pending for as
+long as this batch holds it. They go in id order after their head; once a row of the key fails
+(or ``stop`` is set) the key's later rows are not tried and stay as they were. A batching
+executor (``after_flush``) sends everything at the end, too late to hold anything back, so it
+gets only the head of each key per batch.
 """
 
 from __future__ import annotations
@@ -18,13 +38,13 @@ import json
 import logging
 import random
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.db import DatabaseError, close_old_connections, connections, router, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -143,6 +163,7 @@ class Relay:
         self.batch_size = batch_size or self.settings.batch_size
         self.alias = database or self.settings.database or router.db_for_write(OutboxMessage)
         self.counts = Counts()
+        self._ordered = False  # the last batch held rows with an ordering key
         self.stop = threading.Event()
         self._rows = OutboxMessage.objects.using(self.alias)
 
@@ -161,7 +182,9 @@ class Relay:
         with transaction.atomic(using=self.alias):
             rows = list(self._claim())
             if rows:
-                self._send(rows)
+                rows, follow = self._runs(rows)
+                self._send(rows, follow)
+        self._ordered = any(row.ordering_key is not None for row in rows)
         return len(rows)
 
     def drain(self, progress: Callable[[int], None] | None = None) -> int:
@@ -172,7 +195,9 @@ class Relay:
             if progress is not None and handled:
                 progress(handled)
             total += handled
-            if handled < self.batch_size:
+            # A short batch drained the table, unless it sent heads of ordering keys: the rows
+            # after them are ready only now.
+            if handled == 0 or (handled < self.batch_size and not self._ordered):
                 break
         return total
 
@@ -200,20 +225,57 @@ class Relay:
         return self._rows.filter(status="pending", available_at__lte=timezone.now())
 
     def _claim(self) -> Any:
-        rows = self._ready().order_by("available_at", "id")
+        earlier = self._rows.filter(
+            ordering_key=OuterRef("ordering_key"), status="pending", id__lt=OuterRef("id")
+        )
+        rows = self._ready().filter(Q(ordering_key__isnull=True) | ~Exists(earlier))
+        rows = rows.order_by("available_at", "id")
         features = connections[self.alias].features
         if features.has_select_for_update:
             rows = rows.select_for_update(skip_locked=features.has_select_for_update_skip_locked)
         return rows[: self.batch_size]
 
-    def _send(self, rows: list[Any]) -> None:
+    def _runs(self, heads: list[Any]) -> tuple[list[Any], set[int]]:
+        """The claimed rows, each key's head followed by the ready rows after it (in id order,
+        up to the first one not ready), while the batch has room; and the pks of those."""
+        room = self.batch_size - len(heads)
+        keyed: dict[str, Any] = {r.ordering_key: r for r in heads if r.ordering_key is not None}
+        if room <= 0 or not keyed:
+            return heads, set()
+        after: Any = self._rows.filter(
+            ordering_key__in=list(keyed), status="pending", id__gt=min(r.id for r in keyed.values())
+        ).order_by("id")[: room + len(keyed)]
+        now = timezone.now()
+        runs: dict[str, list[Any]] = {key: [] for key in keyed}
+        cut: set[str] = set()
+        for row in after:
+            key: str = row.ordering_key
+            if key in cut or row.id <= keyed[key].id:
+                continue
+            if row.available_at > now:  # waits for its scope or a retry: the rest waits too
+                cut.add(key)
+                continue
+            runs[key].append(row)
+            room -= 1
+            if not room:
+                break
+        rows = []
+        for head in heads:
+            rows.append(head)
+            rows.extend(runs.get(head.ordering_key, ()))
+        return rows, {r.pk for run in runs.values() for r in run}
+
+    def _send(self, rows: list[Any], follow: Collection[int] = ()) -> None:
         batch: list[Intent] = []
+        keys: dict[str, str] = {}  # intent id -> ordering key, for the rows that have one
+        blocked: set[str] = set()  # keys whose row failed or stopped in this batch
+        cut: set[str] = set()  # keys whose later rows wait for the next batch
         pinned: dict[int, Executor] = {}
         guarded: dict[int, _Guarded] = {}  # one wrapper per executor: batches stay whole
         default = self.executor or _config.default_executor()
         sink = _Rows(self)
         for row in rows:
-            if self.settings.undecided == "dead" and row.attempts == 0 and not row.last_error:
+            if self.settings.undecided == "dead" and _undecided(row):
                 self._dead(
                     row,
                     "undecided: its process ended before the scope decided or "
@@ -221,16 +283,27 @@ class Relay:
                     "the admin if it should go",
                 )
                 continue
+            key = row.ordering_key
+            if key in cut and row.pk in follow:
+                continue  # untouched: sent after the rows before it, in a later batch
             try:
                 stored, body = _decode(row.task, row.payload)
                 executor, intent = _dispatch.resolve(stored, default)
             except Exception as exc:
                 self._dead(row, f"{type(exc).__name__}: {exc}")
                 continue
+            if key is not None:
+                if hasattr(executor, "after_flush"):  # sends at the end: one row of the key
+                    cut.add(key)
+                    if row.pk in follow:
+                        continue
+                keys[intent.id] = key
             _propagation.restore(intent, body.get("trace"))
             wrapper = guarded.get(id(executor))
             if wrapper is None:
-                wrapper = guarded[id(executor)] = _Guarded(executor, self.alias, self.stop)
+                wrapper = guarded[id(executor)] = _Guarded(
+                    executor, self.alias, self.stop, keys, blocked
+                )
             pinned[id(intent)] = wrapper
             sink.rows[id(intent)] = row
             batch.append(intent)
@@ -263,13 +336,22 @@ class Relay:
         logger.error("airlock outbox: %s is dead: %s", row, message)
 
 
+def _undecided(row: Any) -> bool:
+    """Never tried and no fate reported: its process died first. A row with an ordering key
+    that its scope released (``recorder.handoff``) has ``available_at == created_at``."""
+    if row.attempts or row.last_error:
+        return False
+    return row.ordering_key is None or row.available_at != row.created_at
+
+
 class _Stopped(AirlockError):
     """The relay was stopped before this row went to the executor: the row stays as it was."""
 
 
 class _Guarded:
-    """An executor as the relay calls it: never once ``stop`` is set, each call (and
-    ``after_flush``) in a savepoint.
+    """An executor as the relay calls it: never once ``stop`` is set, nor for a row whose
+    ordering key had a row fail earlier in the batch; each call (and ``after_flush``) in a
+    savepoint.
 
     A failure rolls back to the savepoint, so the batch transaction stays usable and only that
     row's writes are undone. A task that caught a database error itself and returned has left
@@ -277,17 +359,32 @@ class _Guarded:
     already handed to a batching executor still goes out in ``after_flush``.
     """
 
-    def __init__(self, executor: Executor, alias: str, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        executor: Executor,
+        alias: str,
+        stop: threading.Event,
+        keys: dict[str, str],
+        blocked: set[str],
+    ) -> None:
         self.executor = executor
         self.alias = alias
         self.stop = stop
+        self.keys = keys
+        self.blocked = blocked
         if hasattr(executor, "after_flush"):
             self.after_flush = self._after_flush
 
     def __call__(self, intent: Intent) -> object:
-        if self.stop.is_set():
+        key = self.keys.get(intent.id)
+        if self.stop.is_set() or key in self.blocked:
             raise _Stopped()
-        return self._guarded(self.executor, intent)
+        try:
+            return self._guarded(self.executor, intent)
+        except BaseException:
+            if key is not None:
+                self.blocked.add(key)  # the key's later rows in this batch stay untouched
+            raise
 
     def _after_flush(self) -> None:
         self._guarded(self.executor.after_flush)  # type: ignore[attr-defined]
