@@ -50,11 +50,16 @@ if os.environ.get("AIRLOCK_CELERY_WORKER") == "1":
 
 def use_broker(url: str) -> None:
     """Point this process's app at another broker (the test process switches per broker)."""
+    from kombu import pools
+
     app.conf.broker_url = url
     if app._pool is not None:
         app._pool.force_close_all()
     app._pool = None
     app.amqp._producer_pool = None
+    # kombu keeps one producer pool per broker URL, process-wide, bound to the connection pool
+    # it was made with: coming back to a URL would find the pool closed above.
+    pools.reset()
 
 
 def _record(task: Any, label: str, *args: Any, **kwargs: Any) -> None:
