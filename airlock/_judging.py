@@ -37,9 +37,11 @@ def judge(scope: Scope, intents: list[Intent], failed: Failed) -> list[Intent]:
     for ancestor in ancestors:
         if not remaining or (failed and not scope._isolate):
             return remaining
+        held = scope._keeps_from(ancestor, remaining)  # what the child must send itself
+        offered = [i for i in remaining if id(i) not in held] if held else remaining
         try:
             with guard(ancestor):
-                released = ancestor.before_descendant_flushes(scope, list(remaining))
+                released = ancestor.before_descendant_flushes(scope, list(offered))
         except BaseException as exc:
             fail_all(scope, remaining, judging_error(ancestor.before_descendant_flushes, exc),
                      failed)
@@ -47,6 +49,8 @@ def judge(scope: Scope, intents: list[Intent], failed: Failed) -> list[Intent]:
                 raise
             return []
         kept = {id(i) for i in released}
+        if held:
+            kept |= held
         capture(ancestor, scope, [i for i in remaining if id(i) not in kept])
         remaining = [i for i in remaining if id(i) in kept]
     if ancestors and remaining:

@@ -221,6 +221,12 @@ class Scope(Fates):
     def on_buffered(self, intent: Intent) -> None:
         """Hook: called for each intent entering this buffer (own or captured)."""
 
+    def _keeps_from(self, ancestor: Scope, intents: list[Intent]) -> set[int] | None:
+        """Ids of the intents this flushing scope must send itself rather than offer to
+        ``ancestor`` (a ``DjangoScope`` keeps what waits for a transaction from a scope that
+        cannot follow transactions). Default: none."""
+        return None
+
     # -- enqueue -------------------------------------------------------------------------------
     def _enqueue(
         self,

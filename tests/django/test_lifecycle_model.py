@@ -452,13 +452,6 @@ def test_a_raising_should_flush_fails_only_what_has_no_fate_yet():
 def task(n: int) -> None: ...
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap, reported: a DjangoScope whose intents a plain (non-Django) Scope "
-    "captures stops tracking their transactions (DjangoScope.flush marks the tickets "
-    "'dropped' without a fate), so the plain scope dispatches an intent whose transaction "
-    "rolled back. The programs above use DjangoScope only.",
-)
 def test_a_plain_outer_scope_does_not_send_what_rolled_back():
     sent: list[airlock.Intent] = []
     seen, unsubscribe = observe()

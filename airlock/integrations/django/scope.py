@@ -175,6 +175,15 @@ class DjangoScope(Scope):
             self._tickets = {}
         return self._tickets
 
+    def _keeps_from(self, ancestor: Scope, intents: list[Intent]) -> set[int] | None:
+        """A scope that cannot follow transactions must not take an intent that waits for one
+        (it would send it even if the transaction rolls back): such intents stay here and go at
+        their commit."""
+        tickets = self._tickets
+        if not tickets or isinstance(ancestor, DjangoScope):
+            return None
+        return {id(i) for i in intents if id(i) in tickets}
+
     def before_descendant_flushes(
         self, exiting_scope: Scope, intents: list[Intent]
     ) -> list[Intent]:
