@@ -462,15 +462,15 @@ def test_track_refuses_other_objects(engine):
         track(engine)
 
 
-def test_inside_a_plain_scope_the_plain_scope_decides(maker, sent, fates):
+def test_inside_a_plain_scope_what_waits_for_a_session_stays_with_it(maker, sent, fates):
     with maker() as session:
         with airlock.scope(executor=sent):  # a plain Scope: it knows nothing of sessions
             session.execute(select(1))
-            with airlock.scope(_cls=SQLAlchemyScope):
-                airlock.enqueue(task, "captured")
-        assert sent.args == ["captured"]  # documented: the plain scope sent it at its flush
+            with airlock.scope(_cls=SQLAlchemyScope, executor=sent):
+                airlock.enqueue(task, "tied")
+        assert sent.args == []  # the plain scope did not take it: it waits for the session
         session.rollback()
-    assert fates.by_arg() == {"captured": "dispatched"}  # and nothing more at the rollback
+    assert fates.by_arg() == {"tied": "rolled_back"}
 
 
 def test_a_transaction_ended_in_another_context_does_not_hide_the_next_one(maker, sent, fates):

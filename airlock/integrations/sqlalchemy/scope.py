@@ -100,6 +100,14 @@ class SQLAlchemyScope(Scope):
             self._tickets = {}
         return self._tickets
 
+    def _keeps_from(self, ancestor: Scope, intents: list[Intent]) -> set[int] | None:
+        """A scope that cannot follow sessions must not take an intent that waits for one (it
+        would send it even if the session rolls back): such intents stay here."""
+        tickets = self._tickets
+        if not tickets or isinstance(ancestor, SQLAlchemyScope):
+            return None
+        return {id(i) for i in intents if id(i) in tickets}
+
     def before_descendant_flushes(
         self, exiting_scope: Scope, intents: list[Intent]
     ) -> list[Intent]:
