@@ -16,7 +16,9 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 import airlock
 from airlock.exceptions import StrictModeError, StrictModeWarning
@@ -43,12 +45,21 @@ def ran_so_far_through_airlock(suite: QueueSuite, tag: str) -> list[str]:
     return suite.recorder.labels()
 
 
-def check_raise(settings: Any, suite: QueueSuite, prefix: str, views: ModuleType) -> None:
-    """Mode "raise": StrictModeError at the view's line, the request rolls back, nothing leaves."""
+def check_raise(
+    settings: Any, suite: QueueSuite, prefix: str, views: ModuleType, table: str | None = None
+) -> None:
+    """Mode "raise": StrictModeError at the view's line, the request rolls back, nothing leaves.
+
+    ``table``: a database backend's table of messages. Its row would be rolled back with the
+    request anyway, so the check also proves that no INSERT into it was even attempted.
+    """
     settings.AIRLOCK = {**settings.AIRLOCK, "STRICT": "raise"}
-    with pytest.raises(StrictModeError) as error:
+    with CaptureQueriesContext(connection) as queries, pytest.raises(StrictModeError) as error:
         Client().get(f"/{prefix}/strict/bypass/")
     assert (error.value.filename, error.value.lineno) == line_of(views)
+    if table is not None:
+        inserts = [q["sql"] for q in queries if q["sql"].startswith(f'INSERT INTO "{table}"')]
+        assert inserts == [], "the message was written before strict mode raised"
     assert not Note.objects.exists()
     assert ran_so_far_through_airlock(suite, "sentinel-after") == ["sentinel-after"]
 

@@ -1,5 +1,5 @@
-"""Strict mode end to end on django-q2: views under AirlockMiddleware, the ORM broker on
-PostgreSQL, one real cluster.
+"""Strict mode end to end on django-q2: views under AirlockMiddleware, the Redis broker
+(outside the request's transaction, unlike the ORM broker), one real cluster.
 
 A direct ``async_task`` inside a request's ``atomic`` is reported at the view's line; the same
 call through ``airlock.enqueue`` is not (``integrations/common/strict_scenario.py``).
@@ -25,12 +25,14 @@ from integrations.django_q.test_django_q_e2e import EXECUTOR, cluster  # noqa: E
 @pytest.fixture(scope="module")
 def main_cluster(e2e_db_name, django_db_blocker):
     require_service("redis")
-    app.use_broker("orm")
-    with cluster("orm", "main", e2e_db_name) as main:
+    app.use_broker("redis")
+    urls.SUITE.recorder.client.delete("airlock_q")  # tasks a previous, interrupted run left
+    with cluster("redis", "main", e2e_db_name) as main:
         yield
         # the cluster stops cleanly only when its main process alone gets SIGTERM
         main.proc.send_signal(signal.SIGTERM)
         wait_until(lambda: main.proc.poll() is not None, timeout=30, what="the cluster to stop")
+    app.use_broker("orm")
 
 
 @pytest.fixture
