@@ -20,6 +20,8 @@ import airlock
 from integrations.common.models import Note
 from integrations.common.recorder import Recorder
 
+View = Callable[[HttpRequest], JsonResponse]
+
 
 @dataclasses.dataclass
 class QueueSuite:
@@ -56,7 +58,10 @@ class QueueSuite:
         return self.recorder.labels()
 
 
-def urls(suite: QueueSuite) -> list[URLPattern]:
+def urls(suite: QueueSuite, strict_bypass: View | None = None) -> list[URLPattern]:
+    """The suite's views; ``strict_bypass``: the suite's view that publishes directly inside
+    ``atomic`` (strict mode reports its line, so it lives in the suite's own ``urls.py``)."""
+
     def order(request: HttpRequest) -> JsonResponse:
         """Write a Note and enqueue two tasks in atomic; ?outcome=commit|rollback|error."""
         outcome = request.GET.get("outcome", "commit")
@@ -95,7 +100,17 @@ def urls(suite: QueueSuite) -> list[URLPattern]:
             airlock.enqueue(suite.spawn, "good", False, **via)
         return JsonResponse({})
 
-    return [path("order/", order), path("options/", options), path("spawns/", spawns)]
+    def strict_enqueue(request: HttpRequest) -> JsonResponse:
+        """Strict mode: the same call as the suite's bypass, through ``airlock.enqueue``."""
+        with transaction.atomic():
+            Note.objects.create(text="enqueue")
+            airlock.enqueue(suite.record, "through-airlock")
+        return JsonResponse({})
+
+    patterns = [path("order/", order), path("options/", options), path("spawns/", spawns)]
+    if strict_bypass is not None:
+        patterns += [path("strict/bypass/", strict_bypass), path("strict/enqueue/", strict_enqueue)]
+    return patterns
 
 
 # -- the checks each suite runs against its real worker(s) -------------------------------------

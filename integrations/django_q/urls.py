@@ -1,5 +1,8 @@
+from django.db import transaction
+from django.http import HttpRequest, JsonResponse
 from django_q.tasks import async_task
 
+from integrations.common.models import Note
 from integrations.common.queue_scenario import QueueSuite, urls
 from integrations.django_q import worker_app as app
 
@@ -14,4 +17,13 @@ SUITE = QueueSuite(
     direct_in_thread=True,  # the ORM broker writes to the database
 )
 
-urlpatterns = urls(SUITE)
+
+def strict_bypass(request: HttpRequest) -> JsonResponse:
+    """Strict mode: a direct ``async_task`` inside the request's ``atomic`` (reported)."""
+    with transaction.atomic():
+        Note.objects.create(text="bypass")
+        async_task(app.record, "bypass")  # STRICT BYPASS
+    return JsonResponse({})
+
+
+urlpatterns = urls(SUITE, strict_bypass)

@@ -1,3 +1,7 @@
+from django.db import transaction
+from django.http import HttpRequest, JsonResponse
+
+from integrations.common.models import Note
 from integrations.common.queue_scenario import QueueSuite, urls
 from integrations.django_tasks import worker_app as app
 
@@ -13,4 +17,13 @@ SUITE = QueueSuite(
     direct_in_thread=True,  # the database backend writes in the request's transaction
 )
 
-urlpatterns = urls(SUITE)
+
+def strict_bypass(request: HttpRequest) -> JsonResponse:
+    """Strict mode: a direct ``task.enqueue`` inside the request's ``atomic`` (reported)."""
+    with transaction.atomic():
+        Note.objects.create(text="bypass")
+        app.record.enqueue("bypass")  # STRICT BYPASS
+    return JsonResponse({})
+
+
+urlpatterns = urls(SUITE, strict_bypass)

@@ -1,3 +1,7 @@
+from django.db import transaction
+from django.http import HttpRequest, JsonResponse
+
+from integrations.common.models import Note
 from integrations.common.queue_scenario import QueueSuite, urls
 from integrations.dramatiq import worker_app as app
 
@@ -11,4 +15,13 @@ SUITE = QueueSuite(
     delayed={"delay": 3000},
 )
 
-urlpatterns = urls(SUITE)
+
+def strict_bypass(request: HttpRequest) -> JsonResponse:
+    """Strict mode: a direct ``actor.send`` inside the request's ``atomic`` (reported)."""
+    with transaction.atomic():
+        Note.objects.create(text="bypass")
+        app.record.send("bypass")  # STRICT BYPASS
+    return JsonResponse({})
+
+
+urlpatterns = urls(SUITE, strict_bypass)
