@@ -48,7 +48,9 @@ class AirlockMiddleware:
         """True to flush the request's scope for a response with this status."""
         return status < 400
 
-    async def __call__(self, connection: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+    async def __call__(
+        self, connection: MutableMapping[str, Any], receive: Receive, send: Send
+    ) -> None:
         if connection["type"] != "http":
             await self.app(connection, receive, send)
             return
