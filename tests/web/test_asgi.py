@@ -13,7 +13,7 @@ require_module("starlette", "fastapi")
 require_module("fastapi", "fastapi")
 require_module("httpx", "dev")
 
-from fastapi import FastAPI, HTTPException  # noqa: E402
+from fastapi import BackgroundTasks, FastAPI, HTTPException  # noqa: E402
 from starlette.responses import StreamingResponse  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 from starlette.websockets import WebSocket  # noqa: E402
@@ -69,6 +69,11 @@ def make_app() -> FastAPI:
     async def with_scope(scope: RequestScope) -> dict[str, object]:
         airlock.enqueue(task, "dep")
         return {"same": scope is airlock.get_current_scope(), "held": len(scope.intents)}
+
+    @app.post("/later")
+    async def later(background: BackgroundTasks) -> dict[str, str]:
+        background.add_task(airlock.enqueue, task, "background")
+        return {}
 
     @app.post("/stream")
     async def stream() -> StreamingResponse:
@@ -132,6 +137,11 @@ def test_a_streaming_response_keeps_the_scope_open_until_the_body_ends(client, s
     assert response.text == "0\n1\n2\n"
     assert client.app.state.seen == {"active0": True, "active1": True, "active2": True}
     assert sent.notes == ["chunk0", "chunk1", "chunk2"]
+
+
+def test_background_tasks_enqueue_into_the_request(client, sent: Sent):
+    assert client.post("/later").status_code == 200
+    assert sent.notes == ["background"]
 
 
 def test_a_stream_that_fails_midway_discards(client, sent: Sent):

@@ -62,6 +62,15 @@ def make_app(*, init_app: bool = False) -> Flask:
         airlock.enqueue(task, "handled")
         raise KeyError("handled")
 
+    @app.post("/stream")
+    def stream():
+        airlock.enqueue(task, "before")
+
+        def body():
+            yield "current: " + str(airlock.get_current_scope())
+
+        return body()
+
     @app.errorhandler(KeyError)
     def key_error(error):
         return "handled", 400
@@ -89,6 +98,12 @@ def test_a_4xx_5xx_or_exception_discards(sent: Sent, path: str, status: int):
     assert sent.notes == []
     assert [r.intent.args[0] for r in fates.discarded] == [path.strip("/")]
     assert airlock.get_current_scope() is None
+
+
+def test_a_streamed_body_runs_after_teardown(sent: Sent):
+    response = make_app().test_client().post("/stream")
+    assert response.text == "current: None"
+    assert sent.notes == ["before"]
 
 
 def test_a_real_wsgi_server(sent: Sent):
