@@ -116,6 +116,44 @@ def check_sqlalchemy() -> None:
     assert ran == ["after commit"], ran
 
 
+def check_fastapi() -> None:
+    import asyncio
+
+    from fastapi import FastAPI
+
+    from airlock.integrations.asgi import AirlockMiddleware
+    from airlock.integrations.fastapi import RequestScope
+
+    assert RequestScope is not None
+    ran: list[str] = []
+    app = FastAPI()
+    app.add_middleware(AirlockMiddleware)
+    app.post("/")(lambda: airlock.enqueue(ran.append, "sent") and {})
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    request = {"type": "http", "method": "POST", "path": "/", "headers": [], "query_string": b""}
+    asyncio.run(app({**request, "asgi": {"version": "3.0"}}, receive, send))
+    assert sent[0]["status"] == 200 and ran == ["sent"], (sent, ran)
+
+
+def check_flask() -> None:
+    from flask import Flask
+
+    from airlock.integrations.flask import Airlock
+
+    ran: list[str] = []
+    app = Flask("extras")
+    Airlock(app)
+    app.post("/")(lambda: (airlock.enqueue(ran.append, "sent"), "")[1])
+    assert app.test_client().post("/").status_code == 200 and ran == ["sent"], ran
+
+
 def ran_or_exited(out: Path, worker: subprocess.Popen[bytes]) -> bool:
     return out.exists() or worker.poll() is not None
 
@@ -349,6 +387,8 @@ def check_all() -> None:
         importlib.import_module(f"airlock.integrations.{name}")
         importlib.import_module(f"airlock.integrations.executors.{name}")
     importlib.import_module("airlock.integrations.sqlalchemy")
+    importlib.import_module("airlock.integrations.fastapi")
+    importlib.import_module("airlock.integrations.flask")
     importlib.import_module("airlock.integrations.executors.aws_lambda").lambda_executor("f")
 
 
@@ -362,6 +402,8 @@ CHECKS = {
     "lambda": check_lambda,
     "webhook": check_webhook,
     "sqlalchemy": check_sqlalchemy,
+    "fastapi": check_fastapi,
+    "flask": check_flask,
     "otel": check_otel,
     "all": check_all,
 }

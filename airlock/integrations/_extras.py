@@ -30,6 +30,8 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "lambda": ("boto3", "1.28"),
     "ray": ("ray", "2.9"),
     "sqlalchemy": ("SQLAlchemy", "2.0"),
+    "fastapi": ("fastapi", "0.110"),
+    "flask": ("Flask", "3.0"),
     "otel": ("opentelemetry-api", "1.20"),
 }
 

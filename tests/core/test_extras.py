@@ -53,6 +53,8 @@ CASES = [
     (IMPORT.format(module="airlock.integrations.django.outbox.relay"), ["django"], "django"),
     (IMPORT.format(module="airlock.integrations.sqlalchemy"), ["sqlalchemy"], "sqlalchemy"),
     (IMPORT.format(module="airlock.integrations.sqlalchemy.scope"), ["sqlalchemy"], "sqlalchemy"),
+    (IMPORT.format(module="airlock.integrations.fastapi"), ["fastapi"], "fastapi"),
+    (IMPORT.format(module="airlock.integrations.flask"), ["flask"], "flask"),
 ]
 
 SCRIPT = """

@@ -24,6 +24,9 @@ from tests.processes import ROOT
         ("celery", "tests/celery", "celery"),
         ("celery", "tests/executors/test_recipes.py", "celery"),
         ("sqlalchemy", "tests/sqlalchemy", "sqlalchemy"),
+        ("fastapi", "tests/web/test_asgi.py", "fastapi"),
+        ("fastapi", "tests/web/test_uvicorn.py", "fastapi"),
+        ("flask", "tests/web/test_flask.py", "flask"),
     ],
 )
 def test_the_suite_skips_without_its_library(tmp_path: Path, library, suite, extra):

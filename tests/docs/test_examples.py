@@ -78,7 +78,11 @@ def fenced_python(text: str) -> list[tuple[int, str, str]]:
 PAGES = [*sorted(DOCS.rglob("*.md")), DOCS.parent / "README.md"]
 # Pages whose examples need an optional library: skipped without it (a failure under
 # AIRLOCK_REQUIRE_SERVICES=1, like the suites).
-NEEDS = {"sqlalchemy.md": [("sqlalchemy", "sqlalchemy"), ("aiosqlite", "dev"), ("greenlet", "dev")]}
+NEEDS = {
+    "sqlalchemy.md": [("sqlalchemy", "sqlalchemy"), ("aiosqlite", "dev"), ("greenlet", "dev")],
+    "fastapi.md": [("fastapi", "fastapi"), ("httpx", "dev")],
+    "flask.md": [("flask", "flask")],
+}
 # Pages without python blocks (reference pages, placeholders) have nothing to run.
 RUNNABLE = [page for page in PAGES if python_blocks(page.read_text())]
 
