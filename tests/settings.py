@@ -59,6 +59,13 @@ try:
     INSTALLED_APPS.append("django_q")
 except ImportError:
     pass
+# The airlock debug-toolbar panel (tests/django/test_debug_toolbar.py); join only when installed.
+try:
+    import debug_toolbar  # noqa: F401
+
+    INSTALLED_APPS.append("debug_toolbar")
+except ImportError:
+    pass
 
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
