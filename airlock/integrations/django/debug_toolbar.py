@@ -8,6 +8,7 @@ outside airlock); nothing is recorded, and nothing costs, when the toolbar is of
 
 from __future__ import annotations
 
+import os
 import reprlib
 import sys
 import threading
@@ -41,13 +42,14 @@ _short.maxlist = _short.maxtuple = _short.maxdict = 6
 _short.maxlevel = 3
 
 
-def call_site() -> str:
-    """``file:line`` of the innermost frame that is not airlock's own code."""
+def call_site(base: str = "") -> str:
+    """``file:line`` of the innermost frame that is not airlock's own code; a file name under
+    the directory ``base`` (ending in a separator) is shown relative to it."""
     frame = sys._getframe(1)
     while frame is not None:
         module = frame.f_globals.get("__name__", "")
         if module != "airlock" and not module.startswith("airlock."):
-            return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+            return f"{frame.f_code.co_filename.removeprefix(base)}:{frame.f_lineno}"
         frame = frame.f_back  # type: ignore[assignment]
     return "?"
 
@@ -90,6 +92,7 @@ class AirlockPanel(Panel):  # type: ignore[misc]
     def process_request(self, request: HttpRequest) -> HttpResponse:
         rows: dict[str, Row] = {}
         thread = threading.get_ident()
+        base = os.path.join(os.getcwd(), "")
 
         def listen(event: str, intent: Intent, scope: Scope | None, detail: Any) -> None:
             if threading.get_ident() != thread:
@@ -105,7 +108,7 @@ class AirlockPanel(Panel):  # type: ignore[misc]
                     options=_short.repr(dict(intent.dispatch_options))
                     if intent.dispatch_options
                     else "",
-                    origin=" | ".join(filter(None, [call_site(), intent.origin])),
+                    origin=" | ".join(filter(None, [call_site(base), intent.origin])),
                     scope=_scope_label(scope),
                 )
             row.events.append(event)
