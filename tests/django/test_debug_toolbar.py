@@ -16,7 +16,7 @@ from django.test import RequestFactory
 from django.urls import path
 
 import airlock
-from tests.django.tasks import record
+from tests.django.tasks import explode, record
 
 PANEL = "airlock.integrations.django.debug_toolbar.AirlockPanel"
 
@@ -31,6 +31,9 @@ def checkout(request: Any) -> HttpResponse:
         except LookupError:
             pass
         airlock.enqueue(record, "warehouse", _dispatch_options={"countdown": 5})
+        with airlock.policy(airlock.DropAll()):
+            airlock.enqueue(record, "dry run")
+        airlock.enqueue(explode, "label printer")
     return HttpResponse("ok")
 
 
@@ -70,17 +73,23 @@ def test_the_panel_lists_a_checkouts_intents_and_their_fates() -> None:
         ("'receipt ", "dispatched"),
         ("'points r", "rolled back"),
         ("'warehous", "dispatched"),
+        ("'dry run'", "dropped"),
+        ("'label pr", "failed"),
     ]
-    receipt, points, warehouse = rows
+    receipt, points, warehouse, dry_run, printer = rows
+    assert dry_run["why"] == "DropAll()"  # the policy that dropped it
+    assert printer["task"] == "explode"
+    assert printer["why"] == "RuntimeError: task label printer exploded"
     assert receipt["task"] == "record"
     assert "..." in receipt["arguments"] and len(receipt["arguments"]) < 200
     assert warehouse["options"] == "{'countdown': 5}"
     assert points["why"] == "default"  # the database alias whose savepoint rolled back
     assert receipt["origin"].startswith(f"{os.path.relpath(__file__)}:"), receipt["origin"]
     assert "Scope(policy=" in receipt["scope"], receipt["scope"]
-    assert panel.nav_subtitle == "3 intents, 2 dispatched"
+    assert panel.nav_subtitle == "5 intents, 2 dispatched"
     html = panel.content
-    assert "rolled back" in html and "dispatched" in html and "warehouse" in html
+    for shown in ("rolled back", "dispatched", "dropped", "failed", "warehouse", "DropAll()"):
+        assert shown in html, html
 
 
 @pytest.mark.django_db(transaction=True)

@@ -132,7 +132,8 @@ class AirlockPanel(Panel):  # type: ignore[misc]
 def _why(detail: Any) -> str:
     """Why a fate: the dropping policy, the rolled-back alias or the exception, short."""
     if isinstance(detail, BaseException):
-        return f"{type(detail).__name__}: {_short.repr(str(detail))}"
+        text = str(detail)
+        return f"{type(detail).__name__}: {text if len(text) <= 120 else text[:117] + '...'}"
     return detail if isinstance(detail, str) else _short.repr(detail)
 
 
