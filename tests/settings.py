@@ -64,7 +64,7 @@ try:
     import debug_toolbar  # noqa: F401
 
     INSTALLED_APPS.append("debug_toolbar")
-    # The panel's test drives the toolbar without its middleware.
+    # Only the panel's test adds the toolbar's middleware (tests/django/test_debug_toolbar.py).
     SILENCED_SYSTEM_CHECKS = ["debug_toolbar.W001"]
 except ImportError:
     pass

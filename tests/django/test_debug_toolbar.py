@@ -1,4 +1,4 @@
-"""The debug-toolbar panel: a request's intents through the real middleware, and their fates."""
+"""The debug-toolbar panel, through the toolbar's middleware: a request's intents and fates."""
 
 from __future__ import annotations
 
@@ -9,11 +9,9 @@ import pytest
 
 pytest.importorskip("debug_toolbar")
 
-from django.core.handlers.base import BaseHandler
 from django.db import transaction
 from django.http import HttpResponse
-from django.test import RequestFactory
-from django.urls import path
+from django.urls import include, path
 
 import airlock
 from tests.django.tasks import explode, record
@@ -42,33 +40,41 @@ def declined(request: Any) -> HttpResponse:
     return HttpResponse("declined", status=402)
 
 
-urlpatterns = [path("checkout", checkout), path("declined", declined)]
+urlpatterns = [
+    path("checkout", checkout),
+    path("declined", declined),
+    path("__debug__/", include("debug_toolbar.urls")),
+]
 
 
-def run(url: str) -> Any:
-    """Serve ``url`` through the toolbar's panel around the project's real middleware."""
+def run(client: Any, url: str) -> tuple[list[dict[str, str]], str, Any]:
+    """GET ``url`` through the toolbar's middleware; return the panel's rows, its HTML as the
+    toolbar serves it, and the stored panel."""
+    from debug_toolbar.store import get_store
     from debug_toolbar.toolbar import DebugToolbar
 
-    handler = BaseHandler()
-    handler.load_middleware()
-    request = RequestFactory().get(url)
-    toolbar = DebugToolbar(request, handler._middleware_chain)
-    panel = toolbar.get_panel_by_id("AirlockPanel")
-    response = panel.process_request(request)
-    panel.generate_stats(request, response)
-    return panel
+    before = set(get_store().request_ids())
+    client.get(url)
+    [request_id] = set(get_store().request_ids()) - before
+    query = {"request_id": request_id, "panel_id": "AirlockPanel"}
+    content = client.get("/__debug__/render_panel/", query).json()["content"]
+    panel = DebugToolbar.fetch(request_id, "AirlockPanel").get_panel_by_id("AirlockPanel")
+    return panel.get_stats()["intents"], content, panel
 
 
 @pytest.fixture(autouse=True)
 def _toolbar(settings: Any) -> None:
     settings.ROOT_URLCONF = __name__
+    settings.DEBUG = True  # the toolbar shows itself only then, and to INTERNAL_IPS
+    settings.INTERNAL_IPS = ["127.0.0.1"]
+    settings.MIDDLEWARE = ["debug_toolbar.middleware.DebugToolbarMiddleware", *settings.MIDDLEWARE]
     settings.DEBUG_TOOLBAR_PANELS = [PANEL]
+    settings.DEBUG_TOOLBAR_CONFIG = {"IS_RUNNING_TESTS": False}
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_panel_lists_a_checkouts_intents_and_their_fates() -> None:
-    panel = run("/checkout")
-    rows = panel.get_stats()["intents"]
+def test_the_panel_lists_a_checkouts_intents_and_their_fates(client: Any) -> None:
+    rows, html, panel = run(client, "/checkout")
     assert [(row["arguments"][:9], row["fate"]) for row in rows] == [
         ("'receipt ", "dispatched"),
         ("'points r", "rolled back"),
@@ -87,14 +93,12 @@ def test_the_panel_lists_a_checkouts_intents_and_their_fates() -> None:
     assert receipt["origin"].startswith(f"{os.path.relpath(__file__)}:"), receipt["origin"]
     assert "Scope(policy=" in receipt["scope"], receipt["scope"]
     assert panel.nav_subtitle == "5 intents, 2 dispatched"
-    html = panel.content
     for shown in ("rolled back", "dispatched", "dropped", "failed", "warehouse", "DropAll()"):
         assert shown in html, html
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_panel_shows_a_4xx_requests_intents_as_discarded() -> None:
-    panel = run("/declined")
-    rows = panel.get_stats()["intents"]
+def test_the_panel_shows_a_4xx_requests_intents_as_discarded(client: Any) -> None:
+    rows, html, _ = run(client, "/declined")
     assert [(row["arguments"], row["fate"]) for row in rows] == [("'receipt'", "discarded")]
-    assert "discarded" in panel.content
+    assert "discarded" in html, html
