@@ -82,6 +82,7 @@ class AirlockPanel(Panel):  # type: ignore[misc]
     title = "Airlock"
     nav_title = "Airlock"
     template = "airlock/debug_toolbar.html"
+    is_async = False  # it follows the request's thread; the toolbar disables it under ASGI
 
     @property
     def nav_subtitle(self) -> str:
