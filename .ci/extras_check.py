@@ -379,6 +379,32 @@ def check_otel() -> None:
     assert traceparent.split("-")[1:2] == [trace_id], headers
 
 
+def check_debug_toolbar() -> None:
+    write_module("extras_urls", "urlpatterns = []\n")
+    templates = "django.template.backends.django.DjangoTemplates"
+    setup_django(
+        ["airlock.integrations.django", "debug_toolbar"],
+        ROOT_URLCONF="extras_urls",
+        SILENCED_SYSTEM_CHECKS=["debug_toolbar.W001"],  # the panel runs without the middleware
+        TEMPLATES=[{"BACKEND": templates, "APP_DIRS": True}],
+        DEBUG_TOOLBAR_PANELS=["airlock.integrations.django.debug_toolbar.AirlockPanel"],
+        MIDDLEWARE=["airlock.integrations.django.AirlockMiddleware"],
+    )
+    from debug_toolbar.toolbar import DebugToolbar
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    def view(request: object) -> HttpResponse:
+        with airlock.scope():
+            airlock.enqueue(resize, 7)
+        return HttpResponse("ok")
+
+    request = RequestFactory().get("/")
+    panel = DebugToolbar(request, view).get_panel_by_id("AirlockPanel")
+    panel.generate_stats(request, panel.process_request(request))
+    assert "dispatched" in panel.content and "resize" in panel.content, panel.content
+
+
 def check_all() -> None:
     import importlib
 
@@ -405,6 +431,7 @@ CHECKS = {
     "fastapi": check_fastapi,
     "flask": check_flask,
     "otel": check_otel,
+    "debug-toolbar": check_debug_toolbar,
     "all": check_all,
 }
 

@@ -59,6 +59,15 @@ try:
     INSTALLED_APPS.append("django_q")
 except ImportError:
     pass
+# The airlock debug-toolbar panel (tests/django/test_debug_toolbar.py); join only when installed.
+try:
+    import debug_toolbar  # noqa: F401
+
+    INSTALLED_APPS.append("debug_toolbar")
+    # Only the panel's test adds the toolbar's middleware (tests/django/test_debug_toolbar.py).
+    SILENCED_SYSTEM_CHECKS = ["debug_toolbar.W001"]
+except ImportError:
+    pass
 
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",

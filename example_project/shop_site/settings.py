@@ -111,3 +111,24 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {"airlock": {"handlers": ["console"], "level": "WARNING"}},
 }
+
+# django-debug-toolbar, when installed and DEBUG is on: its "Airlock" panel lists each
+# request's intents and their fates (docs/observability.md, "Debug toolbar").
+try:
+    import debug_toolbar  # noqa: F401
+except ImportError:
+    DEBUG_TOOLBAR = False
+else:
+    DEBUG_TOOLBAR = DEBUG
+if DEBUG_TOOLBAR:
+    from debug_toolbar.settings import PANELS_DEFAULTS
+
+    INSTALLED_APPS.append("debug_toolbar")
+    MIDDLEWARE.insert(0, "debug_toolbar.middleware.DebugToolbarMiddleware")
+    INTERNAL_IPS = ["127.0.0.1"]
+    # The browser test serves the shop from pytest (PYTEST_VERSION is set): show it anyway.
+    DEBUG_TOOLBAR_CONFIG = {"IS_RUNNING_TESTS": False}
+    DEBUG_TOOLBAR_PANELS = [
+        *PANELS_DEFAULTS,
+        "airlock.integrations.django.debug_toolbar.AirlockPanel",
+    ]

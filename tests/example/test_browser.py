@@ -127,3 +127,80 @@ def test_placing_an_order_shows_up_on_the_intents_page(shop_url: str, browser: A
         "notify_warehouse(1)",
     ):
         assert f"{call} dispatched" in shown, shown
+
+
+def test_the_debug_toolbar_panel_shows_each_intents_fate(shop_url: str, browser: Any) -> None:
+    """After a checkout and after a declined card, the toolbar's Airlock panel shows the fates.
+
+    Set ``AIRLOCK_SCREENSHOT`` to a file name to save the panel after the checkout as a PNG
+    (docs/img/debug-toolbar.png was taken so).
+    """
+    pytest.importorskip("debug_toolbar")
+    import os
+
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.select import Select
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = browser
+    driver.set_window_size(1400, 900)
+    wait = WebDriverWait(
+        driver, 30, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
+    )
+
+    def order(card: str) -> None:
+        driver.get(f"{shop_url}/")
+        email = driver.find_element(By.NAME, "customer")
+        email.clear()
+        email.send_keys("grace@example.com")
+        Select(driver.find_element(By.NAME, "product")).select_by_visible_text("Teapot")
+        field = driver.find_element(By.NAME, "card")
+        field.clear()
+        field.send_keys(card)
+        driver.find_element(By.ID, "place-order").click()
+
+    def toolbar() -> Any:
+        """The toolbar lives in a shadow root: query it with CSS selectors only."""
+        return driver.find_element(By.ID, "djDebugRoot").shadow_root
+
+    def open_panel() -> list[list[str]]:
+        """Click the toolbar's Airlock button; return the cells of its table, row by row."""
+        toolbar().find_element(By.CSS_SELECTOR, "#djDebugToolbar a.AirlockPanel").click()
+        wait.until(
+            lambda d: toolbar().find_element(By.CSS_SELECTOR, "#AirlockPanel #airlock-intents"),
+            message="the Airlock panel never loaded",
+        )
+        rows = toolbar().find_elements(By.CSS_SELECTOR, "#AirlockPanel #airlock-intents tbody tr")
+        return [[td.text for td in row.find_elements(By.TAG_NAME, "td")] for row in rows]
+
+    def checkout_row(_: Any) -> Any:
+        rows = toolbar().find_elements(By.CSS_SELECTOR, "#HistoryPanel tr[data-request-id]")
+        return next((row for row in rows if "/checkout/" in row.text), None)
+
+    # A checkout answers with a redirect: its toolbar is reached through the History panel.
+    order("4242 4242 4242 4242")
+    wait.until(lambda d: toolbar().find_element(By.ID, "djDebugToolbar").is_displayed())
+    toolbar().find_element(By.CSS_SELECTOR, "#djDebugToolbar a.HistoryPanel").click()
+    row = wait.until(checkout_row, message="the History panel never listed the checkout")
+    row.find_element(By.CSS_SELECTOR, "button.switchHistory").click()
+    wait.until(
+        lambda d: "djdt-highlighted" in (checkout_row(d).get_attribute("class") or ""),
+        message="the toolbar never switched to the checkout",
+    )
+    shown = open_panel()
+    # task, arguments, options, origin, scope, fate
+    assert [(row[0], row[5]) for row in shown] == [
+        ("track_event", "dispatched"),
+        ("send_receipt", "dispatched"),
+        ("notify_warehouse", "dispatched"),
+    ], shown
+    assert "shop/signals.py:" in shown[0][3], shown  # where post_save enqueued it
+    if os.environ.get("AIRLOCK_SCREENSHOT"):
+        driver.save_screenshot(os.environ["AIRLOCK_SCREENSHOT"])
+
+    # A declined card: a 402 page, with the toolbar on it; the request's intents are discarded.
+    order("4000 0000 0000 0002")
+    wait.until(lambda d: "Payment declined" in d.find_element(By.TAG_NAME, "h1").text)
+    shown = open_panel()
+    assert shown and {row[5] for row in shown} == {"discarded"}, shown
