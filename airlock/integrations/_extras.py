@@ -33,6 +33,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "fastapi": ("fastapi", "0.110"),
     "flask": ("Flask", "3.0"),
     "otel": ("opentelemetry-api", "1.20"),
+    "debug-toolbar": ("django-debug-toolbar", "4.4"),
 }
 
 

@@ -55,6 +55,11 @@ CASES = [
     (IMPORT.format(module="airlock.integrations.sqlalchemy.scope"), ["sqlalchemy"], "sqlalchemy"),
     (IMPORT.format(module="airlock.integrations.fastapi"), ["fastapi"], "fastapi"),
     (IMPORT.format(module="airlock.integrations.flask"), ["flask"], "flask"),
+    (
+        IMPORT.format(module="airlock.integrations.django.debug_toolbar"),
+        ["debug_toolbar"],
+        "debug-toolbar",
+    ),
 ]
 
 SCRIPT = """

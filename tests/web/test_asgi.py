@@ -9,8 +9,8 @@ import pytest
 
 from tests.services import require_module
 
+require_module("fastapi", "fastapi")  # first: the extra's own name (it brings starlette)
 require_module("starlette", "fastapi")
-require_module("fastapi", "fastapi")
 require_module("httpx", "dev")
 
 from fastapi import BackgroundTasks, FastAPI, HTTPException  # noqa: E402

@@ -15,9 +15,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from debug_toolbar.panels import Panel
-
 from airlock import _events
+from airlock.integrations._extras import require
+
+with require("debug-toolbar", __name__):
+    from debug_toolbar.panels import Panel
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse
