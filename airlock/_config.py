@@ -242,8 +242,4 @@ def current() -> dict[str, Any]:
     return _config
 
 
-# Older names, still used by the Django settings code.
-_resolve_policy = resolve_policy
-_resolve_executor = resolve_executor
-
 reset_configuration()

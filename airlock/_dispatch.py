@@ -29,7 +29,6 @@ __all__ = [
     "FAILED",
     "RESERVED_OPTIONS",
     "Sink",
-    "after_flush",
     "dispatch_error",
     "resolve",
     "send",
@@ -187,17 +186,6 @@ def send(
         raise interrupt
     if failed and not isolate:
         raise dispatch_error(failed, unsent) from stop
-
-
-def after_flush(executors: Sequence[Executor]) -> None:
-    """Call ``after_flush()`` on each executor that has one, each guarded and logged."""
-    for executor in executors:
-        hook = getattr(executor, "after_flush", None)
-        if hook is not None:
-            try:
-                hook()
-            except Exception:
-                logger.exception("airlock: %r.after_flush() failed", executor)
 
 
 def _settle_reported(

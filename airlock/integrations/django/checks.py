@@ -110,7 +110,7 @@ def _check_executors(settings: Mapping[str, Any], errors: list[CheckMessage]) ->
                 )
             )
             continue
-        _resolve("EXECUTORS", value, _config._resolve_executor, errors, entry=name)
+        _resolve("EXECUTORS", value, _config.resolve_executor, errors, entry=name)
     return [str(n) for n in table]
 
 
@@ -130,7 +130,7 @@ def _check_executor(value: Any, names: list[str], errors: list[CheckMessage]) ->
                 )
             )
         return
-    _resolve("EXECUTOR", value, _config._resolve_executor, errors)
+    _resolve("EXECUTOR", value, _config.resolve_executor, errors)
 
 
 def _check_scope_kwargs(scope_cls: Any, kwargs: Any, errors: list[CheckMessage]) -> None:
@@ -285,7 +285,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 )
             )
     if "POLICY" in settings:
-        _resolve("POLICY", settings["POLICY"], _config._resolve_policy, errors)
+        _resolve("POLICY", settings["POLICY"], _config.resolve_policy, errors)
     names = _check_executors(settings, errors)
     _check_executor(settings.get("EXECUTOR"), names, errors)
     scope_cls = _resolve("SCOPE", conf.get_setting("SCOPE"), _config._resolve_scope_cls, errors)

@@ -60,14 +60,14 @@ def get_setting(name: str) -> Any:
 
 def get_policy() -> Policy:
     """The ``POLICY`` setting as a policy instance (a dotted path or class is instantiated)."""
-    return _config._resolve_policy(get_setting("POLICY"))
+    return _config.resolve_policy(get_setting("POLICY"))
 
 
 def get_executors() -> dict[str, Executor]:
     """The ``EXECUTORS`` setting resolved: name -> executor."""
     table = get_setting("EXECUTORS") or {}
     return {
-        str(name): _config._resolve_executor(value, f"AIRLOCK['EXECUTORS'][{name!r}]")
+        str(name): _config.resolve_executor(value, f"AIRLOCK['EXECUTORS'][{name!r}]")
         for name, value in table.items()
     }
 
@@ -87,8 +87,8 @@ def get_executor() -> Executor | None:
                 f"AIRLOCK['EXECUTOR'] = {value!r} names no entry of AIRLOCK['EXECUTORS'] "
                 f"(known: {', '.join(sorted(table)) or 'none'})"
             )
-        return _config._resolve_executor(table[value], f"AIRLOCK['EXECUTORS'][{value!r}]")
-    return _config._resolve_executor(value, "AIRLOCK['EXECUTOR']")
+        return _config.resolve_executor(table[value], f"AIRLOCK['EXECUTORS'][{value!r}]")
+    return _config.resolve_executor(value, "AIRLOCK['EXECUTOR']")
 
 
 def get_scope_class() -> type[Scope]:
