@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from airlock._outbox.settings import OutboxSettings
 from airlock.integrations.django._hints import closest
 
 __all__ = [
@@ -44,22 +44,6 @@ DEFAULTS: dict[str, Any] = {
 }
 
 _UNDECIDED = ("send", "dead")
-
-
-@dataclass(frozen=True)
-class OutboxSettings:
-    durable: bool | frozenset[str]
-    tasks: tuple[str, ...]
-    executor: Any
-    celery_app: str | None
-    database: str | None
-    grace: float
-    undecided: str
-    max_attempts: int
-    backoff: float
-    max_backoff: float
-    batch_size: int
-    interval: float
 
 
 def _raw_or_invalid() -> Any:

@@ -16,7 +16,6 @@ its ``dispatched`` fate makes the row ready for the relay at once instead of mar
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from datetime import timedelta
@@ -29,9 +28,10 @@ from django.utils import timezone
 from airlock import _dispatch, _events
 from airlock._config import import_string
 from airlock._intent import Intent
+from airlock._outbox import payload, registry
+from airlock._outbox.relay import backoff
 from airlock.exceptions import UsageError
-from airlock.integrations import _propagation
-from airlock.integrations.django.outbox import codec, conf, registry
+from airlock.integrations.django.outbox import conf
 
 __all__ = [
     "encode",
@@ -75,71 +75,11 @@ def clear_settings(**_: Any) -> None:
 def is_durable(intent: Intent, settings: conf.OutboxSettings | None = None) -> bool:
     """True if ``intent`` goes through the outbox: it has an ``ordering_key``, else its
     ``durable`` option, else the setting."""
-    if intent.dispatch_options.get("ordering_key") is not None:
-        return True
-    choice = intent.dispatch_options.get("durable")
-    if choice is not None:
-        return bool(choice)
-    durable = (settings or current_settings()).durable
-    if isinstance(durable, bool):
-        return durable
-    if intent.name in durable or registry.name_of(intent.task) in durable:
-        return True
-    full = getattr(intent.task, "name", None)
-    return isinstance(full, str) and full in durable
+    return payload.is_durable(intent, settings or current_settings())
 
 
-FORMAT = 2  # payloads without "v" are format 1: plain JSON (dates, decimals... as strings)
-
-
-def encode(intent: Intent) -> str:
-    """The row payload: JSON text that ``relay.decode`` turns back into the same arguments.
-
-    ``TypeError`` naming the argument (and where inside it) that the codec cannot keep.
-    """
-    options = intent.dispatch_options
-    body = {
-        "v": FORMAT,
-        "args": [_keep(intent, v, "argument {}", i) for i, v in enumerate(intent.args)],
-        "kwargs": {
-            k: _keep(intent, v, "keyword argument {!r}", k) for k, v in intent.kwargs.items()
-        },
-        "options": {
-            k: _keep(intent, v, "dispatch option {!r}", k)
-            for k, v in options.items()
-            if k not in ("durable", "ordering_key")  # the ordering key has its own column
-        },
-        "name": intent.given_name,
-        "origin": intent.origin,
-        "key": intent.key,
-        "id": intent.id,
-    }
-    trace = _propagation.carrier()  # the enqueue-time trace context, when instrumented
-    if trace:
-        body["trace"] = trace
-    return json.dumps(body, separators=(",", ":"))
-
-
-def _keep(intent: Intent, value: Any, label: str, key: Any) -> Any:
-    try:
-        return codec.encode(value, "")
-    except codec.Unsupported as exc:
-        exc.path.insert(0, label.format(key))
-        raise TypeError(_refused(intent, str(exc))) from exc
-    except RecursionError:
-        where = label.format(key)
-        raise TypeError(
-            _refused(intent, f"{where} refers to itself or is nested too deeply")
-        ) from None
-
-
-def _refused(intent: Intent, what: str) -> str:
-    return (
-        f"durable intent {intent}: {what}, so it cannot be stored in the outbox. The outbox keeps "
-        "JSON types and Decimal, datetime, date, time, timedelta, UUID, bytes, tuple, set, "
-        "frozenset and dicts with such keys, exactly (no subclasses), so that the relay hands "
-        "the task what the in-process flush would: pass ids or plain values instead."
-    )
+FORMAT = payload.FORMAT
+encode = payload.encode  # the row payload: JSON text that ``relay.decode`` reads back
 
 
 def record(intent: Intent) -> None:
@@ -170,21 +110,7 @@ def record(intent: Intent) -> None:
     _track(intent.id, (alias, row.pk), ordered=ordering_key is not None)
 
 
-def _ordering_key(intent: Intent) -> str | None:
-    key = intent.dispatch_options.get("ordering_key")
-    if key is None:
-        return None
-    if not isinstance(key, str) or not 0 < len(key) <= 255:
-        raise TypeError(
-            f"intent {intent}: ordering_key must be a string of 1 to 255 characters, "
-            f"got {key!r}"
-        )
-    if intent.dispatch_options.get("durable") is False:
-        raise ValueError(
-            f"intent {intent}: an ordering_key needs the outbox, so durable=False cannot go "
-            "with it (only the relay keeps a key's rows in order)"
-        )
-    return key
+_ordering_key = payload.ordering_key
 
 
 def handoff(intent: Intent) -> None:
@@ -276,8 +202,6 @@ def _release(alias: str, pk: int) -> None:
 
 
 def _mark_failed(alias: str, pk: int, error: BaseException) -> None:
-    from airlock.integrations.django.outbox.relay import backoff
-
     settings = current_settings()
     now = timezone.now()
     message = f"{type(error).__name__}: {error}"
