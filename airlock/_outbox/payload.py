@@ -51,8 +51,7 @@ def ordering_key(intent: Intent) -> str | None:
         return None
     if not isinstance(key, str) or not 0 < len(key) <= 255:
         raise TypeError(
-            f"intent {intent}: ordering_key must be a string of 1 to 255 characters, "
-            f"got {key!r}"
+            f"intent {intent}: ordering_key must be a string of 1 to 255 characters, got {key!r}"
         )
     if intent.dispatch_options.get("durable") is False:
         raise ValueError(

@@ -264,7 +264,7 @@ class Relay:
         """The error a row gets when ``undecided`` is "dead" and it is undecided."""
         return (
             "undecided: its process ended before the scope decided or sent it (the outbox's "
-            "undecided setting is \"dead\"); revive it if it should go"
+            'undecided setting is "dead"); revive it if it should go'
         )
 
     def _failed(self, row: Any, exc: BaseException) -> None:

@@ -80,6 +80,7 @@ PAGES = [*sorted(DOCS.rglob("*.md")), DOCS.parent / "README.md"]
 # AIRLOCK_REQUIRE_SERVICES=1, like the suites).
 NEEDS = {
     "sqlalchemy.md": [("sqlalchemy", "sqlalchemy"), ("aiosqlite", "dev"), ("greenlet", "dev")],
+    "sqlalchemy-outbox.md": [("sqlalchemy", "sqlalchemy")],
     "fastapi.md": [("fastapi", "fastapi"), ("httpx", "dev")],
     "flask.md": [("flask", "flask")],
 }

@@ -11,7 +11,7 @@ committed; a rolled-back one gets the fate ``rolled_back``. Failures are isolate
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -34,6 +34,10 @@ logger = logging.getLogger("airlock")
 
 _UNTIED = object()  # marks an intent captured from a child scope that waits for nothing
 _NO_TICKETS: dict[int, Ticket] = {}  # shared, empty and never written
+
+# Run first for each intent entering a SQLAlchemyScope buffer (the SQLAlchemy outbox adds its
+# recorder); a hook that raises makes the enqueue fail.
+buffer_hooks: list[Callable[[SQLAlchemyScope, Intent], None]] = []
 
 
 class SQLAlchemyScope(Scope):
@@ -80,6 +84,9 @@ class SQLAlchemyScope(Scope):
         return self._tickets.get(id(intent))
 
     def on_buffered(self, intent: Intent) -> None:
+        if buffer_hooks:
+            for hook in buffer_hooks:
+                hook(self, intent)
         if self._incoming:
             incoming = self._incoming.pop(id(intent), None)
             if incoming is _UNTIED:
