@@ -97,13 +97,17 @@ def record(scope: Any, intent: Intent) -> None:
         session = sessions[0]
         bind = session.get_bind(clause=outbox.table)
         engine = bind if isinstance(bind, Engine) else bind.engine
-        if engine.dialect.is_async:
+        if engine.dialect.is_async:  # before any I/O: it would need the event loop
             raise UsageError(
                 f"durable intent {intent}: the SQLAlchemy outbox writes rows from enqueue(), "
                 "which an AsyncSession cannot do; enqueue durable intents under a sync Session "
                 "(or leave this one not durable)"
             )
-        written: Any = session.execute(statement)
+        # The session's connection, in its current transaction or savepoint; no autoflush of
+        # the caller's pending objects.
+        written: Any = session.connection(bind_arguments={"clause": outbox.table}).execute(
+            statement
+        )
         entry = _Row(engine, written.inserted_primary_key[0], key is not None)
         entry.session = weakref.ref(session)
         entry.transaction = session.get_transaction()
@@ -218,7 +222,7 @@ def _delete(entry: _Row, statement: Any) -> None:
     current = session.get_transaction() if session is not None else None
     if session is not None and current is not None and current is entry.transaction:
         if current.is_active:
-            session.execute(statement)
+            session.connection(bind_arguments={"clause": statement.table}).execute(statement)
         return  # an inactive transaction can only roll back, taking the row with it
     _write(entry, statement)
 
