@@ -448,3 +448,27 @@ def test_the_relay_outlives_a_database_error(outbox, engine, maker, fates, caplo
     stored(maker, 2)
     relay.stop.clear()
     assert relay.drain() == 1 and sent.args == [2]
+
+
+def test_undecided_dead_parks_rows_whose_process_died(outbox, engine, maker, fates):
+    box = Outbox(schema=outbox.table.schema, engine=engine, undecided="dead")
+    stored(maker, 1)  # its process never reported a fate
+    with maker() as session, session.begin():
+        with scope(Recorder()):  # an ordered row released by its scope is decided
+            airlock.enqueue(deliver, 2, _dispatch_options={"ordering_key": "k"})
+    sent = Recorder()
+    box.relay(executor=sent).drain()
+    assert sent.args == [2]
+    assert statuses(outbox, engine) == [(1, "dead"), (2, "sent")]
+    assert rows(outbox, engine)[0]["last_error"].startswith("undecided: its process ended")
+
+
+def test_the_relay_command_names_what_is_wrong(outbox, engine, capsys):
+    from airlock.relay import main
+
+    with pytest.raises(SystemExit, match="not an airlock Outbox"):
+        main(["--outbox", "tests.sqlalchemy.outbox_app:deliver", "--url", "sqlite://"])
+    with pytest.raises(SystemExit, match="expected MODULE:ATTRIBUTE"):
+        main(["--outbox", "tests.sqlalchemy.outbox_app"])
+    with pytest.raises(SystemExit, match="pass --url or give the Outbox an engine"):
+        main(["--once"])
