@@ -118,3 +118,16 @@ def test_a_streaming_response_dispatches_after_its_body_completes(server):
         f"{tag}:stream",
         f"{tag}:sentinel-2",
     ]
+
+
+@pytest.mark.parametrize("server", ["fastapi"], indirect=True)
+def test_a_client_that_leaves_mid_stream_leaves_the_decision_to_the_status(server):
+    """uvicorn speaks ASGI 2.3: Starlette stops the body and returns normally, so the 200
+    decides and what the body enqueued so far is dispatched (as Django settles a streaming
+    response when the server closes it). A 2.4 server would make Starlette raise instead."""
+    tag = "fastapi-leaves"
+    FATES.client.delete(release_key(tag))  # never released: the body waits until cancelled
+    with httpx.stream("GET", f"{server.url}/stream/{tag}", timeout=30) as response:
+        assert next(response.iter_raw()) == b"first\n"
+    assert fates(f"{tag}:stream") == {f"{tag}:stream": "dispatched"}
+    assert ran_so_far(f"{tag}:sentinel") == [f"{tag}:stream", f"{tag}:sentinel"]

@@ -14,9 +14,7 @@ from integrations.web.servers import fates, free_port, order_rows, serving
 
 
 @pytest.mark.parametrize("framework", ["fastapi", "flask"])
-def test_with_the_broker_down_a_committed_request_answers_and_its_intents_fail(
-    framework, database
-):
+def test_with_the_broker_down_a_committed_request_answers_and_its_intents_fail(framework, database):
     nowhere = f"redis://127.0.0.1:{free_port()}/1"
     with serving(framework, database, broker=nowhere) as server:
         tag = f"{framework}-nobroker"
