@@ -84,7 +84,7 @@ async def stream(tag: str) -> StreamingResponse:
         airlock.enqueue(record, f"{tag}:stream")
         yield b"first\n"
         deadline = time.monotonic() + 30
-        while not FATES.client.exists(release_key(tag)):
+        while not await asyncio.to_thread(FATES.client.exists, release_key(tag)):
             if time.monotonic() > deadline:
                 raise TimeoutError("the test never released the stream")
             await asyncio.sleep(0.02)
