@@ -2,9 +2,10 @@
 
 Runs each ``benchmarks/*.py`` script (not the ``_`` helpers, not this one) in its own process:
 core, django, celery_redis, dramatiq_huey, outbox, then the others in name order
-(middleware_callgrind, vs_airlock_py), then scaling last (it reads the broker results and draws
-the plot). Each prints one JSON line and a short table; the JSON lines are
-gathered in build/bench/all.jsonl. Exits non-zero if any script failed.
+(asgi_middleware, core_callgrind, middleware_callgrind, vs_airlock_py), then scaling last (it
+reads the broker results and draws the plot). A new script joins by being in this folder. Each
+prints one JSON line and a short table; the JSON lines are gathered in build/bench/all.jsonl.
+Exits non-zero if any script failed.
 """
 
 from __future__ import annotations

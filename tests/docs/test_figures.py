@@ -1,7 +1,8 @@
 """Measured figures have one source: the benchmark's JSON line that docs/performance.md quotes.
 
-The outbox's tables in performance.md must say what the quoted line says, and docs/outbox.md
-links to them instead of keeping figures of its own (they used to disagree).
+The outbox's and the ASGI middleware's tables in performance.md must say what the quoted line
+says, and docs/outbox.md links to them instead of keeping figures of its own (they used to
+disagree).
 """
 
 from __future__ import annotations
@@ -52,3 +53,24 @@ def test_outbox_page_links_to_the_figures_instead_of_keeping_its_own() -> None:
     page = (DOCS / "outbox.md").read_text()
     assert "performance.md#the-outbox" in page
     assert not re.search(r"\d[\d,]* rows/s|\|\s*\d[\d,]*\s*\|", page)
+
+
+def test_asgi_middleware_figures_are_the_quoted_benchmark_line() -> None:
+    text = section((DOCS / "performance.md").read_text(), "### The ASGI middleware")
+    data = json.loads(re.search(r"```json\n(.+?)\n```", text, re.S)[1])
+    assert data["benchmark"] == "asgi_middleware" and data["requests"] == 1_000
+    per_request = data["instructions_per_request"]
+    rows = table(text)
+    assert rows["trivial endpoint"] == [f"{per_request['bare']:,}"]
+    assert rows["the same with `AirlockMiddleware`"] == [f"{per_request['middleware']:,}"]
+    assert rows["endpoint calling a no-op task itself"] == [f"{per_request['bare_call']:,}"]
+    enqueue = rows["middleware, endpoint enqueueing that task (`sync_executor`)"]
+    assert enqueue == [f"{per_request['middleware_enqueue']:,}"]
+    on_loop = rows["the same, flushed on the event loop instead of a worker thread"]
+    assert on_loop == [f"{per_request['middleware_enqueue_on_loop']:,}"]
+    prose = " ".join(text.split())
+    for figure in ("middleware_added", "enqueue_added", "thread_handoff"):
+        assert f"{round(data[figure], -3):,} instructions" in prose or (
+            f"{round(data[figure], -3):,} of those" in prose
+        ), figure
+    assert f"this lean that is {data['middleware_overhead_pct']:.0f} %" in prose
