@@ -24,6 +24,7 @@ from dramatiq.common import current_millis, dq_name
 
 from airlock._intent import Intent
 from airlock.exceptions import BatchDispatchError
+from airlock.integrations.executors._batch import pooled_connection
 from airlock.integrations.executors._versions import FastPath
 
 __all__ = ["REDIS_FAST_PATH", "publish"]
@@ -176,10 +177,7 @@ def _call(broker: Any, script: tuple[str, str], argv: list[Any]) -> list[Any]:
     text, sha = script
     pool = broker.client.connection_pool
     try:
-        try:
-            connection = pool.get_connection()
-        except TypeError:  # redis-py 5 wants a command name
-            connection = pool.get_connection("EVALSHA")
+        connection = pooled_connection(pool)
     except Exception as exc:
         raise Unsent from exc
     healthy = False
