@@ -53,6 +53,7 @@ class _Confirms:
         self.waiting: dict[int, int] = {}  # delivery tag -> index in the chunk
         self.acked: set[int] = set()  # indexes
         self.refused: dict[int, str] = {}  # index -> why (nack, return)
+        self.returned: set[int] = set()  # no queue took them (deleted since it was declared?)
         self.by_body: dict[bytes, list[int]] = {}
         impl = self.channel._impl
         impl.add_on_return_callback(self._on_return)
@@ -80,6 +81,7 @@ class _Confirms:
     def _on_return(self, _channel: Any, method: Any, _properties: Any, body: bytes) -> None:
         indexes = self.by_body.get(body)
         if indexes:  # RabbitMQ sends basic.return, then basic.ack, for an unroutable message
+            self.returned.add(indexes[0])
             self.refused[indexes.pop(0)] = (
                 f"RabbitMQ returned the message: {method.reply_code} {method.reply_text} "
                 f"(routing key {method.routing_key!r})"
@@ -101,6 +103,7 @@ class _Confirms:
         self.waiting.clear()
         self.acked.clear()
         self.refused.clear()
+        self.returned.clear()
         self.by_body.clear()
 
 
@@ -205,6 +208,8 @@ def _run(
             failed.append((chunk[index], ConnectionError(confirms.refused[index])))
         else:  # the channel closed before its confirm came
             doubtful.append(chunk[index])
+    for index in confirms.returned:  # as dramatiq does: declare that queue again next time
+        broker.queues_pending.add(_canonical(prepared[index][0].queue_name))
     if failed or doubtful:
         _forget(broker)
         cause = failed[0][1] if failed else ConnectionError("the channel closed before confirms")
