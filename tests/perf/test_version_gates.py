@@ -150,3 +150,30 @@ def test_an_unknown_redis_py_turns_the_redis_paths_off(newer: Any, redis_db: Any
     newer(redis, REDIS_FAST_PATH)
     with pytest.warns(UntestedVersionWarning, match="redis 99.0.0"):
         assert not REDIS_FAST_PATH.enabled()
+
+
+def matrix_pins(which: str) -> dict[str, str]:
+    """``make test-matrix``'s pins: ``{"dramatiq": "1.15.0", ...}`` for OLDEST or NEWEST."""
+    import re
+    from pathlib import Path
+
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+    line = re.search(rf"^MATRIX_{which}_PINS := (.*)$", makefile, re.M)
+    assert line is not None, f"MATRIX_{which}_PINS not in the Makefile"
+    pins = re.findall(r"([a-z_-]+)(?:\[[^\]]*\])?==([0-9.]+)", line.group(1))
+    return dict(pins)
+
+
+def test_the_matrix_runs_the_ends_of_every_verified_range() -> None:
+    require_module("dramatiq", "dramatiq")
+    require_module("huey", "huey")
+    require_module("pika", "dramatiq")
+    from airlock.integrations.executors._dramatiq_rabbitmq import RABBITMQ_FAST_PATH
+    from airlock.integrations.executors._dramatiq_redis import REDIS_FAST_PATH
+    from airlock.integrations.executors.huey import HUEY_FAST_PATH
+
+    oldest, newest = matrix_pins("OLDEST"), matrix_pins("NEWEST")
+    for gate in (REDIS_FAST_PATH, RABBITMQ_FAST_PATH, HUEY_FAST_PATH):
+        for module, (low, high) in gate.ranges.items():
+            assert release(oldest[module]) == release(low), (gate, module)  # the floor is run
+            assert release(newest[module]) < release(high), (gate, module)  # so is the top
