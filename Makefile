@@ -103,7 +103,7 @@ test-django61: $(DJ61)/.created
 # suites (tests/perf) and the stock-worker e2e suites (integrations/celery_batch) run in each.
 # Keep the pins in step with pyproject's extras and the FastPath ranges (docs/executors.md).
 MATRIX_TESTS := tests/perf/test_celery_batch.py tests/perf/test_queue_batches.py tests/perf/test_dramatiq_redis_batch.py tests/perf/test_dramatiq_rabbitmq.py tests/perf/test_version_gates.py
-MATRIX_DEPS := "django~=5.2.0" "psycopg[binary]" pytest pytest-django pytest-timeout
+MATRIX_DEPS := "django~=5.2.0" "psycopg[binary]" pytest pytest-django pytest-timeout pytest-asyncio hypothesis
 MATRIX_OLDEST_PINS := celery==5.3.0 kombu==5.3.0 "dramatiq[redis,rabbitmq]==1.15.0" huey==2.5.0 redis==5.0.0 pika==1.3.0 packaging
 MATRIX_NEWEST_PINS := celery==5.7.0 kombu==5.7.0 "dramatiq[redis,rabbitmq]==2.2.1" huey==3.5.4 redis==8.1.0 pika==1.4.4 packaging
 
@@ -115,8 +115,8 @@ $(MATRIX_NEWEST)/.created: pyproject.toml Makefile
 
 define matrix_suites
 	$(1)/bin/python -m pip list 2>/dev/null | grep -iE "^(celery|kombu|dramatiq|huey|redis|pika) "
-	$(1)/bin/python -m pytest -q -W error::airlock.exceptions.UntestedVersionWarning $(MATRIX_TESTS)
-	$(1)/bin/python -m pytest -q -W error::airlock.exceptions.UntestedVersionWarning --ds=integrations.settings integrations/celery_batch
+	$(1)/bin/python -m pytest -q --continue-on-collection-errors -W error::airlock.exceptions.UntestedVersionWarning $(MATRIX_TESTS)
+	$(1)/bin/python -m pytest -q --continue-on-collection-errors -W error::airlock.exceptions.UntestedVersionWarning --ds=integrations.settings integrations/celery_batch
 endef
 
 test-matrix: $(MATRIX_OLDEST)/.created $(MATRIX_NEWEST)/.created
