@@ -20,6 +20,7 @@ from airlock.exceptions import BatchDispatchError
 from tests.perf.proxy import ReplyDropper
 from tests.services import SERVICES, amqp_url, require_module, require_service
 
+pytestmark = pytest.mark.requires("rabbitmq")
 QUEUE = "matrix_perf"
 OTHER = "matrix_perf_other"
 ALL_QUEUES = [f"{q}{s}" for q in (QUEUE, OTHER) for s in ("", ".DQ", ".XQ")]
