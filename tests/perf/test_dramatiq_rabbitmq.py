@@ -202,6 +202,10 @@ def test_lost_confirms_mean_in_doubt_and_nothing_is_sent_twice(channel: Any) -> 
         arrived.seen = []  # type: ignore[attr-defined]
         landed = wait_until(arrived, timeout=10, what="the published chunk")
         assert [m["message_id"] for m, _, _ in landed] == [i.id for i in intents[:3]]
+
+        proxy.armed.clear()  # the network is back: the next flush reconnects and goes through
+        executor.publish_all(intents[3:])
+        assert [m["message_id"] for m, _, _ in drain(channel, QUEUE)] == [i.id for i in intents[3:]]
     finally:
         proxy.close()
         broker.close()

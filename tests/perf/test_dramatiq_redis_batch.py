@@ -164,6 +164,9 @@ def test_a_lost_reply_means_the_chunk_is_in_doubt_and_not_sent_again(redis_db: A
         assert proxy.dropped.is_set()
         landed = wait_until(lambda: queued(redis_db, "perf"), timeout=5, what="the chunk")
         assert landed == [i.id for i in intents[:3]]  # in doubt, and in fact queued: once each
+        proxy.armed.clear()  # the network is back: the next flush goes through
+        executor.publish_all(intents[3:])
+        assert queued(redis_db, "perf") == [i.id for i in intents]
     finally:
         broker.close()
         proxy.close()

@@ -111,6 +111,9 @@ def _confirms(broker: Any) -> _Confirms:
     """This thread's confirm channel on ``broker``'s connection for this thread (made once)."""
     channels: dict[int, _Confirms] = _local.__dict__.setdefault("channels", {})
     connection = broker.connection
+    if not connection.is_open:  # it broke (a failed flush): a new one, as dramatiq's enqueue does
+        del broker.connection
+        connection = broker.connection
     confirms = channels.get(id(broker))
     if confirms is None or confirms.connection is not connection or not confirms.channel.is_open:
         confirms = channels[id(broker)] = _Confirms(connection)
