@@ -209,3 +209,32 @@ def test_lost_confirms_mean_in_doubt_and_nothing_is_sent_twice(channel: Any) -> 
     finally:
         proxy.close()
         broker.close()
+
+
+def test_a_middleware_that_refuses_a_message_stops_the_flush_there(
+    broker: Any, channel: Any
+) -> None:
+    import dramatiq
+    from dramatiq.middleware import MiddlewareError
+
+    from airlock.integrations.executors.dramatiq import DramatiqBatchExecutor
+
+    class Refused(MiddlewareError):  # dramatiq lets MiddlewareErrors out of emit_before
+        pass
+
+    class Refuse(dramatiq.Middleware):  # a user's middleware that refuses one message
+        def before_enqueue(self, broker: Any, message: Any, delay: Any) -> None:
+            if list(message.args) == [3]:
+                raise Refused("refused by middleware")
+
+    broker.add_middleware(Refuse())
+    echo = actor(broker)
+    intents = [Intent(task=echo, args=(i,)) for i in range(5)]
+    with pytest.raises(BatchDispatchError, match="refused by middleware") as info:
+        DramatiqBatchExecutor(chunk_size=2).publish_all(intents)
+    assert (info.value.sent, info.value.unsent, info.value.in_doubt) == (
+        intents[:3],
+        intents[3:],
+        [],
+    )
+    assert [m["message_id"] for m, _, _ in drain(channel, QUEUE)] == [i.id for i in intents[:3]]

@@ -143,7 +143,7 @@ def publish(
         prepared: list[tuple[Any, int | None, str, bytes, Any]] = []
         for index, intent in enumerate(chunk):
             try:
-                prepared.append(_prepare(*message_of(intent)))
+                prepared.append(_prepare(broker, *message_of(intent)))
             except Exception as exc:
                 _run(broker, sent, chunk[:index], prepared, intents)  # what came before first
                 raise BatchDispatchError.build(
@@ -152,12 +152,19 @@ def publish(
         _run(broker, sent, chunk, prepared, intents)
 
 
-def _prepare(message: Any, delay: int | None) -> tuple[Any, int | None, str, bytes, Any]:
-    """``RabbitmqBroker.enqueue`` up to its publish: (message, delay, routing key, body, props)."""
+def _prepare(
+    broker: Any, message: Any, delay: int | None
+) -> tuple[Any, int | None, str, bytes, Any]:
+    """``RabbitmqBroker.enqueue`` up to its publish: (message, delay, routing key, body, props).
+
+    Middleware ``before_enqueue`` runs here, for every message of the chunk before any is
+    published, so a middleware that raises leaves the chunk certainly unsent.
+    """
     queue_name = message.queue_name
     if delay is not None:
         queue_name = dq_name(queue_name)
         message = message.copy(queue_name=queue_name, options={"eta": current_millis() + delay})
+    broker.emit_before("enqueue", message, delay)
     properties = pika.BasicProperties(
         delivery_mode=2, priority=message.options.get("broker_priority")
     )
@@ -180,8 +187,7 @@ def _run(
             broker.declare_queue(canonical, ensure=True)  # as enqueue does; a no-op once done
         confirms = _confirms(broker)
         confirms.start_chunk()
-        for index, (message, delay, routing_key, body, properties) in enumerate(prepared):
-            broker.emit_before("enqueue", message, delay)
+        for index, (_, _, routing_key, body, properties) in enumerate(prepared):
             confirms.publish(index, routing_key, body, properties)
             published += 1
         confirms.wait()

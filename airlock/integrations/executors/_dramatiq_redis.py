@@ -144,6 +144,9 @@ def _run(
     except InDoubt as exc:
         cause = exc.__cause__ or exc
         raise BatchDispatchError.build(cause, sent=sent, unsent=rest, in_doubt=chunk) from cause
+    if len(results) != len(built):  # not our script's answer: cannot tell what ran
+        cause = RuntimeError(f"{len(results)} results for {len(built)} messages")
+        raise BatchDispatchError.build(cause, sent=sent, unsent=rest, in_doubt=chunk)
     failed: list[tuple[Intent, Exception]] = []
     for (intent, message, delay), result in zip(built, results, strict=True):
         if result:
