@@ -14,9 +14,11 @@ PYTHON313 ?= $(call pyenv_python,3.13)
 PY310 := .venv-py310
 DJ60 := .venv-dj60
 DJ61 := .venv-dj61
+MATRIX_OLDEST := .venv-matrix-oldest
+MATRIX_NEWEST := .venv-matrix-newest
 TEST_DEPS := "psycopg[binary]" pytest pytest-django pytest-asyncio pytest-timeout hypothesis tqdm
 
-.PHONY: venv demo serve test test-fast test-postgres test-integrations test-python310 test-django60 test-django61 test-extras lint typecheck docs bench clean
+.PHONY: venv demo serve test test-fast test-postgres test-integrations test-python310 test-django60 test-django61 test-extras test-matrix lint typecheck docs bench clean
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -45,7 +47,7 @@ serve: $(VENV)/.demo
 	$(SHOP) migrate -v0
 	$(SHOP) runserver
 
-test: $(VENV)/.dev test-fast test-postgres test-integrations test-python310 test-django60 test-django61 test-extras
+test: $(VENV)/.dev test-fast test-postgres test-integrations test-python310 test-django60 test-django61 test-extras test-matrix
 
 test-fast: $(VENV)/.dev
 	$(PYTEST) tests
@@ -95,6 +97,32 @@ test-django61: $(DJ61)/.created
 	$(DJ61)/bin/python -m pytest -q tests/queues/test_django_tasks_executor.py
 	$(DJ61)/bin/python -m pytest -q --ds=integrations.settings integrations/django_tasks
 
+# The version matrix of the batched executors' fast paths (they build the queue libraries' own
+# messages): the OLDEST supported and the NEWEST release of celery/kombu, dramatiq, huey, redis-py
+# and pika, each in a fresh venv with only what these suites need; the byte-for-byte comparison
+# suites (tests/perf) and the stock-worker e2e suites (integrations/celery_batch) run in each.
+# Keep the pins in step with pyproject's extras and the FastPath ranges (docs/executors.md).
+MATRIX_TESTS := tests/perf/test_celery_batch.py tests/perf/test_queue_batches.py tests/perf/test_dramatiq_redis_batch.py tests/perf/test_dramatiq_rabbitmq.py tests/perf/test_version_gates.py
+MATRIX_DEPS := "django~=5.2.0" "psycopg[binary]" pytest pytest-django pytest-timeout pytest-asyncio hypothesis
+MATRIX_OLDEST_PINS := celery==5.3.0 kombu==5.3.0 "dramatiq[redis,rabbitmq]==1.15.0" huey==2.5.0 redis==5.0.0 pika==1.3.0 packaging
+MATRIX_NEWEST_PINS := celery==5.7.0 kombu==5.7.0 "dramatiq[redis,rabbitmq]==2.2.1" huey==3.5.4 redis==8.1.0 pika==1.4.4 packaging
+
+$(MATRIX_OLDEST)/.created: pyproject.toml Makefile
+	$(call new_venv,$(MATRIX_OLDEST),$(PYTHON),$(MATRIX_OLDEST_PINS) $(MATRIX_DEPS))
+
+$(MATRIX_NEWEST)/.created: pyproject.toml Makefile
+	$(call new_venv,$(MATRIX_NEWEST),$(PYTHON),$(MATRIX_NEWEST_PINS) $(MATRIX_DEPS))
+
+define matrix_suites
+	$(1)/bin/python -m pip list 2>/dev/null | grep -iE "^(celery|kombu|dramatiq|huey|redis|pika) "
+	$(1)/bin/python -m pytest -q --continue-on-collection-errors -W error::airlock.exceptions.UntestedVersionWarning $(MATRIX_TESTS)
+	$(1)/bin/python -m pytest -q --continue-on-collection-errors -W error::airlock.exceptions.UntestedVersionWarning --ds=integrations.settings integrations/celery_batch
+endef
+
+test-matrix: $(MATRIX_OLDEST)/.created $(MATRIX_NEWEST)/.created
+	$(call matrix_suites,$(MATRIX_OLDEST))
+	$(call matrix_suites,$(MATRIX_NEWEST))
+
 # Each extra alone in a brand-new venv: install, import, one real send (.ci/extras).
 test-extras:
 	.ci/extras
@@ -112,4 +140,4 @@ bench: $(VENV)/.dev
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) $(PY310) $(DJ60) $(DJ61) .venv-extras build .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PY310) $(DJ60) $(DJ61) $(MATRIX_OLDEST) $(MATRIX_NEWEST) .venv-extras build .mypy_cache .ruff_cache

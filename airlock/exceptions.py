@@ -21,6 +21,8 @@
     └── BadRow                     an outbox row that can never be sent as it is (ValueError)
 
 ``StrictModeWarning`` (a ``UserWarning``, not an error) is what strict mode ``"warn"`` issues.
+``UntestedVersionWarning`` (a ``RuntimeWarning``): a batched executor's fast path is off because
+a queue library's installed version is outside the verified range (the stock path is used).
 
 An error with a builtin in brackets also subclasses that builtin, so ``except TypeError`` (or
 ``ImportError``, ``ValueError``, ``LookupError``) written before it joined the tree still works.
@@ -52,6 +54,7 @@ __all__ = [
     "StrictModeWarning",
     "UnknownOptionError",
     "UnknownTask",
+    "UntestedVersionWarning",
     "UsageError",
     "WebhookError",
     "WebhookVerificationError",
@@ -110,6 +113,12 @@ class StrictModeWarning(UserWarning):
     Issued with the call site's file and line, so ``-W error::airlock.exceptions.StrictModeWarning``
     or a ``filterwarnings`` entry can select it.
     """
+
+
+class UntestedVersionWarning(RuntimeWarning):
+    """A batched executor's fast path is off: an installed queue library (or redis-py) is
+    outside the versions it was verified against, so each message goes through the library's
+    own publish call instead. Issued once per fast path per process."""
 
 
 class DispatchError(AirlockError):

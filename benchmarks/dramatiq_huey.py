@@ -4,8 +4,9 @@ For each queue, three ways to send N tasks to Redis (DB 8, flushed between round
   - its own loop: ``actor.send(i, i)`` (dramatiq) / ``task(i, i)`` (huey) N times;
   - airlock's per-message executor (``dramatiq_executor`` / ``huey_executor``);
   - airlock's batched executor (one Redis transaction per 1,000 messages).
-Airlock figures include enqueue (argument check included) and the flush. Prints one JSON line,
-then a table.
+Airlock figures include enqueue (argument check included) and the flush. Raw-broker floors,
+measured in the same run with messages of the same size (a dramatiq message): one ``LPUSH``
+round trip per message, and one pipeline of N ``LPUSH``es. Prints one JSON line, then a table.
 """
 
 from __future__ import annotations
@@ -43,6 +44,22 @@ def call_loop(n: int) -> None:
         huey_add(i, i)
 
 
+PAYLOAD = actor_add.message(0, 0).encode()  # the size of what dramatiq stores per message
+
+
+def raw_lpush(n: int) -> None:
+    client = broker.client
+    for _ in range(n):
+        client.lpush("airlock-bench:raw", PAYLOAD)
+
+
+def raw_pipelined(n: int) -> None:
+    pipe = broker.client.pipeline(transaction=False)
+    for _ in range(n):
+        pipe.lpush("airlock-bench:raw", PAYLOAD)
+    pipe.execute()
+
+
 def through(executor: object, task: object) -> object:
     def run(n: int) -> None:
         enqueue = airlock.enqueue
@@ -64,6 +81,8 @@ def main() -> dict[str, object]:
             "huey task() loop": call_loop,
             "airlock huey_executor": through(huey_executor, huey_add),
             "airlock huey_batch_executor": through(huey_batch_executor, huey_add),
+            "raw Redis LPUSH, round trip each": raw_lpush,
+            "raw Redis LPUSH, pipelined": raw_pipelined,
         },
         setup=client.flushdb,
     )
@@ -78,17 +97,26 @@ def main() -> dict[str, object]:
             ("huey", "huey task() loop", "airlock huey_batch_executor"),
         ]
     }
+    floor = series["raw Redis LPUSH, pipelined"]
+    over_floor = {
+        name: {size: round(series[name][size] / floor[size], 1) for size in floor}
+        for name in ("airlock dramatiq_batch_executor", "airlock huey_batch_executor")
+    }
     result = {
         "benchmark": "dramatiq_huey",
         "unit": "us_per_intent",
         "series": series,
         "speedup_batched_vs_loop": speedup,
+        "batched_over_pipelined_floor": over_floor,
         **_bench.meta(),
     }
     _bench.save("dramatiq_huey", result)
     _bench.print_table(series, "dramatiq and huey on Redis")
     for queue, values in speedup.items():
         label = f"{queue} batched speedup vs loop"
+        print(f"{label:34}" + "".join(f"{v:>9.1f}x" for v in values.values()))
+    for name, values in over_floor.items():
+        label = name.replace("airlock ", "") + " / floor"
         print(f"{label:34}" + "".join(f"{v:>9.1f}x" for v in values.values()))
     broker.close()
     return result

@@ -24,6 +24,7 @@ __all__ = [
     "BatchingExecutor",
     "Commands",
     "NotBatchable",
+    "pooled_connection",
     "publish_in_transactions",
 ]
 
@@ -176,6 +177,14 @@ def publish_in_transactions(
         push()
 
 
+def pooled_connection(pool: Any) -> Any:
+    """A connection from a redis-py pool (redis-py 5 requires a command name, 6+ deprecates it)."""
+    try:
+        return pool.get_connection()
+    except TypeError:
+        return pool.get_connection("MULTI")
+
+
 def run_transaction(client: Any, built: Built) -> None:
     """Run one chunk's commands in one MULTI/EXEC; raise ``BatchDispatchError`` unless all landed.
 
@@ -195,7 +204,7 @@ def run_transaction(client: Any, built: Built) -> None:
     try:
         try:
             # Connect first: a failure here means nothing of this chunk left the process.
-            pipe.connection = pipe.connection_pool.get_connection()
+            pipe.connection = pooled_connection(pipe.connection_pool)
         except Exception as exc:
             raise BatchDispatchError.build(exc, sent=[], unsent=chunk) from exc
         try:

@@ -7,10 +7,10 @@ becomes the ``message_id``. A plain function runs synchronously (documented fall
 
 ``dramatiq_batch_executor`` (opt-in) sends the same messages a whole flush at a time: for an
 actor on dramatiq's ``RedisBroker``, each message is prepared exactly as ``RedisBroker.enqueue``
-prepares it (a fresh ``redis_message_id``, the delay queue and ``eta`` for delayed messages,
-middleware ``before_enqueue``), then every message's call of the broker's own ``dispatch`` Lua
-script goes in one round trip; middleware ``after_enqueue`` runs once the chunk is confirmed.
-Other brokers and plain functions go one by one. Failures raise ``BatchDispatchError``.
+prepares it, then ONE Lua script call per chunk runs the broker's own ``dispatch`` script for
+every message (``_dramatiq_redis``); on a ``RabbitmqBroker``, the messages go out on one channel
+in confirm mode, confirms awaited once per chunk (``_dramatiq_rabbitmq``). Other brokers, plain
+functions and unverified library versions go one by one. Failures raise ``BatchDispatchError``.
 
 With OpenTelemetry instrumented, each message has the option ``trace_context`` (``TRACE_OPTION``).
 """
@@ -22,23 +22,18 @@ import time
 from collections.abc import Hashable
 from datetime import datetime, timezone
 from typing import Any
-from uuid import uuid4
 
 from airlock.integrations._extras import require
 
 with require("dramatiq", __name__):
     import dramatiq
     from dramatiq import Message
-    from dramatiq.common import current_millis, dq_name
 
 from airlock._intent import Intent
 from airlock.executors._base import check_options
 from airlock.integrations import _propagation
-from airlock.integrations.executors._batch import (
-    BatchingExecutor,
-    Commands,
-    publish_in_transactions,
-)
+from airlock.integrations.executors import _dramatiq_redis
+from airlock.integrations.executors._batch import BatchingExecutor
 from airlock.integrations.executors._queues import (
     check_arguments,
     options_with,
@@ -166,25 +161,36 @@ dramatiq_executor = DramatiqExecutor()
 """The dramatiq executor to configure: ``AIRLOCK = {"EXECUTOR": "...dramatiq_executor"}``."""
 
 
-# The batched variant: one MULTI/EXEC per chunk of a flush, on a RedisBroker.
+# The batched variant: one Lua script call per chunk of a flush on a RedisBroker, one channel with
+# publisher confirms awaited once per chunk on a RabbitmqBroker.
 
 
+def _fast_broker(broker: object) -> str | None:
+    """``"redis"`` / ``"rabbitmq"`` for a stock broker of a verified dramatiq, else None."""
+    # A broker module is loaded once a broker of its kind exists: look it up, never import it.
+    for kind, module_name, cls_name in _BROKERS:
+        module = sys.modules.get(module_name)
+        cls = getattr(module, cls_name, None)
+        if cls is not None and isinstance(broker, cls) and type(broker).enqueue is cls.enqueue:
+            return kind
+    return None
 
-def _stock_redis_broker(broker: object) -> bool:
-    """True for a ``RedisBroker`` whose ``enqueue`` is dramatiq's own (what the batch copies)."""
-    # dramatiq's Redis broker module imports redis: a RedisBroker means it is loaded already,
-    # and dramatiq on RabbitMQ needs neither.
-    module = sys.modules.get("dramatiq.brokers.redis")
-    if module is None or not isinstance(broker, module.RedisBroker):
-        return False
-    return type(broker).enqueue is module.RedisBroker.enqueue
+
+_BROKERS = (
+    ("redis", "dramatiq.brokers.redis", "RedisBroker"),
+    ("rabbitmq", "dramatiq.brokers.rabbitmq", "RabbitmqBroker"),
+)
 
 
 class DramatiqBatchExecutor(BatchingExecutor, DramatiqExecutor):
-    """``dramatiq_executor`` that sends a whole flush to a ``RedisBroker`` in one round trip.
+    """``dramatiq_executor`` that sends a whole flush to its broker a chunk at a time.
 
     Same ``prepare`` and the same messages as ``dramatiq_executor``; intents are recorded when
-    called and published in ``after_flush``. On failure it raises ``BatchDispatchError``.
+    called and published in ``after_flush``: on a ``RedisBroker`` one Lua script call per chunk,
+    on a ``RabbitmqBroker`` one channel whose publisher confirms are awaited once per chunk.
+    Another broker, a subclass that overrides ``enqueue``, or a dramatiq / redis-py / pika
+    release outside the verified ranges (one ``UntestedVersionWarning``) go one by one through
+    ``broker.enqueue``. On failure it raises ``BatchDispatchError``.
     """
 
     def batch_groups(self, intents: list[Intent]) -> list[Hashable | None]:
@@ -192,47 +198,33 @@ class DramatiqBatchExecutor(BatchingExecutor, DramatiqExecutor):
         for intent in intents:
             actor = intent.task
             broker = actor.broker if isinstance(actor, dramatiq.Actor) else None
-            groups.append(broker if _stock_redis_broker(broker) else None)
+            kind = _fast_broker(broker)
+            groups.append((kind, broker) if kind and _enabled(kind) else None)
         return groups
 
     def send_one(self, intent: Intent) -> None:
         DramatiqExecutor.__call__(self, intent)
 
     def publish_batch(self, group: Any, intents: list[Intent]) -> None:
-        broker = group
-        dispatch = broker.scripts["dispatch"]
-        sha = broker.client.script_load(dispatch.script)  # EVALSHA inside MULTI needs it loaded
-        keys = (1, broker.namespace)
-        unpack = broker._max_unpack_size()
+        kind, broker = group
+        if kind == "redis":
+            _dramatiq_redis.publish(broker, intents, self.message, self.chunk_size)
+        else:
+            from airlock.integrations.executors import _dramatiq_rabbitmq
 
-        def build(intent: Intent) -> tuple[Commands, tuple[Any, Any]]:
-            message, delay = self.message(intent)
-            # RedisBroker.enqueue, up to its do_enqueue call:
-            queue_name = message.queue_name
-            message = message.copy(options={"redis_message_id": str(uuid4())})
-            if delay is not None:
-                queue_name = dq_name(queue_name)
-                eta = current_millis() + delay
-                message = message.copy(queue_name=queue_name, options={"eta": eta})
-            broker.emit_before("enqueue", message, delay)
-            args = (
-                "enqueue", current_millis(), queue_name, broker.broker_id,
-                broker.heartbeat_timeout, broker.dead_message_ttl,
-                broker._should_do_maintenance("enqueue"), unpack,
-                message.options["redis_message_id"], message.encode(),
-            )  # fmt: skip
-            return [("evalsha", (sha, *keys, *args))], (message, delay)
-
-        def after(notes: list[tuple[Any, Any]]) -> None:
-            for message, delay in notes:
-                broker.emit_after("enqueue", message, delay)
-
-        publish_in_transactions(
-            broker.client, intents, build, self.send_one, chunk_size=self.chunk_size, on_sent=after
-        )
+            _dramatiq_rabbitmq.publish(broker, intents, self.message, self.chunk_size)
 
     def __repr__(self) -> str:
         return "dramatiq_batch_executor"
+
+
+def _enabled(kind: str) -> bool:
+    """The fast path for this broker kind, unless a library is outside its verified range."""
+    if kind == "redis":
+        return _dramatiq_redis.REDIS_FAST_PATH.enabled()
+    from airlock.integrations.executors import _dramatiq_rabbitmq  # imports pika
+
+    return _dramatiq_rabbitmq.RABBITMQ_FAST_PATH.enabled()
 
 
 dramatiq_batch_executor = DramatiqBatchExecutor()

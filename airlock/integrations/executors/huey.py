@@ -10,8 +10,8 @@ synchronously (documented fallback).
 task whose storage is huey's ``RedisStorage`` (LPUSH) or ``PriorityRedisStorage`` (ZADD), each
 message is serialized by the huey instance exactly as ``huey.enqueue`` would (expiry resolved,
 ``SIGNAL_ENQUEUED`` sent), then pushed with the others in one round trip. Anything else
-(another storage, immediate mode, plain functions) goes one by one. Failures raise
-``BatchDispatchError``.
+(another storage, immediate mode, plain functions, a huey or redis-py release outside
+``HUEY_FAST_PATH``'s verified range) goes one by one. Failures raise ``BatchDispatchError``.
 """
 
 from __future__ import annotations
@@ -43,10 +43,17 @@ from airlock.integrations.executors._queues import (
     to_datetime,
     to_timedelta,
 )
+from airlock.integrations.executors._versions import FastPath
 from airlock.integrations.executors.sync import sync_executor
 from airlock.typing import SupportsPrepare
 
-__all__ = ["HueyBatchExecutor", "HueyExecutor", "huey_batch_executor", "huey_executor"]
+__all__ = [
+    "HUEY_FAST_PATH",
+    "HueyBatchExecutor",
+    "HueyExecutor",
+    "huey_batch_executor",
+    "huey_executor",
+]
 
 _TASK_OPTIONS = ("priority", "retries", "retry_delay", "retry_backoff", "expires", "timeout")
 _OPTIONS = frozenset({"delay", "eta", "id", *_TASK_OPTIONS})
@@ -153,6 +160,13 @@ huey_executor = HueyExecutor()
 _LIST_ENQUEUE = RedisStorage.enqueue
 _SORTED_SET_ENQUEUE = RedisPriorityQueue.enqueue
 
+_SIGNAL_ENQUEUED = getattr(huey_signals, "SIGNAL_ENQUEUED", None)
+
+#: huey and redis-py releases whose ``enqueue`` / storage writes the batched path copies.
+HUEY_FAST_PATH = FastPath(
+    "huey_batch_executor's Redis fast path", {"huey": ("2.5", "3.6"), "redis": ("5.0", "8.2")}
+)
+
 
 class HueyBatchExecutor(BatchingExecutor, HueyExecutor):
     """``huey_executor`` that sends a whole flush to a Redis-backed huey in one round trip.
@@ -163,9 +177,10 @@ class HueyBatchExecutor(BatchingExecutor, HueyExecutor):
 
     def batch_groups(self, intents: list[Intent]) -> list[Hashable | None]:
         groups: list[Hashable | None] = []
+        fast = HUEY_FAST_PATH.enabled()  # else huey.enqueue for each (one warning per process)
         for intent in intents:
             task = intent.task
-            if not isinstance(task, TaskWrapper):
+            if not fast or not isinstance(task, TaskWrapper):
                 groups.append(None)
                 continue
             huey = task.huey
@@ -189,7 +204,8 @@ class HueyBatchExecutor(BatchingExecutor, HueyExecutor):
             # huey.enqueue, up to the storage call:
             if message.expires:
                 message.resolve_expires(huey.utc)
-            huey._emit(huey_signals.SIGNAL_ENQUEUED, message)
+            if _SIGNAL_ENQUEUED is not None:  # huey >= 2.5.1 signals it; 2.5.0 has no such signal
+                huey._emit(_SIGNAL_ENQUEUED, message)
             data = huey.serialize_task(message)
             if not sorted_set:
                 return [("lpush", (storage.queue_key, data))], None
