@@ -6,8 +6,8 @@ import pytest
 
 pytest.importorskip("opentelemetry.sdk")
 
-from airlock.integrations.django.inbox import run_once  # noqa: E402
-from tests.otel.conftest import Telemetry  # noqa: E402
+from airlock.integrations.django.inbox import run_once
+from tests.otel.conftest import Telemetry
 
 
 @pytest.mark.django_db
