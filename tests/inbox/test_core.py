@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -131,3 +132,26 @@ def _installed() -> list[str]:
     from django.conf import settings
 
     return list(settings.INSTALLED_APPS)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_follow_ups_the_body_enqueues_go_only_when_its_delivery_commits() -> None:
+    """A task's own scope (DjangoScope) holds what the body enqueues until the inbox's
+    transaction commits: a failed attempt and a duplicate send nothing."""
+    import airlock
+    from tests.recording import Plain
+
+    executor = Plain()
+
+    def charge(order: int, fail: bool) -> None:
+        write(f"charged {order}")
+        airlock.enqueue(print, f"receipt {order}")
+        if fail:
+            raise ConnectionError("the payment provider timed out")
+
+    for fail in (True, False, False):  # fails, applies, duplicate
+        with airlock.scope(executor=executor):
+            with contextlib.suppress(ConnectionError):
+                run_once("order-9", charge, (9, fail))
+    assert executor.sent == ["print('receipt 9')"]
+    assert list(Note.objects.values_list("text", flat=True)) == ["charged 9"]
