@@ -21,3 +21,14 @@ def duplicates() -> Iterator[list[dict[str, Any]]]:
     message_duplicate.connect(receiver, weak=False, dispatch_uid="tests.inbox")
     yield seen
     message_duplicate.disconnect(dispatch_uid="tests.inbox")
+
+
+@pytest.fixture(params=["on conflict", "savepoint"])
+def claim(request: Any, monkeypatch: Any) -> str:
+    """Each way the inbox inserts its row: ``ON CONFLICT DO NOTHING`` (PostgreSQL, SQLite) and
+    the savepoint + ``IntegrityError`` path of other databases, forced here on this one."""
+    from airlock.integrations.django.inbox import core
+
+    if request.param == "savepoint":
+        monkeypatch.setattr(core, "UPSERT", frozenset())
+    return str(request.param)

@@ -22,7 +22,11 @@ from tests.processes import wait_until
 if connection.vendor != "postgresql":
     pytest.skip("needs PostgreSQL (AIRLOCK_TEST_DB=postgres)", allow_module_level=True)
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(60),
+    pytest.mark.usefixtures("claim"),  # every test with each way of inserting the row
+]
 
 
 def deliver(results: dict[str, Any], name: str, body: Callable[[], Any]) -> threading.Thread:

@@ -16,7 +16,10 @@ from airlock.integrations.django.inbox import apply_once, run_once
 from airlock.integrations.django.inbox.models import InboxMessage
 from tests.django.models import Note
 
-pytestmark = pytest.mark.django_db(databases=["default", "other"])
+pytestmark = [
+    pytest.mark.django_db(databases=["default", "other"]),
+    pytest.mark.usefixtures("claim"),  # every test with each way of inserting the row
+]
 
 
 def write(text: str, using: str = "default") -> int:

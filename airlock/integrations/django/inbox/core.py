@@ -33,6 +33,8 @@ __all__ = ["APP", "TABLE", "Outcome", "Using", "alias_for", "mark", "run_once"]
 APP = "airlock.integrations.django.inbox"
 TABLE = "airlock_inbox_message"
 MAX_ID = 255
+#: Databases whose insert is ``INSERT ... ON CONFLICT DO NOTHING``; others use a savepoint.
+UPSERT = frozenset({"postgresql", "sqlite"})
 
 #: Where a task's inbox row lives: an alias, a callable ``using(*args, **kwargs) -> alias``
 #: (for tasks whose database depends on their arguments), or None (the ``DATABASE`` setting,
@@ -111,7 +113,7 @@ def _claim(alias: str, message_id: str, task: str) -> bool:
     connection = connections[alias]
     now = timezone.now()
     try:
-        if connection.vendor in ("postgresql", "sqlite"):
+        if connection.vendor in UPSERT:
             q = connection.ops.quote_name
             sql = (
                 f"INSERT INTO {q(TABLE)} ({q('message_id')}, {q('task')}, {q('processed_at')}) "
