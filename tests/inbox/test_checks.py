@@ -75,3 +75,14 @@ def test_unapplied_migrations_are_reported_per_database() -> None:
     assert warning.id == "airlock_inbox.W001" and "'other'" in warning.msg
     assert "migrate airlock_inbox --database other" in warning.hint
     assert check_inbox_migrations() == []  # no database named: nothing queried
+
+
+@pytest.mark.django_db(databases=["default", "other"])
+def test_manage_py_migrate_is_not_told_about_the_migrations_it_is_applying(
+    monkeypatch: Any,
+) -> None:
+    MigrationRecorder(connections["other"]).migration_qs.filter(app="airlock_inbox").delete()
+    monkeypatch.setattr("sys.argv", ["manage.py", "migrate"])
+    assert check_inbox_migrations(databases=["other"]) == []
+    monkeypatch.setattr("sys.argv", ["manage.py", "check", "--database", "other"])
+    assert [w.id for w in check_inbox_migrations(databases=["other"])] == ["airlock_inbox.W001"]
