@@ -204,6 +204,12 @@ def django_tasks_apply_once(func: F | None = None, *, using: Using = None) -> F 
 
 
 # -- any queue ------------------------------------------------------------------------------
+@overload
+def apply_once(func: F, *, message_id: Callable[..., str], using: Using = None) -> F: ...
+@overload
+def apply_once(
+    func: None = None, *, message_id: Callable[..., str], using: Using = None
+) -> Callable[[F], F]: ...
 def apply_once(
     func: F | None = None, *, message_id: Callable[..., str], using: Using = None
 ) -> F | Callable[[F], F]:
