@@ -64,6 +64,8 @@ def test_celery_reads_the_task_id() -> None:
     assert charge.apply((3,), task_id="order-3").result == "charged 3"
     with pytest.raises(UsageError, match="without a Celery message id"):
         charge(4)  # called directly: no message
+    with pytest.raises(TypeError, match="argument"):
+        charge.delay(5, 6)  # Celery still checks the arguments against the function's
     assert applied == [("celery", 1), ("celery", 2), ("celery", 3)]
 
 

@@ -93,8 +93,18 @@ def celery_apply_once(func: F, *, using: Using = None) -> F: ...
 @overload
 def celery_apply_once(func: None = None, *, using: Using = None) -> Callable[[F], F]: ...
 def celery_apply_once(func: F | None = None, *, using: Using = None) -> F | Callable[[F], F]:
-    """Apply a Celery task once per task id: ``@app.task`` over ``@celery_apply_once``."""
-    return _both(func, using, _celery_id)
+    """Apply a Celery task once per task id: ``@app.task`` over ``@celery_apply_once``.
+
+    The wrapper shows the function's own signature, so Celery still checks a call's arguments
+    when it is sent.
+    """
+
+    def wrap(f: F) -> F:
+        wrapper = _decorate(f, using, _celery_id)
+        wrapper.__signature__ = inspect.signature(f)  # type: ignore[attr-defined]
+        return wrapper
+
+    return wrap(func) if func is not None else wrap
 
 
 # -- dramatiq -------------------------------------------------------------------------------
