@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 PYTEST := $(PY) -m pytest
 # Suites that touch the database: run again on PostgreSQL and on Django 6.0 and 6.1.
-DB_SUITES = $(wildcard tests/django tests/outbox)
+DB_SUITES = $(wildcard tests/django tests/outbox tests/inbox)
 # Other Pythons, each in its own venv (pyenv's when there, else pythonX.Y on PATH).
 pyenv_python = $(firstword $(wildcard $(HOME)/.pyenv/versions/$(1).*/bin/python$(1)) python$(1))
 PYTHON310 ?= $(call pyenv_python,3.10)

@@ -47,7 +47,9 @@ for _app, _module in [
     ("django_tasks", "django_tasks"),
     ("django_tasks_db", "django_tasks_db"),
     ("airlock.integrations.django.outbox", "airlock.integrations.django.outbox"),
+    ("airlock.integrations.django.inbox", "airlock.integrations.django.inbox"),
     ("integrations.common", "integrations.common"),
+    ("integrations.inbox", "integrations.inbox"),
 ]:
     try:
         _found = importlib.util.find_spec(_module) is not None

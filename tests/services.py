@@ -4,8 +4,8 @@ Every suite asks here. A service that does not answer skips its tests with a vis
 unless ``AIRLOCK_REQUIRE_SERVICES=1`` (CI), which turns the skip into a failure.
 
 Redis: ``AIRLOCK_TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/0``) names the server and a
-base database. The suites and benchmarks use the nine databases after it (base + 1 to base + 9,
-so 1 to 9 by default; ``redis_url(n)`` is base + n) and flush them: point it at a Redis whose
+base database. The suites and benchmarks use the ten databases after it (base + 1 to base + 10,
+so 1 to 10 by default; ``redis_url(n)`` is base + n) and flush them: point it at a Redis whose
 databases there hold nothing you want to keep.
 """
 
@@ -42,9 +42,9 @@ PG_USER = os.environ.get("AIRLOCK_PG_USER", "postgres")
 
 
 def redis_url(db: int) -> str:
-    """The URL of test database ``db`` (1 to 9): ``AIRLOCK_TEST_REDIS_URL``'s base + ``db``."""
-    if not 1 <= db <= 9:
-        raise ValueError(f"test Redis databases are numbered 1 to 9, not {db}")
+    """The URL of test database ``db`` (1 to 10): ``AIRLOCK_TEST_REDIS_URL``'s base + ``db``."""
+    if not 1 <= db <= 10:
+        raise ValueError(f"test Redis databases are numbered 1 to 10, not {db}")
     return REDIS_URL._replace(path=f"/{REDIS_BASE_DB + db}").geturl()
 
 

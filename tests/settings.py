@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "django.contrib.admin",
     "airlock.integrations.django",
     "airlock.integrations.django.outbox",
+    "airlock.integrations.django.inbox",
     "tests.django",
 ]
 # django-q2's models are imported by its task API (tests/queues); join only when installed.

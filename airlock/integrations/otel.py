@@ -18,7 +18,9 @@ application configures the SDK and exporters. Nothing here is imported by ``impo
   link: one row is one intent, and the trace should show what became of the request's work).
 - Metrics: ``airlock.intents`` (counter by ``airlock.fate`` and ``airlock.task.name``),
   ``airlock.dispatch.delay`` (histogram, enqueue to hand-over, seconds) and, with the outbox
-  installed, ``airlock.outbox.pending`` / ``airlock.outbox.oldest_age`` (observable gauges).
+  installed, ``airlock.outbox.pending`` / ``airlock.outbox.oldest_age`` (observable gauges);
+  ``airlock.inbox.duplicates`` (counter by ``airlock.task.name``): redeliveries an apply-once
+  task skipped (the inbox's ``message_duplicate`` signal).
 """
 
 from __future__ import annotations
@@ -74,6 +76,11 @@ class _Instrumentation:
         meter = metrics.get_meter(_NAME, meter_provider=meter_provider)
         self.intents = meter.create_counter(
             "airlock.intents", unit="{intent}", description="Intents by fate and task name"
+        )
+        self.duplicates = meter.create_counter(
+            "airlock.inbox.duplicates",
+            unit="{message}",
+            description="Redeliveries an apply-once task skipped",
         )
         self.delay = meter.create_histogram(
             "airlock.dispatch.delay",
@@ -279,6 +286,10 @@ class _Instrumentation:
             self._inject(state, state.intent, carrier)
             task[DJANGO_Q_KEY] = carrier
 
+    def inbox_duplicate(self, sender: Any = None, **_: Any) -> None:
+        """The inbox's ``message_duplicate``: count it by task name."""
+        self.duplicates.add(1, {"airlock.task.name": str(sender)})
+
     # -- outbox gauges ------------------------------------------------------------------------
     def _backlog(self) -> tuple[int, float | None]:
         from django.db.models import Min
@@ -338,6 +349,7 @@ def instrument(
         _undo.append(_clear_hooks)
         _connect_celery(hooks)
         _connect_django_q(hooks)
+        _connect_inbox(hooks)
         _installed = hooks
 
 
@@ -396,3 +408,15 @@ def _connect_django_q(hooks: _Instrumentation) -> None:
     receiver = hooks.django_q_enqueue
     pre_enqueue.connect(receiver, weak=False, dispatch_uid="airlock.otel")
     _undo.append(lambda: pre_enqueue.disconnect(dispatch_uid="airlock.otel"))
+
+
+def _connect_inbox(hooks: _Instrumentation) -> None:
+    import sys
+
+    if "django" not in sys.modules:
+        return
+    from airlock.integrations.django.inbox.signals import message_duplicate
+
+    receiver = hooks.inbox_duplicate
+    message_duplicate.connect(receiver, weak=False, dispatch_uid="airlock.otel")
+    _undo.append(lambda: message_duplicate.disconnect(dispatch_uid="airlock.otel"))

@@ -74,3 +74,16 @@ def test_asgi_middleware_figures_are_the_quoted_benchmark_line() -> None:
             f"{round(data[figure], -3):,} of those" in prose
         ), figure
     assert f"this lean that is {data['middleware_overhead_pct']:.0f} %" in prose
+
+
+def test_inbox_figures_are_the_quoted_benchmark_line() -> None:
+    text = section((DOCS / "performance.md").read_text(), "### The inbox")
+    data = json.loads(re.search(r"```json\n(.+?)\n```", text, re.S)[1])
+    assert data["benchmark"] == "inbox" and data["tasks_per_round"] == 1000 and not data["quick"]
+    default, off = data["us_per_task"], data["us_per_task_synchronous_commit_off"]
+    rows = table(text)
+    for series in ("autocommit", "atomic", "apply_once", "duplicate"):
+        assert rows[f"`{series}`"] == [str(default[series]), str(off[series])]
+    extra = round(data["extra_over_atomic_us_synchronous_commit_off"])
+    assert f"the inbox adds about {extra} us per task" in " ".join(text.split())
+    assert "performance.md#the-inbox" in (DOCS / "outbox.md").read_text()

@@ -4,7 +4,9 @@ For Django's tasks framework: ``django.tasks`` on Django 6+, the ``django-tasks`
 Django 5.2 (a task of either works, the executor only calls its methods). Dispatch options:
 ``priority``, ``queue_name``, ``backend`` and ``run_after`` (a datetime, or a timedelta / number
 of seconds from the moment of ``enqueue``). The backend assigns the result id itself, so ``key``
-is not passed on. A plain function runs synchronously (documented fallback).
+is not passed on, except to a task marked apply-once (``django_tasks_apply_once``): it gets the
+intent's ``key`` (else its ``id``) as the keyword argument ``airlock_message_id``. A plain
+function runs synchronously (documented fallback).
 """
 
 from __future__ import annotations
@@ -58,8 +60,12 @@ class DjangoTasksExecutor(SupportsPrepare):
             sync_executor(intent)
             return None
         options = _absolute(intent.dispatch_options)
+        kwargs = intent.kwargs
+        inbox_kwarg = getattr(task.func, "airlock_inbox_kwarg", None)
+        if inbox_kwarg:  # the inbox reads the message id from it (django_tasks_apply_once)
+            kwargs = {**kwargs, inbox_kwarg: str(intent.key or intent.id)}
         with sending():  # airlock's own publish: strict mode lets it through
-            return task.using(**options).enqueue(*intent.args, **intent.kwargs)
+            return task.using(**options).enqueue(*intent.args, **kwargs)
 
     def prepare(self, intent: Intent) -> Intent:
         task = intent.task
