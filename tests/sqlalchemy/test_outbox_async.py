@@ -323,3 +323,27 @@ def test_a_session_inside_an_outside_transaction_logs_the_row_it_could_not_write
     assert sent.args == [1] and statuses(outbox, sync) == []
     assert fates.by_arg() == {1: "dispatched", 2: "failed"}
     assert "committed without the outbox writing its row" in caplog.text
+
+
+def test_a_session_bound_to_one_connection_writes_each_transaction_once(outbox, engines, fates):
+    """The connection's commit hook is set once and serves each transaction committed on it."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    async_engine, sync = engines
+    sent = Recorder()
+
+    async def body() -> None:
+        async with async_engine.connect() as connection:
+            session = track(AsyncSession(bind=connection))
+            for n in (1, 2):
+                async with scope(sent):
+                    async with session.begin():
+                        airlock.enqueue(deliver, n, _dispatch_options=DURABLE)
+            async with session.begin():  # a transaction without durable intents
+                await session.execute(insert(ORDERS).values(note="plain"))
+            await session.close()
+        await async_engine.dispose()
+
+    asyncio.run(body())
+    assert sent.args == [1, 2]
+    assert statuses(outbox, sync) == [(1, "sent"), (2, "sent")] and notes(sync) == ["plain"]
