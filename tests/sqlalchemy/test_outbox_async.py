@@ -347,3 +347,12 @@ def test_a_session_bound_to_one_connection_writes_each_transaction_once(outbox, 
     asyncio.run(body())
     assert sent.args == [1, 2]
     assert statuses(outbox, sync) == [(1, "sent"), (2, "sent")] and notes(sync) == ["plain"]
+
+
+def test_an_async_engine_is_refused_where_a_sync_one_is_needed(outbox, engines):
+    async_engine, _ = engines
+    for wrong in (async_engine, async_engine.sync_engine):
+        with pytest.raises(TypeError, match=r"create a sync engine on the same database"):
+            Outbox(engine=wrong)
+    with pytest.raises(UsageError, match=r"needs a sync sqlalchemy Engine"):
+        outbox.relay(async_engine.sync_engine)
