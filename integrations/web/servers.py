@@ -3,7 +3,8 @@
 ``serving(framework, database)`` runs the FastAPI app under uvicorn or the Flask app under
 gunicorn (gthread) until the block ends, ready when ``/health`` answers. ``fates`` waits for what
 the server decided for each intent (every fate it gives is recorded in Redis DB 2);
-``ran_so_far`` publishes a sentinel and returns what the worker ran up to it. Importing this
+``ran_so_far`` publishes a sentinel and returns what the worker ran up to it. ``relaying`` runs
+``python -m airlock.relay`` on the suite's outbox; ``outbox_rows`` reads that table. Importing this
 module skips the importing test module when a library is missing (fails under
 ``AIRLOCK_REQUIRE_SERVICES=1``).
 """
@@ -11,6 +12,7 @@ module skips the importing test module when a library is missing (fails under
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 from collections.abc import Iterator
@@ -36,7 +38,7 @@ for _module, _extra in [
 import httpx  # noqa: E402
 from sqlalchemy import Engine, select  # noqa: E402
 
-from integrations.web.shop import orders  # noqa: E402
+from integrations.web.shop import orders, outbox  # noqa: E402
 from integrations.web.tasks import FATES, QUEUE, RAN, send_sentinel  # noqa: E402
 
 DB_NAME = f"airlock_web_e2e{os.environ.get('AIRLOCK_DB_SUFFIX', '')}"
@@ -96,14 +98,35 @@ def answers(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def serving(framework: str, database: Engine, broker: str | None = None) -> Iterator[Server]:
-    """The framework's app in its server process, sending to ``broker`` (default: Redis DB 1)."""
+def serving(
+    framework: str, database: Engine, broker: str | None = None, *, survives: bool = True
+) -> Iterator[Server]:
+    """The framework's app in its server process, sending to ``broker`` (default: Redis DB 1);
+    ``survives=False`` when the test kills it."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = environment(database, broker)
     with running(serve_argv(framework, port), env=env, ready=lambda w: answers(url)) as process:
         yield Server(framework, url, database, process)
-        assert process.alive(), process.output()[-3000:]
+        if survives:
+            assert process.alive(), process.output()[-3000:]
+
+
+def relaying(database: Engine) -> contextlib.AbstractContextManager[Worker]:
+    """``python -m airlock.relay`` on the suite's outbox table, sending to the worker's broker."""
+    argv = [
+        "python", "-m", "airlock.relay", "--outbox", "integrations.web.shop:outbox",
+        "--url", database.url.render_as_string(hide_password=False),
+    ]  # fmt: skip
+    return running(argv, env=environment(database), ready=lambda w: "relaying from" in w.output())
+
+
+def outbox_rows(database: Engine) -> list[tuple[str, str]]:
+    """``(label, status)`` of each outbox row, oldest first."""
+    table = outbox.table
+    with database.connect() as connection:
+        found = connection.execute(select(table.c.payload, table.c.status).order_by(table.c.id))
+        return [(json.loads(payload)["args"][0], status) for payload, status in found]
 
 
 def fates(*labels: str) -> dict[str, str]:

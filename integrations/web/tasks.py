@@ -5,8 +5,9 @@ so does the test process (the sentinels). Env: ``AIRLOCK_WEB_BROKER`` (default R
 queue ``airlock_web_e2e``), ``AIRLOCK_WEB_DB`` (the SQLAlchemy URL of the suite's PostgreSQL
 database, read by ``record_order``). Every task records what it ran under Redis DB 2 key
 ``airlock:e2e:web`` (``RAN``); the servers record each intent's fate under
-``airlock:e2e:web:fates`` (``FATES``). The Celery suite uses DBs 1 and 2 too: this suite keeps
-to its queue and keys and never flushes a database.
+``airlock:e2e:web:fates`` (``FATES``). The queue and both keys end with ``AIRLOCK_DB_SUFFIX``
+when it is set, as the database name does. The Celery suite uses DBs 1 and 2 too: this suite
+keeps to its queue and keys and never flushes a database.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from celery import Celery
 from integrations.common.recorder import Recorder
 from tests.services import redis_url
 
-QUEUE = "airlock_web_e2e"
-RAN = Recorder(db=2, key="airlock:e2e:web")
-FATES = Recorder(db=2, key="airlock:e2e:web:fates")
+SUFFIX = os.environ.get("AIRLOCK_DB_SUFFIX", "")  # runs with different suffixes stay apart
+QUEUE = f"airlock_web_e2e{SUFFIX}"
+RAN = Recorder(db=2, key=f"airlock:e2e:web{SUFFIX}")
+FATES = Recorder(db=2, key=f"airlock:e2e:web{SUFFIX}:fates")
 
 app = Celery("airlock_web_e2e", broker=os.environ.get("AIRLOCK_WEB_BROKER", redis_url(1)))
 app.conf.update(
@@ -59,3 +61,6 @@ def send_sentinel(label: str) -> None:
 def clear() -> None:
     """Empty this suite's keys (only them: the databases are shared)."""
     RAN.client.delete(RAN.key, FATES.key)
+    held = RAN.client.keys(f"{RAN.key}:held:*") + RAN.client.keys(f"{RAN.key}:release:*")
+    if held:
+        RAN.client.delete(*held)

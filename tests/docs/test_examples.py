@@ -78,9 +78,10 @@ def fenced_python(text: str) -> list[tuple[int, str, str]]:
 PAGES = [*sorted(DOCS.rglob("*.md")), DOCS.parent / "README.md"]
 # Pages whose examples need an optional library: skipped without it (a failure under
 # AIRLOCK_REQUIRE_SERVICES=1, like the suites).
+ASYNC_SQLALCHEMY = [("sqlalchemy", "sqlalchemy"), ("aiosqlite", "dev"), ("greenlet", "dev")]
 NEEDS = {
-    "sqlalchemy.md": [("sqlalchemy", "sqlalchemy"), ("aiosqlite", "dev"), ("greenlet", "dev")],
-    "sqlalchemy-outbox.md": [("sqlalchemy", "sqlalchemy")],
+    "sqlalchemy.md": ASYNC_SQLALCHEMY,
+    "sqlalchemy-outbox.md": ASYNC_SQLALCHEMY,
     "fastapi.md": [("fastapi", "fastapi"), ("httpx", "dev")],
     "flask.md": [("flask", "flask")],
 }

@@ -7,7 +7,6 @@ intent enqueued in-process ended with exactly one fate.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -221,26 +220,6 @@ def test_no_engine_and_no_transaction_is_a_usage_error(outbox, engine, fates):
     with scope(Recorder()):
         with pytest.raises(UsageError, match=r"pass Outbox\(engine=\.\.\.\)"):
             airlock.enqueue(deliver, 1, _dispatch_options=DURABLE)
-
-
-def test_an_async_session_refuses_a_durable_intent(outbox, tmp_path, fates):
-    require_module("aiosqlite", "dev")
-    from sqlalchemy.ext.asyncio import async_sessionmaker
-
-    async_engine = make_engine("sqlite", tmp_path, "async", asynchronous=True)
-    maker = track(async_sessionmaker(async_engine))
-
-    async def enqueue() -> None:
-        async with maker() as session, session.begin():
-            await session.execute(insert(ORDERS).values(note="a"))
-            async with scope(Recorder()):
-                with pytest.raises(UsageError, match="an AsyncSession cannot"):
-                    airlock.enqueue(deliver, 1, _dispatch_options=DURABLE)
-                airlock.enqueue(deliver, 2)  # the in-memory path works as usual
-        await async_engine.dispose()
-
-    asyncio.run(enqueue())
-    assert fates.by_arg() == {2: "dispatched"}
 
 
 def test_bad_settings_name_the_argument() -> None:

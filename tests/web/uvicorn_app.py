@@ -1,5 +1,6 @@
 """The app tests/web/test_uvicorn.py serves with uvicorn: each dispatched note is appended to
-the file named by AIRLOCK_WEB_SENT (one per line)."""
+the file named by AIRLOCK_WEB_SENT (one per line), and each intent's fate, as ``name fate``, to
+the file named by AIRLOCK_WEB_FATES, so the test can wait for a discard it cannot otherwise see."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import os
 from fastapi import FastAPI, HTTPException
 
 import airlock
+from airlock import _events
 from airlock.integrations.asgi import AirlockMiddleware
+
+FINAL = {_events.DISPATCHED, _events.FAILED, _events.DISCARDED, _events.DROPPED}
 
 
 def note(text: str) -> None:
@@ -17,7 +21,15 @@ def note(text: str) -> None:
         file.write(text + "\n")
 
 
+def record_fate(event: str, intent: airlock.Intent, scope: object, detail: object) -> None:
+    """A test-only observer (airlock's event list, as airlock.testing uses it): not an API."""
+    if event in FINAL:
+        with open(os.environ["AIRLOCK_WEB_FATES"], "a") as file:
+            file.write(f"{intent.args[0]} {event}\n")
+
+
 airlock.configure(executor="airlock.integrations.executors.sync.sync_executor")
+_events.subscribe(record_fate)
 app = FastAPI()
 app.add_middleware(AirlockMiddleware)
 

@@ -47,8 +47,9 @@ class Outbox:
     Alembic's autogenerate see it); None: a ``MetaData`` of its own (``outbox.metadata``).
     ``durable``: False (only intents with ``_dispatch_options={"durable": True}`` or an
     ``ordering_key``), True (every intent), or task names. ``tasks``: dotted paths of tasks to
-    register. ``engine``: where an intent enqueued outside any session transaction is written
-    (committed at once), and the relay's default. The rest as ``AIRLOCK["OUTBOX"]`` in Django.
+    register. ``engine`` (sync): where an intent enqueued outside any session transaction is
+    written (committed at once), where the fates of an ``AsyncSession``'s rows are recorded
+    (required there), and the relay's default. The rest as ``AIRLOCK["OUTBOX"]`` in Django.
     """
 
     def __init__(
@@ -72,10 +73,11 @@ class Outbox:
     ) -> None:
         if metadata is not None and not isinstance(metadata, MetaData):
             raise TypeError(f"Outbox(metadata=...) must be a sqlalchemy.MetaData, got {metadata!r}")
-        if engine is not None and not isinstance(engine, Engine):
+        if engine is not None and (not isinstance(engine, Engine) or engine.dialect.is_async):
             raise TypeError(
-                f"Outbox(engine=...) must be a sync sqlalchemy Engine, got {engine!r} (for an "
-                "AsyncEngine pass its .sync_engine)"
+                f"Outbox(engine=...) must be a sync sqlalchemy Engine, got {engine!r}: with an "
+                "AsyncEngine, create a sync engine on the same database (e.g. "
+                "postgresql+psycopg://... beside postgresql+asyncpg://...)"
             )
         if isinstance(durable, str) or not (
             isinstance(durable, bool) or all(isinstance(n, str) for n in durable)

@@ -12,7 +12,10 @@ Then the fate events keep the row honest, as in the Django outbox: dispatched in
 deleted. These later writes go through the engine (the session's transaction is over by then);
 a row whose process dies first stays ``pending`` and the relay takes it after ``grace``. An
 intent with an ``ordering_key`` is only handed to the relay (``handoff``), as in Django.
-Sync sessions only: an ``AsyncSession`` cannot write from ``enqueue`` (``UsageError``).
+
+An ``AsyncSession`` cannot write from ``enqueue``: its row is encoded there and inserted on the
+session's connection right before the transaction's COMMIT (``deferred``); its fate updates use
+the outbox's ``engine``, a sync engine on the same database (without one: ``UsageError``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from airlock._outbox import payload, registry
 from airlock._outbox.relay import backoff
 from airlock.exceptions import UsageError
 from airlock.integrations.sqlalchemy._transactions import open_sessions
+from airlock.integrations.sqlalchemy.outbox import deferred
 from airlock.integrations.sqlalchemy.outbox.table import utcnow
 
 if TYPE_CHECKING:
@@ -46,11 +50,12 @@ logger = logging.getLogger("airlock.outbox")
 
 @dataclass
 class _Row:
-    engine: Engine
-    id: int
+    engine: Engine  # where the fate updates go
+    id: int | None  # None while its insert waits for the commit (AsyncSession)
     ordered: bool
     session: weakref.ReferenceType[Session] | None = None
-    transaction: Any = None  # the session's root transaction the row was written in
+    transaction: Any = None  # the session's root transaction the row was (to be) written in
+    pending: Any = None  # the insert still to run at the commit; cleared once it has a fate
 
 
 _outbox: Outbox | None = None
@@ -97,12 +102,18 @@ def record(scope: Any, intent: Intent) -> None:
         session = sessions[0]
         bind = session.get_bind(clause=outbox.table)
         engine = bind if isinstance(bind, Engine) else bind.engine
-        if engine.dialect.is_async:  # before any I/O: it would need the event loop
-            raise UsageError(
-                f"durable intent {intent}: the SQLAlchemy outbox writes rows from enqueue(), "
-                "which an AsyncSession cannot do; enqueue durable intents under a sync Session "
-                "(or leave this one not durable)"
-            )
+        if engine.dialect.is_async:  # no I/O here (it needs the event loop): at the COMMIT
+            if outbox.engine is None:
+                raise UsageError(
+                    f"durable intent {intent} under an AsyncSession: the outbox records its "
+                    "fate after the commit with a sync engine; pass Outbox(engine=...) a sync "
+                    "engine on the same database (e.g. postgresql+psycopg://...)"
+                )
+            entry = _Row(outbox.engine, None, key is not None, pending=statement)
+            entry.transaction = session.get_transaction()
+            deferred.defer(session, entry)
+            _track(intent.id, entry)
+            return
         # The session's connection, in its current transaction or savepoint; no autoflush of
         # the caller's pending objects.
         written: Any = session.connection(bind_arguments={"clause": outbox.table}).execute(
@@ -130,11 +141,20 @@ def handoff(intent: Intent) -> None:
     Its ``dispatched`` fate makes the row ready for the relay. ``UsageError`` when this process
     wrote no row for it (a plain ``airlock.Scope`` writes none): it would be lost.
     """
-    if intent.id not in _rows:
+    entry = _rows.get(intent.id)
+    if entry is None:
         raise UsageError(
             f"intent {intent} has an ordering_key but no outbox row: ordered intents must be "
             "enqueued in a SQLAlchemyScope with the outbox installed, which writes it"
         )
+    if entry.id is None:
+        raise UsageError(_UNWRITTEN.format(intent=intent))
+
+
+_UNWRITTEN = (
+    "durable intent {intent}: its AsyncSession committed without the outbox writing its row (a "
+    "session joined to an outside connection's transaction?), so the relay has no row for it"
+)
 
 
 def _track(intent_id: str, entry: _Row) -> None:
@@ -150,6 +170,8 @@ def _settle(intent_id: str) -> _Row | None:
     global _unsubscribe
     with _lock:
         entry = _rows.pop(intent_id, None)
+        if entry is not None:
+            entry.pending = None  # decided: a row not written yet never will be
         if not _rows and _unsubscribe is not None:
             _unsubscribe()
             _unsubscribe = None
@@ -169,6 +191,10 @@ def _on_event(event: str, intent: Intent, scope: Any, detail: Any) -> None:
     outbox = _outbox
     if entry is None or outbox is None or event == _events.ROLLED_BACK:
         return  # a rollback took the row with it
+    if entry.id is None:  # never written (AsyncSession): nothing to update or delete
+        if event in (_events.DISPATCHED, _events.FAILED):
+            logger.error("airlock outbox: " + _UNWRITTEN.format(intent=intent))
+        return
     table = outbox.table
     mine = (table.c.id == entry.id) & (table.c.status == "pending")
     try:

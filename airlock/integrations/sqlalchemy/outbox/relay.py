@@ -48,7 +48,7 @@ class Relay(shared.Relay):
     ) -> None:
         super().__init__()
         engine = engine if engine is not None else outbox.engine
-        if not isinstance(engine, Engine):
+        if not isinstance(engine, Engine) or engine.dialect.is_async:
             raise UsageError(
                 f"the outbox relay needs a sync sqlalchemy Engine, got {engine!r}: pass "
                 "outbox.relay(engine) or Outbox(engine=...) (for an AsyncEngine, a sync engine "
