@@ -150,13 +150,16 @@ class DjangoScope(TransactionalScope):
                     touched.append(scope)
                 if not committed:
                     scope._roll_back(ticket, alias)
-                elif len(ticket.waiting) == 1 and ticket.released:  # _commit(), inlined
+                elif len(ticket.waiting) != 1:
+                    scope._commit(ticket, alias)
+                elif ticket.released:  # _commit(), inlined: this runs for every intent
                     ticket.waiting.clear()
                     if scope._ready is None:
                         scope._ready = []
                     scope._ready.append(ticket.intent)
-                else:
-                    scope._commit(ticket, alias)
+                else:  # committed before its scope flushed: from now on it waits for nothing
+                    ticket.waiting.clear()
+                    scope._tickets.pop(id(ticket.intent), None)
         except Exception:  # a commit hook must never raise into the committing code
             logger.exception("airlock: handling the end of %r failed", hook.tickets)
         for scope in touched:
