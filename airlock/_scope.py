@@ -3,8 +3,9 @@
 A scope's state runs new -> active (entered) -> exited -> flushed or discarded. While active it
 is the context value ``enqueue`` finds (see ``_context``); an inner scope that flushes offers
 its intents to the active scopes around it, and whatever they do not hand back they capture.
-Sending and fates are the dispatch engine's (``_dispatch``); a new scope allocates nothing
-until something is enqueued into it: every field starts as a class-level default.
+What it holds and how an intent enters the buffer is ``_buffer``'s; sending and fates are the
+dispatch engine's (``_dispatch``). A new scope allocates nothing until something is enqueued
+into it: every field starts as a class-level default.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from types import TracebackType
 from typing import Any
 
 from airlock import _config, _dispatch, _events, _judging
+from airlock._buffer import Buffer, on_buffered_default
 from airlock._context import Value, current, exit_by_exit, guard, inherited_policies, scope_of
-from airlock._fates import Fates
 from airlock._intent import EMPTY_OPTIONS, Intent, build, read_only
 from airlock.exceptions import ScopeStateError
 from airlock.policies import AllowAll
@@ -27,7 +28,6 @@ __all__ = ["Scope"]
 logger = logging.getLogger("airlock")
 
 _NEW, _ACTIVE, _EXITED, _FLUSHED, _DISCARDED = "new", "active", "exited", "flushed", "discarded"
-_DUPLICATE = "duplicate key"
 _ALLOW_ALL = AllowAll()
 _UNRESOLVED: Any = object()
 
@@ -40,7 +40,7 @@ def _watches(policy: Policy) -> bool:
     )
 
 
-class Scope(Fates):
+class Scope(Buffer):
     """Buffers intents; at the end of the unit of work, flushes (dispatches) or discards them.
 
     Use it through ``airlock.scope()`` / ``@airlock.scoped()`` or as a context manager. Override
@@ -64,13 +64,6 @@ class Scope(Fates):
     _default: Executor | None = None
     """The configured executor, as it was when this scope first needed it."""
     _prepare: Any = _UNRESOLVED
-    _buffer: list[Intent] | None = None
-    _direct: list[Intent] | None = None
-    """The buffer, while ``enqueue`` may append to it directly: the scope is active and an
-    intent needs nothing else here (no prepare, no watching policy, no local policy, no hook).
-    The one fast path: it follows from the scope's structure, found at the first enqueue."""
-    _captured: list[Intent] | None = None
-    _keys: dict[str, Intent] | None = None
     _pinned: dict[int, Executor] | None = None
     _isolate = False
     """Error mode: False fails fast (raise ``DispatchError``), True settles each intent alone."""
@@ -108,26 +101,6 @@ class Scope(Fates):
         if executor is None:
             executor = self._default = _config.resolved_executor()[0]
         return executor
-
-    @property
-    def intents(self) -> list[Intent]:
-        """Every intent buffered here (own and captured), in FIFO order.
-
-        After the scope has finished: what it held when it decided; ``dispatched``, ``dropped``
-        and ``failed`` say what became of them.
-        """
-        return list(self._buffer or ())
-
-    @property
-    def captured_intents(self) -> list[Intent]:
-        """The buffered intents that were captured from exiting descendant scopes."""
-        return list(self._captured or ())
-
-    @property
-    def own_intents(self) -> list[Intent]:
-        """The buffered intents that were enqueued directly into this scope."""
-        captured = {id(i) for i in self._captured or ()}
-        return [i for i in self._buffer or () if id(i) not in captured]
 
     @property
     def is_active(self) -> bool:
@@ -218,9 +191,6 @@ class Scope(Fates):
         """
         return []
 
-    def on_buffered(self, intent: Intent) -> None:
-        """Hook: called for each intent entering this buffer (own or captured)."""
-
     def _keeps_from(self, ancestor: Scope, intents: list[Intent]) -> set[int] | None:
         """Ids of the intents this flushing scope must send itself rather than offer to
         ``ancestor`` (a ``DjangoScope`` keeps what waits for a transaction from a scope that
@@ -264,46 +234,13 @@ class Scope(Fates):
                         scope.policy.on_enqueue(intent)
         if (
             self._take(intent, None)
-            and type(self).on_buffered is _on_buffered
+            and type(self).on_buffered is on_buffered_default
             and not (prepare or self._watchers or local or _events.listeners)
             and options is None
             and key is None
         ):
             self._direct = self._buffer
         return intent
-
-    def _take(self, intent: Intent, child: Scope | None) -> bool:
-        """Buffer one intent (own, or captured from ``child``); False if its key is taken.
-
-        ``on_buffered`` raising takes the intent back out and propagates.
-        """
-        key = intent.key
-        if key is not None:
-            keys = self._keys
-            if keys is None:
-                keys = self._keys = {}
-            elif key in keys:
-                self.settle(intent, _events.DROPPED, _DUPLICATE)
-                return False
-            keys[key] = intent
-        buffer = self._buffer
-        if buffer is None:
-            buffer = self._buffer = []
-        buffer.append(intent)
-        if type(self).on_buffered is not _on_buffered:
-            try:
-                self.on_buffered(intent)
-            except BaseException:
-                buffer.pop()
-                if key is not None:
-                    del self._keys[key]  # type: ignore[union-attr]
-                raise
-        if _events.listeners:
-            if child is None:
-                _events.emit(_events.ENQUEUED, intent, self)
-            else:
-                _events.emit(_events.CAPTURED, intent, self, child)
-        return True
 
     # -- flush / discard -----------------------------------------------------------------------
     def _finishing(self, what: str) -> list[Intent]:
@@ -419,7 +356,7 @@ class Scope(Fates):
         )
 
 
-_should_flush, _on_buffered = Scope.should_flush, Scope.on_buffered
+_should_flush = Scope.should_flush
 
 
 def _no_local(intents: list[Intent]) -> bool:

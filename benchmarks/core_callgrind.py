@@ -80,7 +80,9 @@ def main() -> None:
     n = 1_000 if QUICK else 2_000
 
     def per_iteration(python: str, mode: str, tmp: Path) -> float:
-        command = [python, __file__, "--child", mode]
+        # -I for airlock-py: a PYTHONPATH naming this repository must not reach its venv.
+        isolated = [] if python == sys.executable else ["-I"]
+        command = [python, *isolated, __file__, "--child", mode]
         once = callgrind_instructions([*command, str(n)], tmp / "a.out")
         twice = callgrind_instructions([*command, str(2 * n)], tmp / "b.out")
         return (twice - once) / n

@@ -25,7 +25,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from airlock._intent import Intent
+from airlock import _transactional
 
 if TYPE_CHECKING:
     from airlock.integrations.django.scope import DjangoScope
@@ -37,8 +37,8 @@ logger = logging.getLogger("airlock")
 _WATCHED_METHODS = ("rollback", "savepoint_rollback", "close")
 
 
-class Ticket:
-    """The transaction bookkeeping of one buffered intent.
+class Ticket(_transactional.Ticket):
+    """The transaction bookkeeping of one buffered intent (see ``airlock._transactional``).
 
     ``aliases``: the database aliases it was tied to at enqueue; ``waiting``: those whose
     commit has not happened yet; ``released``: its scope flushed and the policies let it
@@ -46,15 +46,13 @@ class Ticket:
     ``"failed"``, ``"dropped"``, ``"discarded"``, ``"rolled_back"``).
     """
 
-    __slots__ = ("aliases", "fate", "intent", "released", "scope", "waiting")
+    __slots__ = ()
+    scope: DjangoScope
+    waiting: list[str]
 
-    def __init__(self, intent: Intent, scope: DjangoScope) -> None:
-        self.intent = intent
-        self.scope = scope
-        self.aliases: tuple[str, ...] = ()
-        self.waiting: list[str] = []
-        self.released = False
-        self.fate: str | None = None
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        return self.tied
 
     def __repr__(self) -> str:
         state = self.fate or ("released" if self.released else "buffered")

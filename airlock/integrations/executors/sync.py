@@ -52,7 +52,7 @@ def sync_executor(intent: Intent) -> Any:
             task = run_inline(task)
         kwargs = intent.kwargs_or_none
         result = task(*intent.args) if kwargs is None else task(*intent.args, **kwargs)
-        if type(result) is CoroutineType:
+        if result is not None and type(result) is CoroutineType:  # most tasks return None
             result = run_coroutine(result)
     except BaseException as exc:
         lazy.finish(exc)

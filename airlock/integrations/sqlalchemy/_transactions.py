@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
+from airlock import _transactional
 from airlock._intent import Intent
 from airlock.exceptions import UsageError
 
@@ -50,27 +51,20 @@ _open: contextvars.ContextVar[tuple[tuple[Session, SessionTransaction], ...]] = 
 T = TypeVar("T")
 
 
-class Ticket:
-    """The transaction bookkeeping of one buffered intent.
+class Ticket(_transactional.Ticket):
+    """The transaction bookkeeping of one buffered intent (see ``airlock._transactional``).
 
     ``sessions``: the sessions it was tied to at enqueue; ``waiting``: the watches of those
     whose commit has not happened yet; ``released``: its scope flushed and the policies let it
     through; ``fate``: None while pending, else its terminal fate.
     """
 
-    __slots__ = ("fate", "intent", "released", "scope", "sessions", "waiting")
+    __slots__ = ()
+    waiting: list[Watch]
 
-    def __init__(self, intent: Intent, scope: SQLAlchemyScope) -> None:
-        self.intent = intent
-        self.scope = scope
-        self.sessions: tuple[Session, ...] = ()
-        self.waiting: list[Watch] = []
-        self.released = False
-        self.fate: str | None = None
-
-    def __repr__(self) -> str:
-        state = self.fate or ("released" if self.released else "buffered")
-        return f"<Ticket {self.intent} {state} waiting={len(self.waiting)}>"
+    @property
+    def sessions(self) -> tuple[Session, ...]:
+        return self.tied
 
 
 class Watch:
@@ -159,7 +153,7 @@ def _rolled_back(tickets: list[Ticket], session: Session) -> None:
 def _committed(tickets: list[Ticket], watch: Watch) -> None:
     """Mark each live ticket committed on this session, then send what became ready in each
     scope those tickets belong to (an interrupt fails the batches it kept from going)."""
-    touched: list[SQLAlchemyScope] = []
+    touched: list[_transactional.TransactionalScope] = []
     for ticket in tickets:
         if ticket.fate is not None:
             continue
@@ -289,5 +283,5 @@ def tie(intent: Intent, scope: SQLAlchemyScope, sessions: Iterable[Session]) -> 
         watch.join(transaction).append(ticket)
         ticket.waiting.append(watch)
     if ticket is not None:
-        ticket.sessions = tuple(w.session for w in ticket.waiting)
+        ticket.tied = tuple(w.session for w in ticket.waiting)
     return ticket

@@ -1,0 +1,93 @@
+"""What a scope holds: its buffer of intents (own and captured), their keys, and how one enters.
+
+An intent enters a buffer in one place, ``Buffer._take``: its key is checked (a duplicate is
+dropped), it is appended, the scope's ``on_buffered`` hook sees it (raising takes it back out)
+and the ``enqueued`` or ``captured`` event reports it. ``Scope`` (``_scope``) adds the state
+machine, nesting and the flush; fates are ``Fates``' (``_fates``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from airlock import _events
+from airlock._fates import Fates
+from airlock._intent import Intent
+
+if TYPE_CHECKING:
+    from airlock._scope import Scope
+
+__all__ = ["Buffer", "on_buffered_default"]
+
+_DUPLICATE = "duplicate key"
+
+
+class Buffer(Fates):
+    """The intents a scope holds, in FIFO order; every field starts as a class default."""
+
+    _buffer: list[Intent] | None = None
+    _direct: list[Intent] | None = None
+    """The buffer, while ``enqueue`` may append to it directly: the scope is active and an
+    intent needs nothing else here (no prepare, no watching policy, no local policy, no hook).
+    The one fast path: it follows from the scope's structure, found at the first enqueue."""
+    _captured: list[Intent] | None = None
+    _keys: dict[str, Intent] | None = None
+
+    @property
+    def intents(self) -> list[Intent]:
+        """Every intent buffered here (own and captured), in FIFO order.
+
+        After the scope has finished: what it held when it decided; ``dispatched``, ``dropped``
+        and ``failed`` say what became of them.
+        """
+        return list(self._buffer or ())
+
+    @property
+    def captured_intents(self) -> list[Intent]:
+        """The buffered intents that were captured from exiting descendant scopes."""
+        return list(self._captured or ())
+
+    @property
+    def own_intents(self) -> list[Intent]:
+        """The buffered intents that were enqueued directly into this scope."""
+        captured = {id(i) for i in self._captured or ()}
+        return [i for i in self._buffer or () if id(i) not in captured]
+
+    def on_buffered(self, intent: Intent) -> None:
+        """Hook: called for each intent entering this buffer (own or captured)."""
+
+    def _take(self, intent: Intent, child: Scope | None) -> bool:
+        """Buffer one intent (own, or captured from ``child``); False if its key is taken.
+
+        ``on_buffered`` raising takes the intent back out and propagates.
+        """
+        key = intent.key
+        if key is not None:
+            keys = self._keys
+            if keys is None:
+                keys = self._keys = {}
+            elif key in keys:
+                self.settle(intent, _events.DROPPED, _DUPLICATE)
+                return False
+            keys[key] = intent
+        buffer = self._buffer
+        if buffer is None:
+            buffer = self._buffer = []
+        buffer.append(intent)
+        if type(self).on_buffered is not on_buffered_default:
+            try:
+                self.on_buffered(intent)
+            except BaseException:
+                buffer.pop()
+                if key is not None:
+                    del self._keys[key]  # type: ignore[union-attr]
+                raise
+        if _events.listeners:
+            if child is None:
+                _events.emit(_events.ENQUEUED, intent, self)  # type: ignore[arg-type]
+            else:
+                _events.emit(_events.CAPTURED, intent, self, child)  # type: ignore[arg-type]
+        return True
+
+
+on_buffered_default = Buffer.on_buffered
