@@ -116,6 +116,37 @@ def test_an_id_longer_than_the_column_is_stored_as_its_hash() -> None:
     assert all(s.startswith("sha256:") and len(s) <= 255 for s in stored) and len(stored) == 2
 
 
+def test_an_id_with_a_nul_character_is_stored_as_its_hash() -> None:
+    """PostgreSQL text cannot hold NUL: such an id would fail every delivery with a DataError."""
+    assert run_once("order\x009", write, ("x",)).applied
+    assert not run_once("order\x009", write, ("x",)).applied
+    assert run_once("order\x008", write, ("y",)).applied
+    stored = list(InboxMessage.objects.values_list("message_id", flat=True))
+    assert len(stored) == 2 and all(s.startswith("sha256:") for s in stored)
+
+
+async def _async_body(text: str) -> None:
+    write(text)
+
+
+def test_an_async_body_is_refused_and_records_nothing() -> None:
+    """A coroutine would run (if ever) after the row committed: a delivery marked applied whose
+    effect never happened. Refused when marked, and at run time before anything commits."""
+    from airlock.integrations.django.inbox import dramatiq_apply_once
+
+    with pytest.raises(UsageError, match=r"_async_body is marked apply-once but is a coroutine"):
+        dramatiq_apply_once(_async_body)
+    with pytest.raises(UsageError, match=r"coroutine function .* make the task a plain def"):
+        run_once("msg-async", _async_body, ("x",), task="shop.warm")
+
+    def returns_a_coroutine(text: str) -> Any:  # async in disguise: caught once it returns one
+        return _async_body(text)
+
+    with pytest.raises(UsageError, match=r"shop\.warm is marked apply-once but is a coroutine"):
+        run_once("msg-async", returns_a_coroutine, ("x",), task="shop.warm")
+    assert not InboxMessage.objects.exists() and not Note.objects.exists()
+
+
 def test_without_the_app_installed_a_marked_task_says_how_to_fix_it() -> None:
     apps = [a for a in _installed() if a != "airlock.integrations.django.inbox"]
     with override_settings(INSTALLED_APPS=apps):

@@ -18,6 +18,7 @@ databases insert in a savepoint and read the unique-key ``IntegrityError`` as "a
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -28,7 +29,7 @@ from django.utils import timezone
 
 from airlock.exceptions import UsageError
 
-__all__ = ["APP", "TABLE", "Outcome", "Using", "alias_for", "mark", "run_once"]
+__all__ = ["APP", "TABLE", "Outcome", "Using", "alias_for", "mark", "refuse_async", "run_once"]
 
 APP = "airlock.integrations.django.inbox"
 TABLE = "airlock_inbox_message"
@@ -73,13 +74,34 @@ def run_once(
         raise UsageError(
             f"{task or func!r}: the message id must be a non-empty string, got {message_id!r}"
         )
+    refuse_async(func, task)
     kwargs = kwargs or {}
     alias = alias_for(using, args, kwargs)
     with transaction.atomic(using=alias):
         if _claim(alias, _stored(message_id), task):
-            return Outcome(True, func(*args, **kwargs), alias)
+            result = func(*args, **kwargs)
+            if inspect.isawaitable(result):  # rolls the row back: the body has not run
+                if inspect.iscoroutine(result):
+                    result.close()
+                raise _async_error(task or repr(func))
+            return Outcome(True, result, alias)
     _report(task, message_id, alias)
     return Outcome(False, None, alias)
+
+
+def refuse_async(func: Callable[..., Any], task: str = "") -> None:
+    """``UsageError`` for an ``async def`` body: the inbox's transaction must enclose the body,
+    and a coroutine returned from it would run (if ever) after the row committed."""
+    if inspect.iscoroutinefunction(func):
+        raise _async_error(task or repr(func))
+
+
+def _async_error(name: str) -> UsageError:
+    return UsageError(
+        f"{name} is marked apply-once but is a coroutine function (async def): the inbox row "
+        "and the task's writes commit in one database transaction around a sync body; make "
+        "the task a plain def (call async code with asgiref's async_to_sync inside it)"
+    )
 
 
 def alias_for(using: Using, args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
@@ -102,8 +124,9 @@ def alias_for(using: Using, args: Sequence[Any], kwargs: Mapping[str, Any]) -> s
 
 
 def _stored(message_id: str) -> str:
-    """The id as stored: a longer one than the column holds becomes its SHA-256."""
-    if len(message_id) <= MAX_ID:
+    """The id as stored: one longer than the column holds, or with a NUL character (which
+    PostgreSQL text cannot hold), becomes its SHA-256."""
+    if len(message_id) <= MAX_ID and "\x00" not in message_id:
         return message_id
     return "sha256:" + hashlib.sha256(message_id.encode()).hexdigest()
 

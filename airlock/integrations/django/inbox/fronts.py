@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 from airlock.exceptions import UsageError
-from airlock.integrations.django.inbox.core import Using, mark, run_once
+from airlock.integrations.django.inbox.core import Using, mark, refuse_async, run_once
 
 __all__ = [
     "DJANGO_TASKS_KWARG",
@@ -57,6 +57,7 @@ def _name(func: Callable[..., Any]) -> str:
 
 def _decorate(func: F, using: Using, read: Reader) -> F:
     name = _name(func)
+    refuse_async(func, name)
     mark(name)
 
     @functools.wraps(func)
