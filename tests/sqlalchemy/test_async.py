@@ -134,6 +134,33 @@ async def test_using_an_async_session(engine, fates):
     assert sent == ["a"]
 
 
+async def test_two_sessions_on_two_engines_each_hold_the_intent(maker, engine, tmp_path, fates):
+    """An intent waits for every tracked AsyncSession in a transaction (one rolling back drops
+    it); a nested scope with ``using=`` waits for the one it names."""
+    kind = "sqlite" if engine.dialect.name == "sqlite" else "postgres"
+    driver = engine.dialect.driver if kind == "postgres" else "asyncpg"
+    other = make_engine(kind, tmp_path, "other", asynchronous=True, driver=driver)
+    try:
+        other_maker = track(async_sessionmaker(other))
+        sent = Sent()
+        async with scope(sent):
+            async with maker() as orders_db, other_maker() as audit_db:
+                await add(orders_db, "orders")  # autobegins orders_db only: waits for it
+                await audit_db.execute(insert(ORDERS).values(note="audit"))
+                airlock.enqueue(task, "both")
+                async with scope(sent, using=audit_db):
+                    airlock.enqueue(task, "only audit_db")
+                await orders_db.rollback()
+                await audit_db.commit()
+        assert sent == ["only audit_db"]
+        assert fates.by_arg() == {
+            "orders": "rolled_back", "both": "rolled_back", "only audit_db": "dispatched"
+        }  # fmt: skip
+        assert await notes(other) == {"audit"} and await notes(engine) == set()
+    finally:
+        await other.dispose()
+
+
 async def test_concurrent_tasks_keep_their_own_sessions(maker, fates):
     sent = Sent()
     both_enqueued = asyncio.Barrier(2) if hasattr(asyncio, "Barrier") else None

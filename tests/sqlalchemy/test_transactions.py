@@ -191,6 +191,36 @@ def test_a_failing_statement_in_begin_rolls_the_intents_back(maker, sent, fates)
     assert fates.by_arg() == {"duplicate": "rolled_back"}
 
 
+def test_a_commit_refused_by_the_database_rolls_the_intents_back(
+    maker, engine, sent, fates, db_kind
+):
+    """PostgreSQL checks a deferred constraint at COMMIT: ``after_commit`` never fires, and the
+    rollback that follows the failed commit settles the intents ``rolled_back``."""
+    from sqlalchemy import Column, Integer, MetaData, Table, UniqueConstraint
+    from sqlalchemy.exc import IntegrityError
+
+    if db_kind != "postgres":
+        pytest.skip("a deferred constraint checked at COMMIT: PostgreSQL")
+    once = Table(
+        "once",
+        MetaData(),
+        Column("n", Integer),
+        UniqueConstraint("n", deferrable=True, initially="DEFERRED"),
+    )
+    once.metadata.create_all(engine)  # in the test's schema (the engine's schema_translate_map)
+    with maker() as session:
+        with scope(sent):
+            session.execute(insert(once), [{"n": 1}, {"n": 1}])  # accepted until COMMIT
+            add(session, "refused")
+            with pytest.raises(IntegrityError):
+                session.commit()
+            session.rollback()
+            add(session, "next")
+            session.commit()
+    assert sent.args == ["next"]
+    assert fates.by_arg() == {"refused": "rolled_back", "next": "dispatched"}
+
+
 def test_a_key_rolled_back_may_be_enqueued_again(maker, sent, fates):
     with scope(sent) as s:
         with maker() as session:
