@@ -63,6 +63,15 @@ def test_a_failed_attempt_records_nothing_so_the_retry_applies_once(duplicates: 
     assert len(attempts) == 2 and Note.objects.count() == 1 and len(duplicates) == 1
 
 
+def test_an_id_is_one_effect_whatever_the_task(duplicates: Any) -> None:
+    """Documented: the inbox is keyed by the id alone, so a key shared by two tasks skips the
+    second (docs/outbox.md, "An id is one effect, whatever the task")."""
+    assert run_once("13", write, ("receipt",), task="shop.receipt").applied
+    assert not run_once("13", write, ("invoice",), task="shop.invoice").applied
+    assert duplicates == [{"task": "shop.invoice", "message_id": "13", "alias": "default"}]
+    assert list(Note.objects.values_list("text", flat=True)) == ["receipt"]
+
+
 def test_the_row_lives_on_the_alias_the_task_names() -> None:
     run_once("msg-other", write, ("elsewhere", "other"), using="other")
     assert InboxMessage.objects.using("other").filter(message_id="msg-other").exists()
