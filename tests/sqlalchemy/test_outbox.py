@@ -320,6 +320,70 @@ def test_ordering_keys_go_in_order_one_failure_holding_its_key(outbox, engine, m
     assert sent.args == [1, 9, 2, 3]
 
 
+def ordered(maker, keys: int, per_key: int) -> None:
+    """Commit ``per_key`` rows for each of ``keys`` ordering keys, interleaved: ``"k<key>-<n>"``."""
+    with maker() as session, session.begin():
+        with scope(nothing):  # in-process: ordered intents are handed to the relay
+            for n in range(per_key):
+                for key in range(keys):
+                    airlock.enqueue(
+                        deliver, f"k{key}-{n}", _dispatch_options={"ordering_key": f"k{key}"}
+                    )
+
+
+def test_a_dead_head_releases_its_key(outbox, engine, maker, fates):
+    """Documented in outbox.md ("A dead row releases its key"): the SQLAlchemy relay's own claim
+    query must agree with the Django one."""
+    box = Outbox(schema=outbox.table.schema, engine=engine, backoff=0.0, max_attempts=2)
+    ordered(maker, 1, 3)
+    sent = Recorder("k0-0", always=True)
+    relay = box.relay(executor=sent)
+    relay.run_batch()
+    assert sent.args == []  # the head failed once: its key waits for its retry
+    relay.drain()  # the head fails again and is dead: the rest of its key goes
+    assert sent.args == ["k0-1", "k0-2"]
+    assert [s for _, s in statuses(outbox, engine)] == ["dead", "sent", "sent"]
+
+
+def test_several_relays_keep_each_keys_order_while_a_head_fails_twice(
+    outbox, engine, maker, db_kind, fates
+):
+    if db_kind == "sqlite":
+        pytest.skip("SQLite: one relay at a time")
+    keys, per_key = 12, 25
+    ordered(maker, keys, per_key)
+
+    class Sent:
+        def __init__(self) -> None:
+            self.args: list[str] = []
+            self.failures = 0
+            self.lock = threading.Lock()
+
+        def __call__(self, intent: airlock.Intent) -> None:
+            with self.lock:
+                if intent.args[0] == "k3-0" and self.failures < 2:
+                    self.failures += 1
+                    raise Boom("k3-0")
+                self.args.append(intent.args[0])
+
+    sent = Sent()
+    relays = [outbox.relay(executor=sent, batch_size=7) for _ in range(4)]
+    threads = [threading.Thread(target=r.drain) for r in relays]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    # A relay finding nothing it can claim (the others hold the heads) stops: finish the rest.
+    outbox.relay(executor=sent).drain()
+    by_key: dict[str, list[int]] = {}
+    for arg in sent.args:
+        key, n = arg.split("-")
+        by_key.setdefault(key, []).append(int(n))
+    assert by_key == {f"k{k}": list(range(per_key)) for k in range(keys)}  # in order, each once
+    assert sent.failures == 2
+    assert all(status == "sent" for _, status in statuses(outbox, engine))
+
+
 def test_stop_leaves_the_rows_not_tried_pending(outbox, engine, maker, fates):
     stored(maker, 1, 2, 3)
     relay = outbox.relay()
