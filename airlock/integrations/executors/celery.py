@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import inspect
 import numbers
-import sys
+import weakref
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -30,7 +30,6 @@ from typing import Any
 from airlock.integrations._extras import require
 
 with require("celery", __name__):
-    from celery import signals
     from celery.app.task import Task
     from celery.canvas import Signature
     from kombu.exceptions import EncodeError
@@ -43,9 +42,13 @@ from airlock.integrations.executors._batch import (
     CHUNK_SIZE,
     BatchDispatchError,
     BatchingExecutor,
+    Built,
     publish_in_transactions,
 )
-from airlock.integrations.executors._celery_messages import RedisMessages, unproxy
+from airlock.integrations.executors._celery_amqp import ConfirmedChunks
+from airlock.integrations.executors._celery_messages import unproxy
+from airlock.integrations.executors._celery_redis import RedisChunks, RedisMessages
+from airlock.integrations.executors._celery_route import discard, is_redis, route_for
 from airlock.integrations.executors._queues import refuse_coroutine
 from airlock.integrations.executors.sync import sync_executor
 from airlock.typing import SupportsPrepare
@@ -64,6 +67,7 @@ __all__ = [
 ]
 
 _dumps: Callable[..., Any] = _kombu_dumps  # kombu is untyped
+_SYNC_TASKS: weakref.WeakSet[type] = weakref.WeakSet()  # task classes whose run is no coroutine
 
 def send(intent: Intent) -> None:
     """Publish one intent: ``task.apply_async(args, kwargs, task_id=key or id, **options)``.
@@ -259,11 +263,12 @@ class CeleryExecutor(SupportsPrepare):
 
     def prepare(self, intent: Intent) -> Intent:
         check_celery_options(intent)
-        task = intent.task
+        task = unproxy(intent.task)
         if not isinstance(task, (Task, Signature)):
             return intent  # plain function (runs inline) or an already checked wrapper
-        if isinstance(task, Task):
+        if isinstance(task, Task) and type(task) not in _SYNC_TASKS:
             refuse_coroutine(intent, task.run, "Celery")
+            _SYNC_TASKS.add(type(task))  # each @app.task is a class of its own
         options = intent.dispatch_options
         check_serializable(task, intent.args, intent.kwargs, options)
         if "countdown" in options or "expires" in options:
@@ -324,12 +329,6 @@ def _task_app(task: Any) -> Any:
     return app
 
 
-def _is_redis(channel: Any) -> bool:
-    # kombu's Redis transport imports redis; a Redis channel means it is loaded already.
-    redis_transport = sys.modules.get("kombu.transport.redis")
-    return redis_transport is not None and isinstance(channel, redis_transport.Channel)
-
-
 def _stock_apply_async(method: Any) -> bool:
     # airlock's own migration intercept (AirlockTask, install()) only defers calls made inside
     # a scope; what airlock itself sends goes straight through it to Celery's method.
@@ -344,8 +343,15 @@ class CeleryBatchExecutor(BatchingExecutor, CeleryExecutor):
     Same ``prepare`` (argument check, absolute times) and the same messages as
     ``celery_executor``; intents are recorded when called and published in ``after_flush``.
     On failure it raises ``BatchDispatchError`` (``sent`` / ``unsent`` / ``in_doubt``).
-    ``chunk_size`` messages go in each Redis transaction.
+    ``chunk_size`` messages go in each Redis transaction (on RabbitMQ: each wait for
+    publisher confirms, at most ``confirm_timeout`` seconds).
     """
+
+    single_batches = True  # one intent: the fast path still beats apply_async
+
+    def __init__(self, chunk_size: int = CHUNK_SIZE, confirm_timeout: float = 30.0) -> None:
+        super().__init__(chunk_size)
+        self.confirm_timeout = confirm_timeout
 
     def batch_groups(self, intents: list[Intent]) -> list[Hashable | None]:
         apps: dict[int, Any] = {}  # per flush: settings may change between flushes
@@ -365,9 +371,42 @@ class CeleryBatchExecutor(BatchingExecutor, CeleryExecutor):
 
     def publish_batch(self, group: Any, intents: list[Intent]) -> None:
         app = group
+        route = route_for(app)
+        if route is None:  # another thread's flush is using this process's route
+            self.publish_pooled(app, intents)
+            return
+        try:
+            if route.kind is None or route.messages is None:
+                self.publish_one_by_one(intents)  # another broker: the per-message path
+                return
+            messages = route.messages
+            messages.begin()
+            on_sent = messages.after_publish if messages.notify else None
+            run_chunk: Callable[[Built], object]
+            if route.kind == "amqp":
+                run_chunk = ConfirmedChunks(route, self.confirm_timeout)
+            else:
+                run_chunk = RedisChunks(route.client)
+            publish_in_transactions(
+                route.client,
+                intents,
+                messages.build,
+                send,
+                chunk_size=self.chunk_size,
+                on_sent=on_sent,
+                run_chunk=run_chunk,
+            )
+        except BaseException:
+            discard(app, route)  # the connection may be broken: the next flush opens another
+            raise
+        finally:
+            route.lock.release()
+
+    def publish_pooled(self, app: Any, intents: list[Intent]) -> None:
+        """Publish with a producer from Celery's pool (when this process's route is busy)."""
         with app.producer_or_acquire() as producer:
             channel = producer.channel
-            if not _is_redis(channel) or not channel.supports_batch_publish:
+            if not is_redis(channel) or not channel.supports_batch_publish:
                 # Another broker, or a Redis client configured to retry (a retried pipeline
                 # could queue messages twice): the per-message path, one by one.
                 self.publish_one_by_one(intents)
@@ -380,7 +419,8 @@ class CeleryBatchExecutor(BatchingExecutor, CeleryExecutor):
                     batch.build,
                     send,
                     chunk_size=self.chunk_size,
-                    on_sent=batch.after_publish if signals.after_task_publish.receivers else None,
+                    on_sent=batch.after_publish if batch.notify else None,
+                    run_chunk=RedisChunks(client),
                 )
 
     def publish_one_by_one(self, intents: list[Intent]) -> None:

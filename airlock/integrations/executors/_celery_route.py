@@ -1,0 +1,135 @@
+"""The Celery fast path's per-process state: one broker connection per app, kept between flushes.
+
+Acquiring a producer from Celery's pool, creating a Redis client for the channel, reading the
+app's settings and building the first message of a task in full cost more than publishing a
+few messages (docs/performance.md, "Where the time of a small flush goes"). A ``Route`` keeps
+them for one app in one process: a kombu connection and producer of its own (not the pool's),
+the channel's Redis client or an AMQP channel in confirm mode, and the message builder with its
+templates. It is built again after a fork (the pid changed: the parent's sockets are left
+alone), when the app's settings changed, and after a failed publish (the connection may be
+broken). One flush uses it at a time; a flush that finds it busy (another thread) takes
+Celery's pooled producer as before.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import weakref
+from typing import Any
+
+from airlock.integrations.executors._celery_messages import CeleryMessages
+
+__all__ = ["Route", "is_amqp", "is_redis", "route_for", "settings_changed"]
+
+
+def is_redis(channel: Any) -> bool:
+    """A kombu Redis channel (its module is loaded already if the app uses it)."""
+    redis_transport = sys.modules.get("kombu.transport.redis")
+    return redis_transport is not None and isinstance(channel, redis_transport.Channel)
+
+
+def is_amqp(channel: Any) -> bool:
+    """A kombu py-amqp channel (RabbitMQ through ``amqp://`` / ``pyamqp://``)."""
+    amqp_transport = sys.modules.get("kombu.transport.pyamqp")
+    return amqp_transport is not None and isinstance(channel, amqp_transport.Channel)
+
+
+def settings_changed(app: Any, seen: tuple[Any, dict[str, Any]] | None) -> bool:
+    """Whether ``app.conf`` changed since ``seen`` (its object and a copy of its changes)."""
+    if seen is None:
+        return True
+    conf = app.conf
+    return seen[0] is not conf or seen[1] != conf.changes
+
+
+def _snapshot(app: Any) -> tuple[Any, dict[str, Any]]:
+    conf = app.conf
+    return conf, dict(conf.changes)
+
+
+class Route:
+    """One app's connection, producer, channel and message builder, in one process."""
+
+    kind: str | None  # "redis", "amqp" or None (another broker: the per-message path)
+    messages: CeleryMessages | None
+
+    def __init__(self, app: Any) -> None:
+        self.pid = os.getpid()
+        self.lock = threading.Lock()
+        self.seen = _snapshot(app)
+        self.connection = app.connection_for_write()
+        self.client: Any = None
+        self.confirmed = 0  # AMQP: messages published on the confirm channel so far
+        try:
+            self.producer = app.amqp.Producer(self.connection)
+            channel = self.channel = self.producer.channel
+            if is_redis(channel) and channel.supports_batch_publish:
+                # A Redis client configured to retry is refused: a retried pipeline could
+                # queue messages twice.
+                from airlock.integrations.executors._celery_redis import RedisMessages
+
+                self.kind = "redis"
+                self.client = channel._create_client()
+                self.messages = RedisMessages(app, self.producer, channel)
+            elif is_amqp(channel):
+                from airlock.integrations.executors._celery_amqp import AmqpMessages
+
+                self.kind = "amqp"
+                channel.confirm_select()
+                channel._confirm_selected = True  # py-amqp's own confirm path must not redo it
+                self.messages = AmqpMessages(app, self.producer, channel)
+            else:
+                self.kind, self.messages = None, None
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Drop the connection (only in the process that opened it)."""
+        if self.pid != os.getpid():
+            return
+        try:
+            if self.client is not None:
+                self.client.close()
+            self.connection.close()
+        except Exception:  # pragma: no cover - closing a broken connection
+            pass
+
+
+_ROUTES: weakref.WeakKeyDictionary[Any, Route] = weakref.WeakKeyDictionary()
+_ROUTES_LOCK = threading.Lock()
+
+
+def route_for(app: Any) -> Route | None:
+    """This process's route for ``app``, locked for the caller; None when another flush holds it.
+
+    The caller releases ``route.lock`` when done, and calls ``discard(app, route)`` if its
+    publish failed.
+    """
+    with _ROUTES_LOCK:
+        route = _ROUTES.get(app)
+        if route is not None and (route.pid != os.getpid() or settings_changed(app, route.seen)):
+            del _ROUTES[app]
+            if route.lock.acquire(blocking=False):  # else the garbage collector, after that flush
+                route.close()
+                route.lock.release()
+            route = None
+    if route is None:
+        fresh = Route(app)  # connects: outside the lock, other apps' flushes go on
+        with _ROUTES_LOCK:
+            route = _ROUTES.setdefault(app, fresh)
+        if route is not fresh:
+            fresh.close()
+    if not route.lock.acquire(blocking=False):
+        return None
+    return route
+
+
+def discard(app: Any, route: Route) -> None:
+    """Forget a route whose connection may be broken (the caller holds its lock)."""
+    with _ROUTES_LOCK:
+        if _ROUTES.get(app) is route:
+            del _ROUTES[app]
+    route.close()
