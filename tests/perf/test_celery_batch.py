@@ -5,6 +5,8 @@ Real Redis (DB 9), a real Celery app; messages are read back from the broker's l
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -104,6 +106,36 @@ def test_batched_messages_are_exactly_what_apply_async_sends(app: Celery, redis_
     assert sorted(ours) == sorted(stock)
     for task_id, entry in stock.items():
         assert normalized(ours[task_id]) == normalized(entry), task_id
+
+
+def raw_entries(client: Any) -> dict[str, tuple[bytes, bytes]]:
+    """task id -> (Redis list, the entry's bytes with kombu's random delivery tag blanked)."""
+    found: dict[str, tuple[bytes, bytes]] = {}
+    for key in client.keys():
+        if client.type(key) == b"list":
+            for raw in client.lrange(key, 0, -1):
+                task_id = json.loads(raw)["headers"]["id"]
+                raw = re.sub(rb'"delivery_tag": "[0-9a-f-]{36}"', b'"delivery_tag": ""', raw)
+                raw = re.sub(rb'"expiration": "(\d+)"', _rounded_expiration, raw)
+                found[task_id] = (key, raw)
+            client.delete(key)
+    return found
+
+
+def _rounded_expiration(match: re.Match[bytes]) -> bytes:  # milliseconds left at publish time
+    return b'"expiration": "%d"' % round(int(match.group(1)) / 10_000)
+
+
+def test_batched_entries_are_byte_for_byte_what_apply_async_pushes(
+    app: Celery, redis_db: Any
+) -> None:
+    intents = variants(app)
+    for intent in intents:
+        send(intent)
+    stock = raw_entries(redis_db)
+    for _ in range(2):  # the second flush stamps every message from the templates
+        CeleryBatchExecutor().publish_all(intents)
+        assert raw_entries(redis_db) == stock
 
 
 def test_publish_receivers_see_every_message_and_may_change_it(
@@ -260,3 +292,40 @@ def test_plain_repr_is_what_saferepr_gives_whenever_it_answers() -> None:
             assert fast == saferepr(value, 1024, maxlevels=3)
 
     check()
+
+
+def test_the_route_follows_settings_changes(app: Celery, redis_db: Any) -> None:
+    add = app.tasks["perf.add"]
+    executor = CeleryBatchExecutor()
+    executor.publish_all([Intent(task=add, args=(1,))])
+    app.conf.task_default_queue = "perf_changed"  # read again by the next flush
+    executor.publish_all([Intent(task=add, args=(2,)), Intent(task=add, args=(3,))])
+    assert [m["headers"]["argsrepr"] for m in drain(redis_db, "celery")] == ["(1,)"]
+    assert [m["headers"]["argsrepr"] for m in drain(redis_db, "perf_changed")] == [
+        "(2,)",
+        "(3,)",
+    ]
+
+
+def test_a_forked_child_opens_its_own_connection(app: Celery, redis_db: Any) -> None:
+    import multiprocessing
+
+    from airlock.integrations.executors._celery_route import route_for
+
+    add = app.tasks["perf.add"]
+    executor = CeleryBatchExecutor()
+    executor.publish_all([Intent(task=add, args=(1,))])  # the parent's route exists
+
+    def child() -> None:
+        executor.publish_all([Intent(task=add, args=(2,)), Intent(task=add, args=(3,))])
+        route = route_for(app)
+        assert route is not None
+        assert route.pid == multiprocessing.current_process().pid
+
+    process = multiprocessing.get_context("fork").Process(target=child)
+    process.start()
+    process.join(30)
+    assert process.exitcode == 0
+    executor.publish_all([Intent(task=add, args=(4,))])  # the parent's connection still works
+    got = sorted(m["headers"]["argsrepr"] for m in drain(redis_db, "celery"))
+    assert got == ["(1,)", "(2,)", "(3,)", "(4,)"]
