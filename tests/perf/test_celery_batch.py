@@ -329,3 +329,17 @@ def test_a_forked_child_opens_its_own_connection(app: Celery, redis_db: Any) -> 
     executor.publish_all([Intent(task=add, args=(4,))])  # the parent's connection still works
     got = sorted(m["headers"]["argsrepr"] for m in drain(redis_db, "celery"))
     assert got == ["(1,)", "(2,)", "(3,)", "(4,)"]
+
+
+def test_a_refused_single_push_reports_its_intents_unsent(app: Celery, redis_db: Any) -> None:
+    # Both messages go to one list: one LPUSH, refused as a whole (a real WRONGTYPE).
+    redis_db.set("perf_bad", "not a list")
+    add = app.tasks["perf.add"]
+    options = {"queue": "perf_bad"}
+    intents = [Intent(task=add, args=(i,), dispatch_options=options) for i in range(2)]
+    with pytest.raises(BatchDispatchError) as caught:
+        CeleryBatchExecutor().publish_all(intents)
+    assert caught.value.sent == []
+    assert caught.value.unsent == intents
+    assert caught.value.in_doubt == []
+    assert "WRONGTYPE" in str(caught.value)

@@ -175,7 +175,10 @@ class RedisChunks:
                 commands.append((extra[0], list(extra[1])))
                 owners.append(None)  # bookkeeping, not a message
         chunk = [intent for intent, _, _ in built]
-        pipe = self.client.pipeline(transaction=len(commands) > 1)
+        if len(commands) == 1:
+            self.run_one(*commands[0], chunk)
+            return
+        pipe = self.client.pipeline(transaction=True)
         for name, args in commands:
             getattr(pipe, name)(*args)
         try:
@@ -206,3 +209,26 @@ class RedisChunks:
                 unsent=[i for i, _ in failed],
                 errors=failed,
             )
+
+    def run_one(self, name: str, args: list[Any], chunk: list[Intent]) -> None:
+        """One command, on a connection of the client's pool: no pipeline to build."""
+        import redis.exceptions as redis_errors
+
+        pool = self.client.connection_pool
+        try:
+            connection = pool.get_connection()
+        except Exception as exc:  # nothing of this chunk left the process
+            raise BatchDispatchError.build(exc, sent=[], unsent=chunk) from exc
+        try:
+            connection.send_command(name.upper(), *args)
+            connection.read_response()
+        except redis_errors.ResponseError as exc:  # refused (e.g. WRONGTYPE): nothing applied
+            raise BatchDispatchError.build(exc, sent=[], unsent=chunk) from exc
+        except Exception as exc:  # the reply was lost: applied or not, we cannot tell
+            connection.disconnect()
+            raise BatchDispatchError.build(exc, sent=[], in_doubt=chunk) from exc
+        except BaseException:  # an interrupt: the connection is in an unknown state
+            connection.disconnect()
+            raise
+        finally:
+            pool.release(connection)

@@ -323,10 +323,23 @@ def _task_app(task: Any) -> Any:
     if task.soft_time_limit and task.time_limit and task.soft_time_limit > task.time_limit:
         return None  # apply_async raises ValueError: let it
     app = task._get_app()
+    return app if _app_sends_fast(app) else None
+
+
+_APP_FAST: weakref.WeakKeyDictionary[Any, tuple[Any, dict[str, Any], bool]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _app_sends_fast(app: Any) -> bool:
+    """Not eager, no task-sent events, protocol 2 (read again when ``app.conf`` changed)."""
     conf = app.conf
-    if conf.task_always_eager or conf.task_send_sent_event or conf.task_protocol != 2:
-        return None
-    return app
+    seen = _APP_FAST.get(app)
+    if seen is not None and seen[0] is conf and seen[1] == conf.changes:
+        return seen[2]
+    fast = not (conf.task_always_eager or conf.task_send_sent_event or conf.task_protocol != 2)
+    _APP_FAST[app] = (conf, dict(conf.changes), fast)
+    return fast
 
 
 def _stock_apply_async(method: Any) -> bool:
