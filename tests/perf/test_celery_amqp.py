@@ -222,3 +222,24 @@ def test_a_connection_killed_from_another_thread_mid_batch(app: Celery) -> None:
     assert len(queued) == len(set(queued))
     assert {i.id for i in error.sent} <= set(queued)
     assert not {i.id for i in error.unsent} & set(queued)
+
+
+def test_an_idle_connection_is_opened_again_before_a_batch(
+    app: Celery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airlock.integrations.executors import _celery_route
+
+    add = app.tasks["perf.add"]
+    executor = CeleryBatchExecutor()
+    executor.publish_all([Intent(task=add, args=(1,))])
+    first = route_for(app)
+    assert first is not None
+    first.lock.release()
+    monkeypatch.setattr(_celery_route, "AMQP_IDLE_S", -1.0)  # every route counts as idle
+    executor.publish_all([Intent(task=add, args=(2,))])
+    monkeypatch.undo()
+    second = route_for(app)
+    assert second is not None
+    second.lock.release()
+    assert second is not first and not first.connection.connected
+    assert [m.headers["argsrepr"] for m in drain(app, DEFAULT)] == ["(1,)", "(2,)"]

@@ -16,12 +16,17 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 import weakref
 from typing import Any
 
 from airlock.integrations.executors._celery_messages import CeleryMessages
 
 __all__ = ["Route", "is_amqp", "is_redis", "route_for", "settings_changed"]
+
+#: An AMQP route idle this long is opened again before use: a connection a firewall or the
+#: broker dropped in silence would take a batch down with it (Redis's pool checks its own).
+AMQP_IDLE_S = 60.0
 
 
 def is_redis(channel: Any) -> bool:
@@ -62,6 +67,7 @@ class Route:
         self.connection = app.connection_for_write()
         self.client: Any = None
         self.confirmed = 0  # AMQP: messages published on the confirm channel so far
+        self.used = time.monotonic()
         try:
             self.producer = app.amqp.Producer(self.connection)
             channel = self.channel = self.producer.channel
@@ -83,17 +89,24 @@ class Route:
             else:
                 self.kind, self.messages = None, None
         except BaseException:
-            self.close()
+            self.close(graceful=False)
             raise
 
-    def close(self) -> None:
-        """Drop the connection (only in the process that opened it)."""
+    def close(self, graceful: bool = True) -> None:
+        """Drop the connection (only in the process that opened it).
+
+        Not ``graceful``: the connection may be broken or its peer gone, so no goodbye is
+        exchanged with the broker (that could wait for an answer that never comes).
+        """
         if self.pid != os.getpid():
             return
         try:
             if self.client is not None:
                 self.client.close()
-            self.connection.close()
+            if graceful:
+                self.connection.close()
+            else:
+                self.connection.collect()
         except Exception:  # pragma: no cover - closing a broken connection
             pass
 
@@ -110,10 +123,15 @@ def route_for(app: Any) -> Route | None:
     """
     with _ROUTES_LOCK:
         route = _ROUTES.get(app)
-        if route is not None and (route.pid != os.getpid() or settings_changed(app, route.seen)):
+        idle = route is not None and (
+            route.kind == "amqp" and time.monotonic() - route.used > AMQP_IDLE_S
+        )
+        if route is not None and (
+            idle or route.pid != os.getpid() or settings_changed(app, route.seen)
+        ):
             del _ROUTES[app]
             if route.lock.acquire(blocking=False):  # else the garbage collector, after that flush
-                route.close()
+                route.close(graceful=not idle)
                 route.lock.release()
             route = None
     if route is None:
@@ -124,6 +142,7 @@ def route_for(app: Any) -> Route | None:
             fresh.close()
     if not route.lock.acquire(blocking=False):
         return None
+    route.used = time.monotonic()
     return route
 
 
@@ -132,4 +151,4 @@ def discard(app: Any, route: Route) -> None:
     with _ROUTES_LOCK:
         if _ROUTES.get(app) is route:
             del _ROUTES[app]
-    route.close()
+    route.close(graceful=False)
