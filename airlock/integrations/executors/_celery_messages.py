@@ -16,6 +16,7 @@ start of each flush re-reads what may change between flushes.
 
 from __future__ import annotations
 
+import json
 import numbers
 from collections.abc import Callable, Hashable
 from datetime import datetime
@@ -78,11 +79,35 @@ def plain_repr(value: Any) -> str | None:
     return text if len(text) < 512 else None
 
 
+def _json_encoder() -> Callable[[Any], str]:
+    """``_JSON.encode`` for a message body (a tuple), minus building its C encoder per call."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None or _JSON.indent is not None:  # pragma: no cover - no C accelerator
+        return _JSON.encode
+    encode_str = json.encoder.encode_basestring_ascii if _JSON.ensure_ascii else (
+        json.encoder.encode_basestring
+    )
+    # markers=None: no circular check (the arguments passed kombu's own dumps at enqueue)
+    chunks = make(
+        None, _JSON.default, encode_str, None, _JSON.key_separator, _JSON.item_separator,
+        _JSON.sort_keys, _JSON.skipkeys, _JSON.allow_nan,
+    )  # fmt: skip
+    join = "".join
+
+    def encode(body: Any) -> str:
+        return join(chunks(body, 0))
+
+    return encode
+
+
+_ENCODE_JSON = _json_encoder()
+
+
 def serializer_of(name: str) -> Callable[[Any], Any]:
     """kombu's registered encoder for ``name`` (``dumps(body, serializer=name)``'s payload)."""
     encoder = _registry._encoders[name].encoder
     if encoder is _kombu_json.dumps:  # the stock json codec: its encoder, built once
-        return _JSON.encode
+        return _ENCODE_JSON
     return encoder  # type: ignore[no-any-return]
 
 

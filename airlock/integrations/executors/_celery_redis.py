@@ -54,6 +54,18 @@ def _uuid4() -> str:
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 
 
+def _pack(name: str, args: list[Any], encode: Callable[[Any], bytes]) -> bytes:
+    """One command in RESP, as one buffer (redis-py's packer cuts big commands in pieces).
+
+    ``encode`` is the connection's own encoder: each argument becomes the bytes redis-py sends.
+    """
+    parts = [b"*%d\r\n$%d\r\n%s\r\n" % (len(args) + 1, len(name), name.encode())]
+    for arg in args:
+        data = encode(arg)
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
 def _slot(index: int) -> str:
     return f"\x00airlock-slot-{index}\x00"
 
@@ -220,7 +232,7 @@ class RedisChunks:
         except Exception as exc:  # nothing of this chunk left the process
             raise BatchDispatchError.build(exc, sent=[], unsent=chunk) from exc
         try:
-            connection.send_command(name.upper(), *args)
+            connection.send_packed_command([_pack(name.upper(), args, connection.encoder.encode)])
             connection.read_response()
         except redis_errors.ResponseError as exc:  # refused (e.g. WRONGTYPE): nothing applied
             raise BatchDispatchError.build(exc, sent=[], unsent=chunk) from exc

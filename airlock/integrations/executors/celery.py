@@ -20,6 +20,7 @@ never retried on a connection error (that could queue a message twice); a failur
 from __future__ import annotations
 
 import functools
+import gc
 import inspect
 import numbers
 import weakref
@@ -306,6 +307,12 @@ SUPPORTED_OPTIONS = frozenset(
 #: Messages per Redis transaction: big enough to amortize round trips, small enough not to
 #: hold the Redis event loop for long.
 
+#: From this many intents in one run, the cyclic garbage collector is paused while they are
+#: built and published: the messages of a big batch live until their chunk is confirmed, and
+#: the collector would walk the whole heap again and again meanwhile (reference counting still
+#: frees everything; the collector is switched back on at the end).
+GC_PAUSE_AT = 1000
+
 _STOCK_APPLY_ASYNC = Task.apply_async
 _STOCK_SHADOW_NAME = Task.shadow_name
 _UNSEEN = object()
@@ -388,6 +395,9 @@ class CeleryBatchExecutor(BatchingExecutor, CeleryExecutor):
         if route is None:  # another thread's flush is using this process's route
             self.publish_pooled(app, intents)
             return
+        paused = len(intents) >= GC_PAUSE_AT and gc.isenabled()
+        if paused:
+            gc.disable()
         try:
             if route.kind is None or route.messages is None:
                 self.publish_one_by_one(intents)  # another broker: the per-message path
@@ -414,6 +424,8 @@ class CeleryBatchExecutor(BatchingExecutor, CeleryExecutor):
             raise
         finally:
             route.lock.release()
+            if paused:
+                gc.enable()
 
     def publish_pooled(self, app: Any, intents: list[Intent]) -> None:
         """Publish with a producer from Celery's pool (when this process's route is busy)."""
