@@ -343,3 +343,19 @@ def test_a_refused_single_push_reports_its_intents_unsent(app: Celery, redis_db:
     assert caught.value.unsent == intents
     assert caught.value.in_doubt == []
     assert "WRONGTYPE" in str(caught.value)
+
+
+def test_a_flush_finding_the_route_busy_takes_celerys_pool(app: Celery, redis_db: Any) -> None:
+    from airlock.integrations.executors._celery_route import route_for
+
+    add = app.tasks["perf.add"]
+    executor = CeleryBatchExecutor()
+    executor.publish_all([Intent(task=add, args=(1,))])
+    route = route_for(app)  # held, as by a flush in another thread
+    assert route is not None
+    try:
+        executor.publish_all([Intent(task=add, args=(2,)), Intent(task=add, args=(3,))])
+    finally:
+        route.lock.release()
+    got = [m["headers"]["argsrepr"] for m in drain(redis_db, "celery")]
+    assert got == ["(1,)", "(2,)", "(3,)"]
