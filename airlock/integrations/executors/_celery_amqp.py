@@ -158,9 +158,7 @@ class AmqpMessages(CeleryMessages):
         framed = template.framed
         if framed is not None and len(_utf8(task_id)) < 256 and not self.notify:
             # The properties as bytes, stamped: py-amqp's table writer is most of a publish.
-            message = _Stamped(
-                template.encode((args, kwargs, EMBED)), **template.properties
-            )
+            message = _Stamped(template.encode((args, kwargs, EMBED)), **template.properties)
             message.serialized = framed.stamp([task_id, task_id, argsrepr, kwargsrepr], task_id)
             if not template.ignore_result:
                 self.app.backend.on_task_call(self.producer, task_id)

@@ -84,8 +84,10 @@ def _json_encoder() -> Callable[[Any], str]:
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None or _JSON.indent is not None:  # pragma: no cover - no C accelerator
         return _JSON.encode
-    encode_str = json.encoder.encode_basestring_ascii if _JSON.ensure_ascii else (
-        json.encoder.encode_basestring
+    encode_str = (
+        json.encoder.encode_basestring_ascii
+        if _JSON.ensure_ascii
+        else json.encoder.encode_basestring
     )
     # markers=None: no circular check (the arguments passed kombu's own dumps at enqueue)
     chunks = make(

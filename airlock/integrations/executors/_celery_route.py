@@ -20,9 +20,21 @@ import time
 import weakref
 from typing import Any
 
+from airlock.integrations._extras import require
 from airlock.integrations.executors._celery_messages import CeleryMessages
 
-__all__ = ["Route", "is_amqp", "is_redis", "route_for", "settings_changed"]
+with require("celery", __name__):
+    from celery.app.task import Task
+
+__all__ = [
+    "STOCK_APPLY_ASYNC",
+    "Route",
+    "is_amqp",
+    "is_redis",
+    "route_for",
+    "settings_changed",
+    "task_app",
+]
 
 #: An AMQP route idle this long is opened again before use: a connection a firewall or the
 #: broker dropped in silence would take a batch down with it (Redis's pool checks its own).
@@ -152,3 +164,47 @@ def discard(app: Any, route: Route) -> None:
         if _ROUTES.get(app) is route:
             del _ROUTES[app]
     route.close(graceful=False)
+
+
+# Which tasks the fast path takes: the batched executor groups intents by this.
+STOCK_APPLY_ASYNC = Task.apply_async
+_STOCK_SHADOW_NAME = Task.shadow_name
+
+
+def task_app(task: Any) -> Any:
+    """The task's app when the fast path can send its intents, else None (per-message path)."""
+    if not isinstance(task, Task):
+        return None
+    cls = type(task)
+    if not _stock_apply_async(cls.apply_async) or cls.shadow_name is not _STOCK_SHADOW_NAME:
+        return None
+    if task.__v2_compat__ or getattr(task, "_dump_pydantic_arguments", None) is not None:
+        return None
+    if task.soft_time_limit and task.time_limit and task.soft_time_limit > task.time_limit:
+        return None  # apply_async raises ValueError: let it
+    app = task._get_app()
+    return app if _app_sends_fast(app) else None
+
+
+_APP_FAST: weakref.WeakKeyDictionary[Any, tuple[Any, dict[str, Any], bool]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _app_sends_fast(app: Any) -> bool:
+    """Not eager, no task-sent events, protocol 2 (read again when ``app.conf`` changed)."""
+    conf = app.conf
+    seen = _APP_FAST.get(app)
+    if seen is not None and seen[0] is conf and seen[1] == conf.changes:
+        return seen[2]
+    fast = not (conf.task_always_eager or conf.task_send_sent_event or conf.task_protocol != 2)
+    _APP_FAST[app] = (conf, dict(conf.changes), fast)
+    return fast
+
+
+def _stock_apply_async(method: Any) -> bool:
+    # airlock's own migration intercept (AirlockTask, install()) only defers calls made inside
+    # a scope; what airlock itself sends goes straight through it to Celery's method.
+    return method is STOCK_APPLY_ASYNC or (
+        getattr(method, "__module__", None) == "airlock.integrations.celery"
+    )

@@ -49,7 +49,13 @@ from airlock.integrations.executors._batch import (
 from airlock.integrations.executors._celery_amqp import ConfirmedChunks
 from airlock.integrations.executors._celery_messages import unproxy
 from airlock.integrations.executors._celery_redis import RedisChunks, RedisMessages
-from airlock.integrations.executors._celery_route import discard, is_redis, route_for
+from airlock.integrations.executors._celery_route import (
+    STOCK_APPLY_ASYNC,
+    discard,
+    is_redis,
+    route_for,
+    task_app,
+)
 from airlock.integrations.executors._queues import refuse_coroutine
 from airlock.integrations.executors.sync import sync_executor
 from airlock.typing import SupportsPrepare
@@ -121,7 +127,7 @@ CELERY_OPTIONS = frozenset(
 def _own_apply_async_options(cls: Any) -> frozenset[str]:
     """The keyword parameters a task class's own ``apply_async`` override declares."""
     method = cls.apply_async
-    if method is _STOCK_APPLY_ASYNC:
+    if method is STOCK_APPLY_ASYNC:
         return frozenset()
     try:
         parameters = inspect.signature(method).parameters.values()
@@ -313,48 +319,7 @@ SUPPORTED_OPTIONS = frozenset(
 #: frees everything; the collector is switched back on at the end).
 GC_PAUSE_AT = 1000
 
-_STOCK_APPLY_ASYNC = Task.apply_async
-_STOCK_SHADOW_NAME = Task.shadow_name
 _UNSEEN = object()
-
-
-def _task_app(task: Any) -> Any:
-    """The task's app when the fast path can send its intents, else None (per-message path)."""
-    if not isinstance(task, Task):
-        return None
-    cls = type(task)
-    if not _stock_apply_async(cls.apply_async) or cls.shadow_name is not _STOCK_SHADOW_NAME:
-        return None
-    if task.__v2_compat__ or getattr(task, "_dump_pydantic_arguments", None) is not None:
-        return None
-    if task.soft_time_limit and task.time_limit and task.soft_time_limit > task.time_limit:
-        return None  # apply_async raises ValueError: let it
-    app = task._get_app()
-    return app if _app_sends_fast(app) else None
-
-
-_APP_FAST: weakref.WeakKeyDictionary[Any, tuple[Any, dict[str, Any], bool]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _app_sends_fast(app: Any) -> bool:
-    """Not eager, no task-sent events, protocol 2 (read again when ``app.conf`` changed)."""
-    conf = app.conf
-    seen = _APP_FAST.get(app)
-    if seen is not None and seen[0] is conf and seen[1] == conf.changes:
-        return seen[2]
-    fast = not (conf.task_always_eager or conf.task_send_sent_event or conf.task_protocol != 2)
-    _APP_FAST[app] = (conf, dict(conf.changes), fast)
-    return fast
-
-
-def _stock_apply_async(method: Any) -> bool:
-    # airlock's own migration intercept (AirlockTask, install()) only defers calls made inside
-    # a scope; what airlock itself sends goes straight through it to Celery's method.
-    return method is _STOCK_APPLY_ASYNC or (
-        getattr(method, "__module__", None) == "airlock.integrations.celery"
-    )
 
 
 class CeleryBatchExecutor(BatchingExecutor, CeleryExecutor):
@@ -381,7 +346,7 @@ class CeleryBatchExecutor(BatchingExecutor, CeleryExecutor):
             task = unproxy(intent.task)
             app = apps.get(id(task), _UNSEEN)
             if app is _UNSEEN:
-                app = apps[id(task)] = _task_app(task)
+                app = apps[id(task)] = task_app(task)
             options = intent.dispatch_options
             groups.append(app if app is not None and options.keys() <= supported else None)
         return groups
