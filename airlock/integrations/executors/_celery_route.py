@@ -127,6 +127,18 @@ _ROUTES: weakref.WeakKeyDictionary[Any, Route] = weakref.WeakKeyDictionary()
 _ROUTES_LOCK = threading.Lock()
 
 
+def _forget_after_fork() -> None:
+    # A fork while another thread held the lock would leave the child's copy locked forever;
+    # the parent's routes are of no use in the child (their sockets are the parent's).
+    global _ROUTES_LOCK
+    _ROUTES_LOCK = threading.Lock()
+    _ROUTES.clear()
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch - POSIX
+    os.register_at_fork(after_in_child=_forget_after_fork)
+
+
 def route_for(app: Any) -> Route | None:
     """This process's route for ``app``, locked for the caller; None when another flush holds it.
 
