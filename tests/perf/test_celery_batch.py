@@ -359,3 +359,28 @@ def test_a_flush_finding_the_route_busy_takes_celerys_pool(app: Celery, redis_db
         route.lock.release()
     got = [m["headers"]["argsrepr"] for m in drain(redis_db, "celery")]
     assert got == ["(1,)", "(2,)", "(3,)"]
+
+
+def test_a_redis_client_that_retries_takes_the_per_message_path(redis_db: Any) -> None:
+    # A retried pipeline could queue a message twice: with retry_on_timeout the fast path
+    # steps aside and apply_async sends each message (with Celery's own retry policy).
+    from airlock.integrations.executors._celery_route import route_for
+
+    app = Celery("airlock_perf_retry", broker=redis_url(DB), set_as_current=False)
+    app.conf.update(
+        broker_connection_retry_on_startup=False,
+        broker_transport_options={"retry_on_timeout": True},
+    )
+
+    @app.task(name="perf.retry", shared=False)
+    def retry(x: int) -> None:
+        pass
+
+    intents = [Intent(task=retry, args=(i,)) for i in range(3)]
+    CeleryBatchExecutor().publish_all(intents)
+    route = route_for(app)
+    assert route is not None
+    route.lock.release()
+    assert route.kind is None
+    assert [m["headers"]["id"] for m in drain(redis_db, "celery")] == [i.id for i in intents]
+    app.close()

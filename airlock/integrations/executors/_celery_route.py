@@ -31,6 +31,7 @@ __all__ = [
     "Route",
     "is_amqp",
     "is_redis",
+    "redis_batch_safe",
     "route_for",
     "settings_changed",
     "task_app",
@@ -45,6 +46,23 @@ def is_redis(channel: Any) -> bool:
     """A kombu Redis channel (its module is loaded already if the app uses it)."""
     redis_transport = sys.modules.get("kombu.transport.redis")
     return redis_transport is not None and isinstance(channel, redis_transport.Channel)
+
+
+def redis_batch_safe(channel: Any) -> bool:
+    """Whether the channel's Redis client runs a command once: a retried one could queue twice.
+
+    kombu 5.7 says so itself (``supports_batch_publish``); before it, read the client options
+    kombu 5.7 reads.
+    """
+    supported = getattr(channel, "supports_batch_publish", None)
+    if supported is not None:
+        return bool(supported)
+    options = channel.pool.connection_kwargs
+    return not (
+        options.get("retry_on_timeout")
+        or options.get("retry_on_error")
+        or options.get("retry") is not None
+    )
 
 
 def is_amqp(channel: Any) -> bool:
@@ -83,7 +101,7 @@ class Route:
         try:
             self.producer = app.amqp.Producer(self.connection)
             channel = self.channel = self.producer.channel
-            if is_redis(channel) and channel.supports_batch_publish:
+            if is_redis(channel) and redis_batch_safe(channel):
                 # A Redis client configured to retry is refused: a retried pipeline could
                 # queue messages twice.
                 from airlock.integrations.executors._celery_redis import RedisMessages

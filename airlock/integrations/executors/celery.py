@@ -53,6 +53,7 @@ from airlock.integrations.executors._celery_route import (
     STOCK_APPLY_ASYNC,
     discard,
     is_redis,
+    redis_batch_safe,
     route_for,
     task_app,
 )
@@ -396,7 +397,7 @@ class CeleryBatchExecutor(BatchingExecutor, CeleryExecutor):
         """Publish with a producer from Celery's pool (when this process's route is busy)."""
         with app.producer_or_acquire() as producer:
             channel = producer.channel
-            if not is_redis(channel) or not channel.supports_batch_publish:
+            if not is_redis(channel) or not redis_batch_safe(channel):
                 # Another broker, or a Redis client configured to retry (a retried pipeline
                 # could queue messages twice): the per-message path, one by one.
                 self.publish_one_by_one(intents)
