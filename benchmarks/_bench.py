@@ -99,10 +99,11 @@ def load(name: str) -> dict[str, Any] | None:
 def print_table(series: dict[str, dict[str, float]], title: str) -> None:
     """Series as rows, sizes as columns, microseconds per intent."""
     sizes = list(next(iter(series.values())))
+    width = max(34, *(len(name) + 2 for name in series))
     print(f"{title} (us per intent, min of rounds)")
-    print(f"{'intents per flush':34}" + "".join(f"{s:>10}" for s in sizes))
+    print(f"{'intents per flush':{width}}" + "".join(f"{s:>10}" for s in sizes))
     for name, values in series.items():
-        print(f"{name:34}" + "".join(f"{values[s]:>10.1f}" for s in sizes))
+        print(f"{name:{width}}" + "".join(f"{values[s]:>10.1f}" for s in sizes))
 
 
 def meta() -> dict[str, Any]:

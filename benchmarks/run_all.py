@@ -1,11 +1,11 @@
 """Run every benchmark script (``make bench``) and collect their JSON lines.
 
 Runs each ``benchmarks/*.py`` script (not the ``_`` helpers, not this one) in its own process:
-core, django, celery_redis, dramatiq_huey, outbox, then the others in name order
-(asgi_middleware, core_callgrind, middleware_callgrind, vs_airlock_py), then scaling last (it
-reads the broker results and draws the plot). A new script joins by being in this folder. Each
-prints one JSON line and a short table; the JSON lines are gathered in build/bench/all.jsonl.
-Exits non-zero if any script failed.
+core, django, celery_redis, celery_rabbitmq, dramatiq_huey, outbox, then the others in name order
+(asgi_middleware, core_callgrind, dramatiq_rabbitmq, middleware_callgrind, vs_airlock_py, ...),
+then scaling last (it reads the broker results and draws the plot). A new script joins by being
+in this folder. Each prints one JSON line and a short table; the JSON lines are gathered in
+build/bench/all.jsonl. Exits non-zero if any script failed.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-FIRST = ["core", "django", "celery_redis", "dramatiq_huey", "outbox"]
+FIRST = ["core", "django", "celery_redis", "celery_rabbitmq", "dramatiq_huey", "outbox"]
 LAST = ["scaling"]
 
 

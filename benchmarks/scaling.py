@@ -1,10 +1,12 @@
 """Scaling: how each per-intent figure grows from 10 to 10,000 intents per flush, and the plot.
 
-Reads the results celery_redis.py and dramatiq_huey.py saved in build/bench/ (running them
-first when they are missing), adds airlock's core enqueue+flush with a no-op executor at the
-same sizes, and reports for every series the ratio "per-intent cost at the largest flush /
-per-intent cost at 10 intents" (1.0 = flat, which is the goal). Draws docs/img/per_intent.png
-(per-intent cost against flush size, log-log). Prints one JSON line, then a table.
+Reads the results celery_redis.py, dramatiq_huey.py and celery_rabbitmq.py saved in
+build/bench/ (running them first when they are missing), adds airlock's core enqueue+flush with
+a no-op executor at the same sizes, and reports for every series the ratio "per-intent cost at
+the largest flush / per-intent cost at 10 intents" (1.0 = flat, which is the goal). Draws
+docs/img/per_intent.png (per-intent cost against flush size, log-log; Redis on the left with
+its raw LPUSH floors, RabbitMQ on the right with its raw AMQP floors). Prints one JSON line,
+then a table.
 """
 
 from __future__ import annotations
@@ -31,14 +33,18 @@ def core_flush(n: int) -> None:
             enqueue(noop, i)
 
 
+RABBITMQ = "RabbitMQ: "  # prefix of the celery_rabbitmq series (their names repeat Redis's)
+
+
 def broker_series() -> dict[str, dict[str, float]]:
     series: dict[str, dict[str, float]] = {}
-    for name in ("celery_redis", "dramatiq_huey"):
+    for name in ("celery_redis", "dramatiq_huey", "celery_rabbitmq"):
         result = _bench.load(name)
         if result is None or result.get("sizes") != _bench.SIZES:
             module = __import__(name)
             result = module.main()
-        series.update(result["series"])
+        prefix = RABBITMQ if name == "celery_rabbitmq" else ""
+        series.update({prefix + key: value for key, value in result["series"].items()})
     return series
 
 
@@ -48,27 +54,34 @@ def plot(series: dict[str, dict[str, float]]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    # colour = queue, line = way of sending (dotted: own loop, dashed: airlock per message,
-    # solid: airlock batched)
+    # colour = queue (black: the raw broker floors), line = way of sending (dotted: own loop
+    # or raw, dashed: airlock per message, solid: airlock batched)
     colours = {"celery": "tab:green", "dramatiq": "tab:blue", "huey": "tab:orange"}
-    fig, ax = plt.subplots(figsize=(9, 5.5), dpi=110)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5.5), dpi=110, sharey=True)
     for name, values in series.items():
+        ax = right if name.startswith(RABBITMQ) else left
         sizes = [int(s) for s in values]
         colour = next((c for q, c in colours.items() if q in name), "tab:gray")
         if "apply_async" in name:
             colour = colours["celery"]
+        if "raw" in name:
+            colour = "black"
         style = "-" if "batch" in name or "core" in name else ("--" if "airlock" in name else ":")
+        if "raw" in name:
+            style = ":" if "each" in name or "round trip" in name else "-."
         ax.plot(
             sizes, list(values.values()), style, color=colour, marker="o", markersize=3,
-            label=name,
+            label=name.removeprefix(RABBITMQ),
         )  # fmt: skip
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("intents per flush")
-    ax.set_ylabel("microseconds per intent (min of rounds)")
-    ax.set_title("Per-intent dispatch cost against flush size (Redis on loopback)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower left", ncol=2)
+    for ax, title in ((left, "Redis"), (right, "RabbitMQ (Celery)")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("intents per flush")
+        ax.set_title(f"{title} on loopback")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7, loc="lower left", ncol=2)
+    left.set_ylabel("microseconds per intent (min of rounds)")
+    fig.suptitle("Per-intent dispatch cost against flush size")
     fig.tight_layout()
     PLOT.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(PLOT)

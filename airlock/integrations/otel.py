@@ -40,6 +40,7 @@ with require("otel", __name__):
 
 from airlock import _events
 from airlock._intent import Intent
+from airlock.integrations import _otel_receivers as _receivers
 from airlock.integrations import _propagation
 
 __all__ = ["DJANGO_Q_KEY", "ENQUEUED_AT", "instrument", "is_instrumented", "uninstrument"]
@@ -342,14 +343,12 @@ def instrument(
         if _installed is not None:
             return
         if outbox is None:
-            outbox = _outbox_installed()
+            outbox = _receivers.outbox_installed()
         hooks = _Instrumentation(tracer_provider, meter_provider, outbox)
         _undo.append(_events.subscribe(hooks.on_event))
         _propagation.hooks = hooks
         _undo.append(_clear_hooks)
-        _connect_celery(hooks)
-        _connect_django_q(hooks)
-        _connect_inbox(hooks)
+        _undo.extend(_receivers.connect(hooks))
         _installed = hooks
 
 
@@ -369,54 +368,3 @@ def is_instrumented() -> bool:
 
 def _clear_hooks() -> None:
     _propagation.hooks = None
-
-
-def _outbox_installed() -> bool:
-    import sys
-
-    if "django" not in sys.modules:
-        return False
-    from django.apps import apps
-
-    return apps.ready and apps.is_installed("airlock.integrations.django.outbox")
-
-
-def _connect_celery(hooks: _Instrumentation) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("celery") is None:
-        return
-    from celery import signals
-
-    receiver = hooks.celery_publish
-    signals.before_task_publish.connect(receiver, weak=False)
-    _undo.append(lambda: signals.before_task_publish.disconnect(receiver))
-
-
-def _connect_django_q(hooks: _Instrumentation) -> None:
-    import importlib.util
-    import sys
-
-    if "django" not in sys.modules or importlib.util.find_spec("django_q") is None:
-        return
-    from django.apps import apps
-
-    if not apps.apps_ready:  # django_q.signals imports its models
-        return
-    from django_q.signals import pre_enqueue
-
-    receiver = hooks.django_q_enqueue
-    pre_enqueue.connect(receiver, weak=False, dispatch_uid="airlock.otel")
-    _undo.append(lambda: pre_enqueue.disconnect(dispatch_uid="airlock.otel"))
-
-
-def _connect_inbox(hooks: _Instrumentation) -> None:
-    import sys
-
-    if "django" not in sys.modules:
-        return
-    from airlock.integrations.django.inbox.signals import message_duplicate
-
-    receiver = hooks.inbox_duplicate
-    message_duplicate.connect(receiver, weak=False, dispatch_uid="airlock.otel")
-    _undo.append(lambda: message_duplicate.disconnect(dispatch_uid="airlock.otel"))

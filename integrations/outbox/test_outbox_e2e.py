@@ -246,7 +246,10 @@ def test_sigterm_during_a_broker_outage_stops_within_one_send(env: dict[str, str
     rows = list(OutboxMessage.objects.all())
     tried = [row for row in rows if row.attempts]
     assert {row.status for row in rows} == {"pending"}  # none dead, none lost
-    assert 1 <= len(tried) <= 1 + stopped_in / 1.5, (len(tried), stopped_in)
+    # At most the publish in progress (none when SIGTERM lands between the claim and the first
+    # publish, which a loaded machine can make happen), plus what fits in the stop time.
+    assert len(tried) <= 1 + stopped_in / 1.5, (len(tried), stopped_in)
+    assert stopped_in < 1.5 or tried, (len(tried), stopped_in)
     assert all(row.attempts == 1 and "111" in row.last_error for row in tried)
     assert all(not row.last_error for row in rows if not row.attempts)  # untried: untouched
     assert f"sent=0 retried={len(tried)} dead=0" in output

@@ -5,6 +5,8 @@ Real Redis (DB 9), a real Celery app; messages are read back from the broker's l
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -104,6 +106,36 @@ def test_batched_messages_are_exactly_what_apply_async_sends(app: Celery, redis_
     assert sorted(ours) == sorted(stock)
     for task_id, entry in stock.items():
         assert normalized(ours[task_id]) == normalized(entry), task_id
+
+
+def raw_entries(client: Any) -> dict[str, tuple[bytes, bytes]]:
+    """task id -> (Redis list, the entry's bytes with kombu's random delivery tag blanked)."""
+    found: dict[str, tuple[bytes, bytes]] = {}
+    for key in client.keys():
+        if client.type(key) == b"list":
+            for raw in client.lrange(key, 0, -1):
+                task_id = json.loads(raw)["headers"]["id"]
+                raw = re.sub(rb'"delivery_tag": "[0-9a-f-]{36}"', b'"delivery_tag": ""', raw)
+                raw = re.sub(rb'"expiration": "(\d+)"', _rounded_expiration, raw)
+                found[task_id] = (key, raw)
+            client.delete(key)
+    return found
+
+
+def _rounded_expiration(match: re.Match[bytes]) -> bytes:  # milliseconds left at publish time
+    return b'"expiration": "%d"' % round(int(match.group(1)) / 10_000)
+
+
+def test_batched_entries_are_byte_for_byte_what_apply_async_pushes(
+    app: Celery, redis_db: Any
+) -> None:
+    intents = variants(app)
+    for intent in intents:
+        send(intent)
+    stock = raw_entries(redis_db)
+    for _ in range(2):  # the second flush stamps every message from the templates
+        CeleryBatchExecutor().publish_all(intents)
+        assert raw_entries(redis_db) == stock
 
 
 def test_publish_receivers_see_every_message_and_may_change_it(
@@ -260,3 +292,95 @@ def test_plain_repr_is_what_saferepr_gives_whenever_it_answers() -> None:
             assert fast == saferepr(value, 1024, maxlevels=3)
 
     check()
+
+
+def test_the_route_follows_settings_changes(app: Celery, redis_db: Any) -> None:
+    add = app.tasks["perf.add"]
+    executor = CeleryBatchExecutor()
+    executor.publish_all([Intent(task=add, args=(1,))])
+    app.conf.task_default_queue = "perf_changed"  # read again by the next flush
+    executor.publish_all([Intent(task=add, args=(2,)), Intent(task=add, args=(3,))])
+    assert [m["headers"]["argsrepr"] for m in drain(redis_db, "celery")] == ["(1,)"]
+    assert [m["headers"]["argsrepr"] for m in drain(redis_db, "perf_changed")] == [
+        "(2,)",
+        "(3,)",
+    ]
+
+
+def test_a_forked_child_opens_its_own_connection(app: Celery, redis_db: Any) -> None:
+    import multiprocessing
+
+    from airlock.integrations.executors._celery_route import route_for
+
+    add = app.tasks["perf.add"]
+    executor = CeleryBatchExecutor()
+    executor.publish_all([Intent(task=add, args=(1,))])  # the parent's route exists
+
+    def child() -> None:
+        executor.publish_all([Intent(task=add, args=(2,)), Intent(task=add, args=(3,))])
+        route = route_for(app)
+        assert route is not None
+        assert route.pid == multiprocessing.current_process().pid
+
+    process = multiprocessing.get_context("fork").Process(target=child)
+    process.start()
+    process.join(30)
+    assert process.exitcode == 0
+    executor.publish_all([Intent(task=add, args=(4,))])  # the parent's connection still works
+    got = sorted(m["headers"]["argsrepr"] for m in drain(redis_db, "celery"))
+    assert got == ["(1,)", "(2,)", "(3,)", "(4,)"]
+
+
+def test_a_refused_single_push_reports_its_intents_unsent(app: Celery, redis_db: Any) -> None:
+    # Both messages go to one list: one LPUSH, refused as a whole (a real WRONGTYPE).
+    redis_db.set("perf_bad", "not a list")
+    add = app.tasks["perf.add"]
+    options = {"queue": "perf_bad"}
+    intents = [Intent(task=add, args=(i,), dispatch_options=options) for i in range(2)]
+    with pytest.raises(BatchDispatchError) as caught:
+        CeleryBatchExecutor().publish_all(intents)
+    assert caught.value.sent == []
+    assert caught.value.unsent == intents
+    assert caught.value.in_doubt == []
+    assert "WRONGTYPE" in str(caught.value)
+
+
+def test_a_flush_finding_the_route_busy_takes_celerys_pool(app: Celery, redis_db: Any) -> None:
+    from airlock.integrations.executors._celery_route import route_for
+
+    add = app.tasks["perf.add"]
+    executor = CeleryBatchExecutor()
+    executor.publish_all([Intent(task=add, args=(1,))])
+    route = route_for(app)  # held, as by a flush in another thread
+    assert route is not None
+    try:
+        executor.publish_all([Intent(task=add, args=(2,)), Intent(task=add, args=(3,))])
+    finally:
+        route.lock.release()
+    got = [m["headers"]["argsrepr"] for m in drain(redis_db, "celery")]
+    assert got == ["(1,)", "(2,)", "(3,)"]
+
+
+def test_a_redis_client_that_retries_takes_the_per_message_path(redis_db: Any) -> None:
+    # A retried pipeline could queue a message twice: with retry_on_timeout the fast path
+    # steps aside and apply_async sends each message (with Celery's own retry policy).
+    from airlock.integrations.executors._celery_route import route_for
+
+    app = Celery("airlock_perf_retry", broker=redis_url(DB), set_as_current=False)
+    app.conf.update(
+        broker_connection_retry_on_startup=False,
+        broker_transport_options={"retry_on_timeout": True},
+    )
+
+    @app.task(name="perf.retry", shared=False)
+    def retry(x: int) -> None:
+        pass
+
+    intents = [Intent(task=retry, args=(i,)) for i in range(3)]
+    CeleryBatchExecutor().publish_all(intents)
+    route = route_for(app)
+    assert route is not None
+    route.lock.release()
+    assert route.kind is None
+    assert [m["headers"]["id"] for m in drain(redis_db, "celery")] == [i.id for i in intents]
+    app.close()

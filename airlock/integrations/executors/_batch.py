@@ -22,6 +22,7 @@ __all__ = [
     "CHUNK_SIZE",
     "BatchDispatchError",
     "BatchingExecutor",
+    "Built",
     "Commands",
     "NotBatchable",
     "pooled_connection",
@@ -34,7 +35,7 @@ CHUNK_SIZE = 1000
 #: Redis commands that queue one message: ``[(method name, args), ...]``; the first one is the
 #: message itself (e.g. an LPUSH), any others are bookkeeping (e.g. PEXPIRE).
 Commands: TypeAlias = list[tuple[str, tuple[Any, ...]]]
-Built: TypeAlias = list[tuple[Intent, Commands, Any]]
+Built: TypeAlias = list[tuple[Intent, Any, Any]]  # (intent, its Commands or payload, note)
 
 
 class NotBatchable(Exception):
@@ -50,7 +51,11 @@ class BatchingExecutor(SupportsAfterFlush):
     ``BatchDispatchError`` (any other exception means nothing of the run was published).
     ``send_one(intent)``: the per-message path.
     If ``after_flush`` is never called (a scope class that skips it), nothing is sent.
+    A run of one intent goes to ``send_one`` unless ``single_batches`` is true (a backend
+    whose batched path is cheaper than its per-message path even for one message).
     """
+
+    single_batches = False
 
     def __init__(self, chunk_size: int = CHUNK_SIZE) -> None:
         self.chunk_size = chunk_size  # messages per Redis transaction
@@ -100,7 +105,7 @@ class BatchingExecutor(SupportsAfterFlush):
                     end += 1
             run = intents[start:end]
             try:
-                if group is None or len(run) == 1:  # a batch of one gains nothing
+                if group is None or (len(run) == 1 and not self.single_batches):
                     self.send_one(run[0])
                 else:
                     self.publish_batch(group, run)
@@ -126,8 +131,13 @@ def publish_in_transactions(
     *,
     chunk_size: int,
     on_sent: Callable[[list[Any]], object] | None = None,
+    run_chunk: Callable[[Built], object] | None = None,
 ) -> None:
     """Queue ``intents`` on a Redis ``client``, one MULTI/EXEC per ``chunk_size`` messages.
+
+    ``run_chunk(built)``, when given, publishes a chunk instead (another broker's batch, e.g.
+    AMQP with publisher confirms; ``client`` is then unused): like ``run_transaction`` it
+    returns once every message of the chunk is confirmed, else raises ``BatchDispatchError``.
 
     ``build(intent)`` returns the intent's Redis commands and a note passed to ``on_sent`` once
     its chunk is confirmed; it raises ``NotBatchable`` for an intent to send alone with
@@ -139,7 +149,10 @@ def publish_in_transactions(
 
     def push() -> None:
         try:
-            run_transaction(client, built)
+            if run_chunk is None:
+                run_transaction(client, built)
+            else:
+                run_chunk(built)
         except BatchDispatchError as exc:
             rest = intents[len(sent) + len(built) :]
             raise BatchDispatchError.build(

@@ -1,16 +1,22 @@
-"""Celery messages for kombu's Redis transport, built the way ``apply_async`` builds them.
+"""Celery task messages built the way ``apply_async`` builds them, for the batched executor.
 
-``RedisMessages`` walks the steps of ``Task.apply_async`` -> ``Celery.send_task`` ->
-``amqp.send_task_message`` -> ``Producer.publish`` -> the virtual channel's ``basic_publish``
--> the Redis channel's ``_put``, calling Celery's and kombu's own functions for each part
-(``create_task_message``, the router, ``before_task_publish``, the producer's serializer and
-delivery mode, the channel's envelope, body encoding, delivery tag and priority queue name),
-and returns the final LPUSH instead of executing it. Repeated messages of one task and one set
-of options are stamped from the first one. The batched executor is in celery.py.
+``CeleryMessages`` walks the steps of ``Task.apply_async`` -> ``Celery.send_task`` ->
+``amqp.send_task_message`` -> ``Producer.publish``, calling Celery's and kombu's own functions
+for each part (``create_task_message``, the router, ``before_task_publish``, the producer's
+serializer and delivery mode, the channel's ``prepare_message``), and hands the prepared message
+to its transport subclass (``_celery_redis.RedisMessages``: the Redis channel's LPUSH;
+``_celery_amqp.AmqpMessages``: an AMQP ``basic.publish``) instead of sending it.
+
+Repeated messages of one task and one set of options differ only in a few fields (ids,
+argument reprs, body, delivery tag): after the first one is built in full, the others are
+stamped from a template of it. A builder lives as long as its ``Route`` (one per app and
+process, see ``_celery_route``), so templates serve every later flush too; ``begin()`` at the
+start of each flush re-reads what may change between flushes.
 """
 
 from __future__ import annotations
 
+import json
 import numbers
 from collections.abc import Callable, Hashable
 from datetime import datetime
@@ -26,19 +32,20 @@ with require("celery", __name__):
     from celery.utils.time import isoparse
     from kombu.common import Broadcast
     from kombu.serialization import dumps as _kombu_dumps
-    from kombu.utils.json import JSONEncoder
+    from kombu.serialization import registry as _registry
+    from kombu.utils import json as _kombu_json
 
 from airlock._intent import Intent
-from airlock.integrations.executors._batch import Commands, NotBatchable
+from airlock.integrations.executors._batch import NotBatchable
 
-__all__ = ["RedisMessages", "plain_repr", "unproxy"]
+__all__ = ["EMBED", "CeleryMessages", "Full", "plain_repr", "serializer_of", "unproxy"]
 
 kombu_dumps: Callable[..., Any] = _kombu_dumps  # kombu is untyped
 # Options whose values make each message different: such intents are always built in full.
 _PER_MESSAGE = frozenset({"countdown", "eta", "expires", "task_id", "compression", "headers"})
-_Template = tuple[str, str, Commands, dict[str, Any], str, Any, str]
-# kombu's Redis transport writes ``dumps(message)``: the same encoder, built once.
-_ENVELOPE = JSONEncoder()
+#: The third part of a protocol 2 body when there are no callbacks, errbacks, chain or chord.
+EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
+_JSON = _kombu_json.JSONEncoder()  # what kombu's registered "json" serializer builds per call
 
 
 def unproxy(task: Any) -> Any:
@@ -72,17 +79,70 @@ def plain_repr(value: Any) -> str | None:
     return text if len(text) < 512 else None
 
 
-class RedisMessages:
-    """Builds the Redis commands of one app's messages for one batch (settings read once)."""
+def _json_encoder() -> Callable[[Any], str]:
+    """``_JSON.encode`` for a message body (a tuple), minus building its C encoder per call."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None or _JSON.indent is not None:  # pragma: no cover - no C accelerator
+        return _JSON.encode
+    encode_str = (
+        json.encoder.encode_basestring_ascii
+        if _JSON.ensure_ascii
+        else json.encoder.encode_basestring
+    )
+    # markers=None: no circular check (the arguments passed kombu's own dumps at enqueue)
+    chunks = make(
+        None, _JSON.default, encode_str, None, _JSON.key_separator, _JSON.item_separator,
+        _JSON.sort_keys, _JSON.skipkeys, _JSON.allow_nan,
+    )  # fmt: skip
+    join = "".join
+
+    def encode(body: Any) -> str:
+        return join(chunks(body, 0))
+
+    return encode
+
+
+_ENCODE_JSON = _json_encoder()
+
+
+def serializer_of(name: str) -> Callable[[Any], Any]:
+    """kombu's registered encoder for ``name`` (``dumps(body, serializer=name)``'s payload)."""
+    encoder = _registry._encoders[name].encoder
+    if encoder is _kombu_json.dumps:  # the stock json codec: its encoder, built once
+        return _ENCODE_JSON
+    return encoder  # type: ignore[no-any-return]
+
+
+def _fingerprint(task: Any) -> tuple[Any, ...]:
+    # What a template took from the task object: a task changed in between is built afresh.
+    return (task.name, task.ignore_result, *task._get_exec_options().items())
+
+
+class Full:
+    """A message built in full: the transport's payload plus what a template needs of it."""
+
+    __slots__ = ("message", "name", "note", "payload", "serializer")
+
+    def __init__(self, payload: Any, message: Any, name: str, serializer: str, note: Any) -> None:
+        self.payload, self.message, self.name = payload, message, name
+        self.serializer, self.note = serializer, note
+
+
+class CeleryMessages:
+    """Builds one app's messages (settings read once); subclasses add the transport's step.
+
+    Subclasses define ``_final`` (the prepared kombu message -> the transport's payload),
+    ``_template`` (a ``Full`` message -> a template, or None) and ``_stamp`` (a template and
+    one intent -> its payload).
+    """
 
     def __init__(self, app: Any, producer: Any, channel: Any) -> None:
         self.app = app
         self.amqp = app.amqp
-        self.conf = app.conf
         self.producer = producer
         self.channel = channel
         self.declared: set[str] = set()
-        # Celery's settings object is slow to read; read each setting once per batch.
+        # Celery's settings object is slow to read; read each setting once.
         conf = app.conf
         self.repr_levels = conf.task_repr_maxlevels
         self.inherit_priority = conf.task_inherit_parent_priority
@@ -91,71 +151,66 @@ class RedisMessages:
         self.serializer = conf.task_serializer
         self.compression = conf.task_compression
         router = self.amqp.router
+        self.routed = bool(router.routes)
         self.route = router.route if router.routes else self._default_route
         self.default_route = router.expand_destination(conf.task_default_queue)
-        self.parent = app.current_worker_task  # the worker task we run in, if any
-        # Messages of one task with the same options differ only in a few fields: after the
-        # first one is built in full, the others are stamped from it. Not when a router or a
-        # before_task_publish receiver could make each message different.
-        self.templates: dict[Hashable, _Template] | None = (
-            None if router.routes or signals.before_task_publish.receivers else {}
-        )
+        self.kept: dict[Hashable, tuple[Any, Any, tuple[Any, ...]]] = {}  # across flushes
+        self.templates: dict[Hashable, tuple[Any, Any, tuple[Any, ...]]] | None = None
+        self.checked: set[Hashable] = set()
+        self.parent: Any = None
+        self.notify = False
+        self.begin()
 
-    def build(self, intent: Intent) -> tuple[Commands, tuple[Any, ...]]:
-        """Redis commands that queue this intent, and what to tell ``after_task_publish``."""
+    def begin(self) -> None:
+        """Start a flush: read the worker task we run in and the publish signal receivers."""
+        self.parent = parent = self.app.current_worker_task
+        self.notify = bool(signals.after_task_publish.receivers)
+        self.checked.clear()
+        if self.routed or signals.before_task_publish.receivers:
+            self.templates = None  # a router or receiver could make each message different
+        elif parent is None:
+            self.templates = self.kept
+        else:  # root and parent ids come from the worker task: good for this flush only
+            self.templates = {}
+
+    def build(self, intent: Intent) -> tuple[Any, Any]:
+        """The transport payload that publishes this intent, and its ``after_task_publish`` note."""
         task, args, kwargs = unproxy(intent.task), intent.args, intent.kwargs
         if task.typing:
             task.__header__(*args, **kwargs)  # the argument check apply_async makes
         key: Hashable | None = None
-        if self.templates is not None and not intent.dispatch_options.keys() & _PER_MESSAGE:
-            key = (id(task), *intent.dispatch_options.items())
+        options = intent.dispatch_options
+        templates = self.templates
+        if templates is not None and not options.keys() & _PER_MESSAGE:
+            key = (id(task), *options.items()) if options else id(task)
             try:
-                template = self.templates.get(key)
-            except TypeError:  # an unhashable option value (e.g. headers): build in full
-                template = key = None
-            if template is not None:
-                return self._stamp(template, intent, args, kwargs)
+                entry = templates.get(key)
+            except TypeError:  # an unhashable option value: build in full
+                entry = key = None
+            if entry is not None:
+                owner, template, fingerprint = entry
+                if key in self.checked or (
+                    owner is task and fingerprint == _fingerprint(task) and self._check(key)
+                ):
+                    return self._stamp(template, intent.key or intent.id, args, kwargs)
         return self._build(task, intent, key)
 
-    def _stamp(
-        self, template: _Template, intent: Intent, args: Any, kwargs: Any
-    ) -> tuple[Commands, tuple[Any, ...]]:
-        # The fields of a message that differ between two calls of one task with one set of
-        # options: ids, argument reprs, body, delivery tag (see the test comparing with stock).
-        name, redis_key, extras, message, serializer, ignore_result, routing_key = template
-        task_id = intent.key or intent.id
-        body = (args, kwargs, {"callbacks": None, "errbacks": None, "chain": None, "chord": None})
-        content_type, content_encoding, data = kombu_dumps(body, serializer=serializer)
-        channel = self.channel
-        headers = dict(message["headers"])
-        headers["id"] = task_id
-        if self.parent is None:
-            headers["root_id"] = task_id
-        headers["argsrepr"] = plain_repr(args) or saferepr(
-            args, self.amqp.argsrepr_maxsize, maxlevels=self.repr_levels
-        )
-        headers["kwargsrepr"] = plain_repr(kwargs) or saferepr(
-            kwargs, self.amqp.kwargsrepr_maxsize, maxlevels=self.repr_levels
-        )
-        properties = dict(message["properties"])
-        properties["correlation_id"] = task_id
-        properties["delivery_tag"] = channel._next_delivery_tag()
-        stamped = {
-            "body": channel.encode_body(data, channel.body_encoding)[0],
-            "content-encoding": content_encoding,
-            "content-type": content_type,
-            "headers": headers,
-            "properties": properties,
-        }
-        if not ignore_result:
-            self.app.backend.on_task_call(self.producer, task_id)
-        commands = [("lpush", (redis_key, _ENVELOPE.encode(stamped))), *extras]
-        return commands, (name, body, headers, "", routing_key)
+    def _check(self, key: Hashable) -> bool:
+        self.checked.add(key)
+        return True
+
+    def reprs(self, args: Any, kwargs: Any) -> tuple[str, str]:
+        """``argsrepr`` and ``kwargsrepr`` as Celery writes them."""
+        argsrepr = plain_repr(args)
+        if argsrepr is None:
+            argsrepr = saferepr(args, self.amqp.argsrepr_maxsize, maxlevels=self.repr_levels)
+        kwargsrepr = plain_repr(kwargs)
+        if kwargsrepr is None:
+            kwargsrepr = saferepr(kwargs, self.amqp.kwargsrepr_maxsize, maxlevels=self.repr_levels)
+        return argsrepr, kwargsrepr
 
     # -- building in full: the steps of apply_async -> send_task -> send_task_message -> publish
-    def _build(
-        self, task: Any, intent: Intent, template_key: Hashable | None
-    ) -> tuple[Commands, tuple[Any, ...]]:
+    def _build(self, task: Any, intent: Intent, template_key: Hashable | None) -> tuple[Any, Any]:
         args, kwargs = intent.args, intent.kwargs
         options = dict(task._get_exec_options(), **intent.dispatch_options)
         options.setdefault("ignore_result", task.ignore_result)
@@ -177,12 +232,7 @@ class RedisMessages:
             parent_id = parent.request.id
             if self.inherit_priority:
                 options.setdefault("priority", parent.request.delivery_info.get("priority"))
-        argsrepr = plain_repr(args)
-        if argsrepr is None:
-            argsrepr = saferepr(args, self.amqp.argsrepr_maxsize, maxlevels=self.repr_levels)
-        kwargsrepr = plain_repr(kwargs)
-        if kwargsrepr is None:
-            kwargsrepr = saferepr(kwargs, self.amqp.kwargsrepr_maxsize, maxlevels=self.repr_levels)
+        argsrepr, kwargsrepr = self.reprs(args, kwargs)
         message = self.amqp.create_task_message(
             task_id, name, args, kwargs, countdown, eta, None, None, expires, 0, None,
             None, None, self.app.thread_oid, time_limit, soft_time_limit, False,
@@ -192,19 +242,17 @@ class RedisMessages:
         options.pop("stamped_headers", None)
         if not ignore_result:
             self.app.backend.on_task_call(self.producer, task_id)
-        redis_key, stamped, extras, published = self._envelope(name, message, **options)
+        full = self._envelope(name, message, **options)
         if (
             template_key is not None
             and not (countdown or eta or expires)
-            and not (
-                stamped["headers"].get("compression") or stamped["headers"].get("task") != name
-            )
+            and not (full.note[2].get("compression") or full.note[2].get("task") != name)
         ):
-            serializer = options.get("serializer") or self.serializer
-            self.templates[template_key] = (  # type: ignore[index]
-                name, redis_key, extras, stamped, serializer, ignore_result, published[4]
-            )  # fmt: skip
-        return [("lpush", (redis_key, _ENVELOPE.encode(stamped))), *extras], published
+            template = self._template(full, ignore_result)
+            if template is not None:
+                self.templates[template_key] = (task, template, _fingerprint(task))  # type: ignore[index]
+                self.checked.add(template_key)
+        return full.payload, full.note
 
     def _default_route(self, options: dict[str, Any], *_: Any) -> dict[str, Any]:
         # Router.route for an app without task_routes, minus its settings lookup per message.
@@ -241,7 +289,7 @@ class RedisMessages:
         timeout: Any = None,
         confirm_timeout: Any = None,
         **kwargs: Any,
-    ) -> tuple[str, dict[str, Any], Commands, tuple[Any, ...]]:
+    ) -> Full:
         # Celery's amqp.send_task_message, up to the point where it calls producer.publish.
         headers2, properties, body, _sent_event = message
         if headers:
@@ -275,17 +323,19 @@ class RedisMessages:
             declare=[queue] if queue is not None else [], headers=headers2,
             properties=properties, retry_policy=retry_policy,
         )  # fmt: skip
-        redis_key, stamped, extras = self._publish(
+        serializer = serializer or self.serializer
+        payload, prepared = self._publish(
             body,
             routing_key=routing_key,
             exchange=exchange,
-            serializer=serializer or self.serializer,
+            serializer=serializer,
             compression=compression or self.compression,
             delivery_mode=delivery_mode,
             headers=headers2,
             **properties,
         )
-        return redis_key, stamped, extras, (name, body, headers2, exchange, routing_key)
+        note = (name, body, headers2, exchange, routing_key)
+        return Full(payload, prepared, name, serializer, note)
 
     def _publish(
         self,
@@ -303,10 +353,10 @@ class RedisMessages:
         exchange: Any = None,
         expiration: Any = None,
         **properties: Any,
-    ) -> tuple[str, dict[str, Any], Commands]:
-        # kombu's Producer.publish + _publish, then the virtual channel's basic_publish and the
-        # Redis channel's _put, with the final LPUSH collected instead of executed.
-        producer, channel = self.producer, self.channel
+    ) -> tuple[Any, Any]:
+        # kombu's Producer.publish and _publish up to the channel's prepare_message; the
+        # transport's basic_publish is the subclass's ``_final``.
+        producer = self.producer
         headers = {} if headers is None else headers
         compression = producer.compression if compression is None else compression
         exchange_name, properties["delivery_mode"] = producer._delivery_details(
@@ -319,17 +369,11 @@ class RedisMessages:
         body, content_type, content_encoding = producer._prepare(
             body, serializer, content_type, content_encoding, compression, headers
         )
-        message = channel.prepare_message(
+        message = self.channel.prepare_message(
             body, priority, content_type, content_encoding, headers, properties
         )
-        channel._inplace_augment_message(message, exchange_name, routing_key)
-        key = channel._q_for_pri(routing_key, channel._get_message_priority(message))
-        extras: Commands = []
-        expires = channel._expires.get(routing_key) if channel._expires else None
-        if expires is not None:
-            for step in channel.priority_steps:
-                extras.append(("pexpire", (channel._q_for_pri(routing_key, step), expires)))
-        return key, message, extras
+        payload, prepared = self._final(message, routing_key, mandatory, immediate)
+        return payload, prepared
 
     def after_publish(self, notes: list[tuple[Any, ...]]) -> None:
         """Tell ``after_task_publish`` receivers, once the broker confirmed the messages."""
@@ -338,3 +382,13 @@ class RedisMessages:
             send_after(
                 sender=name, body=body, headers=headers, exchange=exchange, routing_key=routing_key
             )
+
+    # -- the transport's part
+    def _final(self, message: Any, routing_key: str, mandatory: Any, immediate: Any) -> Any:
+        raise NotImplementedError
+
+    def _template(self, full: Full, ignore_result: Any) -> Any:
+        raise NotImplementedError
+
+    def _stamp(self, template: Any, task_id: str, args: Any, kwargs: Any) -> tuple[Any, Any]:
+        raise NotImplementedError

@@ -20,9 +20,10 @@ never retried on a connection error (that could queue a message twice); a failur
 from __future__ import annotations
 
 import functools
+import gc
 import inspect
 import numbers
-import sys
+import weakref
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -30,7 +31,6 @@ from typing import Any
 from airlock.integrations._extras import require
 
 with require("celery", __name__):
-    from celery import signals
     from celery.app.task import Task
     from celery.canvas import Signature
     from kombu.exceptions import EncodeError
@@ -43,9 +43,20 @@ from airlock.integrations.executors._batch import (
     CHUNK_SIZE,
     BatchDispatchError,
     BatchingExecutor,
+    Built,
     publish_in_transactions,
 )
-from airlock.integrations.executors._celery_messages import RedisMessages, unproxy
+from airlock.integrations.executors._celery_amqp import ConfirmedChunks
+from airlock.integrations.executors._celery_messages import unproxy
+from airlock.integrations.executors._celery_redis import RedisChunks, RedisMessages
+from airlock.integrations.executors._celery_route import (
+    STOCK_APPLY_ASYNC,
+    discard,
+    is_redis,
+    redis_batch_safe,
+    route_for,
+    task_app,
+)
 from airlock.integrations.executors._queues import refuse_coroutine
 from airlock.integrations.executors.sync import sync_executor
 from airlock.typing import SupportsPrepare
@@ -64,6 +75,7 @@ __all__ = [
 ]
 
 _dumps: Callable[..., Any] = _kombu_dumps  # kombu is untyped
+_SYNC_TASKS: weakref.WeakSet[type] = weakref.WeakSet()  # task classes whose run is no coroutine
 
 def send(intent: Intent) -> None:
     """Publish one intent: ``task.apply_async(args, kwargs, task_id=key or id, **options)``.
@@ -116,7 +128,7 @@ CELERY_OPTIONS = frozenset(
 def _own_apply_async_options(cls: Any) -> frozenset[str]:
     """The keyword parameters a task class's own ``apply_async`` override declares."""
     method = cls.apply_async
-    if method is _STOCK_APPLY_ASYNC:
+    if method is STOCK_APPLY_ASYNC:
         return frozenset()
     try:
         parameters = inspect.signature(method).parameters.values()
@@ -259,11 +271,12 @@ class CeleryExecutor(SupportsPrepare):
 
     def prepare(self, intent: Intent) -> Intent:
         check_celery_options(intent)
-        task = intent.task
+        task = unproxy(intent.task)
         if not isinstance(task, (Task, Signature)):
             return intent  # plain function (runs inline) or an already checked wrapper
-        if isinstance(task, Task):
+        if isinstance(task, Task) and type(task) not in _SYNC_TASKS:
             refuse_coroutine(intent, task.run, "Celery")
+            _SYNC_TASKS.add(type(task))  # each @app.task is a class of its own
         options = intent.dispatch_options
         check_serializable(task, intent.args, intent.kwargs, options)
         if "countdown" in options or "expires" in options:
@@ -301,41 +314,13 @@ SUPPORTED_OPTIONS = frozenset(
 #: Messages per Redis transaction: big enough to amortize round trips, small enough not to
 #: hold the Redis event loop for long.
 
-_STOCK_APPLY_ASYNC = Task.apply_async
-_STOCK_SHADOW_NAME = Task.shadow_name
+#: From this many intents in one run, the cyclic garbage collector is paused while they are
+#: built and published: the messages of a big batch live until their chunk is confirmed, and
+#: the collector would walk the whole heap again and again meanwhile (reference counting still
+#: frees everything; the collector is switched back on at the end).
+GC_PAUSE_AT = 1000
+
 _UNSEEN = object()
-
-
-def _task_app(task: Any) -> Any:
-    """The task's app when the fast path can send its intents, else None (per-message path)."""
-    if not isinstance(task, Task):
-        return None
-    cls = type(task)
-    if not _stock_apply_async(cls.apply_async) or cls.shadow_name is not _STOCK_SHADOW_NAME:
-        return None
-    if task.__v2_compat__ or getattr(task, "_dump_pydantic_arguments", None) is not None:
-        return None
-    if task.soft_time_limit and task.time_limit and task.soft_time_limit > task.time_limit:
-        return None  # apply_async raises ValueError: let it
-    app = task._get_app()
-    conf = app.conf
-    if conf.task_always_eager or conf.task_send_sent_event or conf.task_protocol != 2:
-        return None
-    return app
-
-
-def _is_redis(channel: Any) -> bool:
-    # kombu's Redis transport imports redis; a Redis channel means it is loaded already.
-    redis_transport = sys.modules.get("kombu.transport.redis")
-    return redis_transport is not None and isinstance(channel, redis_transport.Channel)
-
-
-def _stock_apply_async(method: Any) -> bool:
-    # airlock's own migration intercept (AirlockTask, install()) only defers calls made inside
-    # a scope; what airlock itself sends goes straight through it to Celery's method.
-    return method is _STOCK_APPLY_ASYNC or (
-        getattr(method, "__module__", None) == "airlock.integrations.celery"
-    )
 
 
 class CeleryBatchExecutor(BatchingExecutor, CeleryExecutor):
@@ -344,8 +329,15 @@ class CeleryBatchExecutor(BatchingExecutor, CeleryExecutor):
     Same ``prepare`` (argument check, absolute times) and the same messages as
     ``celery_executor``; intents are recorded when called and published in ``after_flush``.
     On failure it raises ``BatchDispatchError`` (``sent`` / ``unsent`` / ``in_doubt``).
-    ``chunk_size`` messages go in each Redis transaction.
+    ``chunk_size`` messages go in each Redis transaction (on RabbitMQ: each wait for
+    publisher confirms, at most ``confirm_timeout`` seconds).
     """
+
+    single_batches = True  # one intent: the fast path still beats apply_async
+
+    def __init__(self, chunk_size: int = CHUNK_SIZE, confirm_timeout: float = 30.0) -> None:
+        super().__init__(chunk_size)
+        self.confirm_timeout = confirm_timeout
 
     def batch_groups(self, intents: list[Intent]) -> list[Hashable | None]:
         apps: dict[int, Any] = {}  # per flush: settings may change between flushes
@@ -355,7 +347,7 @@ class CeleryBatchExecutor(BatchingExecutor, CeleryExecutor):
             task = unproxy(intent.task)
             app = apps.get(id(task), _UNSEEN)
             if app is _UNSEEN:
-                app = apps[id(task)] = _task_app(task)
+                app = apps[id(task)] = task_app(task)
             options = intent.dispatch_options
             groups.append(app if app is not None and options.keys() <= supported else None)
         return groups
@@ -365,9 +357,47 @@ class CeleryBatchExecutor(BatchingExecutor, CeleryExecutor):
 
     def publish_batch(self, group: Any, intents: list[Intent]) -> None:
         app = group
+        route = route_for(app)
+        if route is None:  # another thread's flush is using this process's route
+            self.publish_pooled(app, intents)
+            return
+        paused = len(intents) >= GC_PAUSE_AT and gc.isenabled()
+        if paused:
+            gc.disable()
+        try:
+            if route.kind is None or route.messages is None:
+                self.publish_one_by_one(intents)  # another broker: the per-message path
+                return
+            messages = route.messages
+            messages.begin()
+            on_sent = messages.after_publish if messages.notify else None
+            run_chunk: Callable[[Built], object]
+            if route.kind == "amqp":
+                run_chunk = ConfirmedChunks(route, self.confirm_timeout)
+            else:
+                run_chunk = RedisChunks(route.client)
+            publish_in_transactions(
+                route.client,
+                intents,
+                messages.build,
+                send,
+                chunk_size=self.chunk_size,
+                on_sent=on_sent,
+                run_chunk=run_chunk,
+            )
+        except BaseException:
+            discard(app, route)  # the connection may be broken: the next flush opens another
+            raise
+        finally:
+            route.lock.release()
+            if paused:
+                gc.enable()
+
+    def publish_pooled(self, app: Any, intents: list[Intent]) -> None:
+        """Publish with a producer from Celery's pool (when this process's route is busy)."""
         with app.producer_or_acquire() as producer:
             channel = producer.channel
-            if not _is_redis(channel) or not channel.supports_batch_publish:
+            if not is_redis(channel) or not redis_batch_safe(channel):
                 # Another broker, or a Redis client configured to retry (a retried pipeline
                 # could queue messages twice): the per-message path, one by one.
                 self.publish_one_by_one(intents)
@@ -380,7 +410,8 @@ class CeleryBatchExecutor(BatchingExecutor, CeleryExecutor):
                     batch.build,
                     send,
                     chunk_size=self.chunk_size,
-                    on_sent=batch.after_publish if signals.after_task_publish.receivers else None,
+                    on_sent=batch.after_publish if batch.notify else None,
+                    run_chunk=RedisChunks(client),
                 )
 
     def publish_one_by_one(self, intents: list[Intent]) -> None:

@@ -1,0 +1,270 @@
+"""Celery messages on RabbitMQ (kombu's py-amqp transport), published with confirms per batch.
+
+``AmqpMessages`` ends the steps of ``CeleryMessages`` (``_celery_messages``) where kombu's
+``Producer._publish`` calls the channel's ``basic_publish``: it returns the ``amqp.Message`` the
+channel prepared, with the exchange and routing key, instead of sending it. A stamped message
+is the template's properties with its own ids and argument reprs, and its own body.
+
+``ConfirmedChunks`` publishes a chunk of them on one channel in confirm mode
+(``confirm.select`` once per connection): every ``basic.publish`` first, then one wait for the
+broker's ``basic.ack`` / ``basic.nack`` of all of them, where ``apply_async`` with
+``confirm_publish`` waits once per message. Acked: sent; nacked: unsent (the broker dropped
+it); the connection lost or the wait timed out before an answer: in doubt.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from airlock.integrations._extras import require
+
+with require("celery", __name__):
+    from amqp import Message
+    from amqp.exceptions import MessageNacked
+    from amqp.serialization import dumps as _amqp_dumps
+
+from airlock._intent import Intent
+from airlock.integrations.executors._batch import BatchDispatchError, Built
+from airlock.integrations.executors._celery_messages import (
+    EMBED,
+    CeleryMessages,
+    Full,
+    serializer_of,
+)
+
+__all__ = ["AmqpMessages", "ConfirmedChunks"]
+
+
+class _Template:
+    __slots__ = ("encode", "framed", "ignore_result", "name", "properties", "publish", "root")
+
+    def __init__(self, **fields: Any) -> None:
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+
+class _Stamped(Message):  # type: ignore[misc]
+    """An ``amqp.Message`` whose property bytes were stamped from a template's."""
+
+    __slots__ = ("serialized",)
+
+    def _serialize_properties(self) -> bytes:
+        return self.serialized  # type: ignore[no-any-return]
+
+
+def _utf8(value: str) -> bytes:
+    return value.encode("utf-8", "surrogatepass")  # how py-amqp encodes strings
+
+
+def _slot(index: int) -> str:
+    return f"\x00airlock-slot-{index}\x00"
+
+
+_ID, _ROOT, _ARGS, _KWARGS = range(4)
+
+
+class _Framed:
+    """py-amqp's serialized properties of a template message, cut where messages differ.
+
+    The header table's ``id``, ``root_id``, ``argsrepr`` and ``kwargsrepr`` (long strings, each
+    after its 4-byte length), the table's own length before it, and the ``correlation_id``
+    (a short string after its 1-byte length) are put back per message; the rest is the bytes
+    py-amqp wrote for the template.
+    """
+
+    def __init__(self, properties: dict[str, Any], root: bool) -> None:
+        headers = dict(properties["application_headers"])
+        slots = [_ID, _ARGS, _KWARGS, *((_ROOT,) if root else ())]
+        for index, name in ((_ID, "id"), (_ARGS, "argsrepr"), (_KWARGS, "kwargsrepr")):
+            headers[name] = _slot(index)
+        if root:
+            headers["root_id"] = _slot(_ROOT)
+        correlation = _slot(9)
+        probe = Message("", **dict(properties, application_headers=headers))
+        probe.properties["correlation_id"] = correlation
+        whole = probe._serialize_properties()
+        table = _amqp_dumps("F", [headers])[4:]  # the table's entries, without its length
+        at = whole.index(table)
+        self.head, tail = whole[: at - 4], whole[at + len(table) :]
+        marker = bytes([len(_utf8(correlation))]) + _utf8(correlation)
+        if tail.count(marker) != 1:  # pragma: no cover - a property py-amqp moved
+            raise ValueError("correlation_id not found in the template's properties")
+        self.before_correlation, self.after_correlation = tail.split(marker)
+        self.parts: list[bytes] = []
+        self.order: list[int] = []
+        rest = table
+        while True:
+            found = [(rest.find(self._item(_slot(i))), i) for i in slots]
+            found = [(pos, i) for pos, i in found if pos >= 0]
+            if not found:
+                break
+            pos, index = min(found)
+            self.parts.append(rest[:pos])
+            self.order.append(index)
+            rest = rest[pos + len(self._item(_slot(index))) :]
+        self.parts.append(rest)
+        if sorted(self.order) != sorted(slots):  # pragma: no cover
+            raise ValueError("a header slot is missing from the template's table")
+
+    @staticmethod
+    def _item(value: str) -> bytes:
+        data = _utf8(value)
+        return b"S" + len(data).to_bytes(4, "big") + data
+
+    def stamp(self, values: list[str], correlation_id: str) -> bytes:
+        item = self._item
+        parts = self.parts
+        pieces = [parts[0]]
+        for n, index in enumerate(self.order):
+            pieces.append(item(values[index]))
+            pieces.append(parts[n + 1])
+        table = b"".join(pieces)
+        correlation = _utf8(correlation_id)
+        return b"".join(
+            (
+                self.head, len(table).to_bytes(4, "big"), table, self.before_correlation,
+                bytes([len(correlation)]), correlation, self.after_correlation,
+            )
+        )  # fmt: skip
+
+
+class AmqpMessages(CeleryMessages):
+    """Builds one app's ``amqp.Message`` objects (see ``CeleryMessages``)."""
+
+    def _final(
+        self, message: Any, routing_key: str, mandatory: Any, immediate: Any
+    ) -> tuple[Any, Any]:
+        return (routing_key, mandatory, immediate, message), message
+
+    def _template(self, full: Full, ignore_result: Any) -> _Template:
+        routing_key, mandatory, immediate, message = full.payload
+        properties = dict(message.properties)
+        root = self.parent is None
+        framed = None
+        if type(properties.get("correlation_id")) is str and all(
+            type(properties["application_headers"].get(name)) is str
+            for name in ("id", "argsrepr", "kwargsrepr", *(("root_id",) if root else ()))
+        ):
+            framed = _Framed(properties, root)
+        return _Template(
+            encode=serializer_of(full.serializer), framed=framed, ignore_result=ignore_result,
+            name=full.name, properties=properties, publish=(routing_key, mandatory, immediate),
+            root=root,
+        )  # fmt: skip
+
+    def _stamp(self, template: Any, task_id: str, args: Any, kwargs: Any) -> tuple[Any, Any]:
+        argsrepr, kwargsrepr = self.reprs(args, kwargs)
+        framed = template.framed
+        if framed is not None and len(_utf8(task_id)) < 256 and not self.notify:
+            # The properties as bytes, stamped: py-amqp's table writer is most of a publish.
+            message = _Stamped(template.encode((args, kwargs, EMBED)), **template.properties)
+            message.serialized = framed.stamp([task_id, task_id, argsrepr, kwargsrepr], task_id)
+            if not template.ignore_result:
+                self.app.backend.on_task_call(self.producer, task_id)
+            return (*template.publish, message), None
+        properties = dict(template.properties)
+        headers = properties["application_headers"] = dict(
+            properties["application_headers"], id=task_id, argsrepr=argsrepr, kwargsrepr=kwargsrepr
+        )
+        if template.root:
+            headers["root_id"] = task_id
+        properties["correlation_id"] = task_id
+        message = Message(template.encode((args, kwargs, EMBED)), **properties)
+        if not template.ignore_result:
+            self.app.backend.on_task_call(self.producer, task_id)
+        routing_key, mandatory, immediate = template.publish
+        note = None
+        if self.notify:
+            note = (template.name, (args, kwargs, dict(EMBED)), headers, "", routing_key)
+        return (routing_key, mandatory, immediate, message), note
+
+
+class _Confirms:
+    """The broker's answers for delivery tags ``base + 1`` to ``base + count``."""
+
+    def __init__(self, base: int, count: int) -> None:
+        self.base = base
+        self.acked: list[bool | None] = [None] * count
+        self.low = 0  # every index below it is answered
+
+    def answer(self, tag: int, multiple: bool, ok: bool) -> None:
+        index = tag - self.base - 1
+        acked = self.acked
+        if index < 0 or index >= len(acked):
+            return
+        if multiple:
+            for i in range(self.low, index + 1):
+                if acked[i] is None:
+                    acked[i] = ok
+        else:
+            acked[index] = ok
+        while self.low < len(acked) and acked[self.low] is not None:
+            self.low += 1
+
+    def ack(self, tag: int, multiple: bool = False) -> None:
+        self.answer(tag, multiple, True)
+
+    def nack(self, tag: int, multiple: bool = False, *_: Any) -> None:
+        self.answer(tag, multiple, False)
+
+
+class ConfirmedChunks:
+    """``run_chunk`` for ``publish_in_transactions`` on a py-amqp channel in confirm mode."""
+
+    def __init__(self, route: Any, confirm_timeout: float) -> None:
+        self.route = route
+        self.confirm_timeout = confirm_timeout
+
+    def __call__(self, built: Built) -> None:
+        route = self.route
+        channel = route.channel
+        chunk = [intent for intent, _, _ in built]
+        confirms = _Confirms(route.confirmed, len(chunk))
+        events = channel.events
+        events["basic_ack"].add(confirms.ack)
+        events["basic_nack"].add(confirms.nack)
+        published = 0
+        try:
+            publish = channel._basic_publish
+            for _, (routing_key, mandatory, immediate, message), _ in built:
+                route.confirmed += 1  # the broker numbers what it received, even a half
+                publish(message, "", routing_key, mandatory, immediate)
+                published += 1
+            deadline = time.monotonic() + self.confirm_timeout
+            drain = channel.connection.drain_events
+            while confirms.low < published:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(
+                        f"RabbitMQ confirmed {confirms.low} of {published} messages within "
+                        f"{self.confirm_timeout} s"
+                    )
+                drain(timeout=left)
+        except Exception as exc:
+            # Answered: sent or unsent. Published (or being published) without an answer: in
+            # doubt. Not yet published: unsent.
+            raise _outcome(exc, chunk, confirms, min(published + 1, len(chunk))) from exc
+        finally:
+            events["basic_ack"].discard(confirms.ack)
+            events["basic_nack"].discard(confirms.nack)
+        if False in confirms.acked:
+            refused = MessageNacked("RabbitMQ refused (nacked) some messages")
+            raise _outcome(refused, chunk, confirms, len(chunk))
+
+
+def _outcome(
+    exc: BaseException, chunk: list[Intent], confirms: _Confirms, tried: int
+) -> BatchDispatchError:
+    sent: list[Intent] = []
+    unsent: list[Intent] = []
+    in_doubt: list[Intent] = []
+    for index, intent in enumerate(chunk):
+        answer = confirms.acked[index]
+        if answer is True:
+            sent.append(intent)
+        elif answer is False or index >= tried:
+            unsent.append(intent)
+        else:
+            in_doubt.append(intent)
+    return BatchDispatchError.build(exc, sent=sent, unsent=unsent, in_doubt=in_doubt)

@@ -1,0 +1,245 @@
+"""The batched Celery path on RabbitMQ: the messages apply_async sends, confirmed per batch.
+
+Real RabbitMQ (queues named ``broker_perf_*``), a real Celery app; messages are read back with
+``basic_get``. The faults are real too: a queue that refuses messages (``x-max-length`` with
+``reject-publish``: the broker nacks them) and a connection whose socket is shut down.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from airlock import Intent
+from tests.processes import wait_until
+from tests.services import amqp_url, require_module, require_service
+
+require_module("celery", "celery")
+
+from celery import Celery, signals  # noqa: E402
+from kombu import Queue  # noqa: E402
+
+from airlock.integrations.executors import BatchDispatchError  # noqa: E402
+from airlock.integrations.executors._celery_route import route_for  # noqa: E402
+from airlock.integrations.executors.celery import CeleryBatchExecutor, send  # noqa: E402
+
+pytestmark = pytest.mark.requires("rabbitmq")
+
+DEFAULT, OTHER, FULL = "broker_perf_default", "broker_perf_other", "broker_perf_full"
+WHEN = datetime(2031, 5, 4, 3, 2, 1, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def app() -> Iterator[Celery]:
+    require_service("rabbitmq")
+    app = Celery("airlock_perf_amqp", broker=amqp_url(), set_as_current=False)
+    app.conf.update(
+        broker_connection_retry_on_startup=False,
+        task_default_queue=DEFAULT,
+        task_queues=[
+            Queue(DEFAULT),
+            Queue(OTHER),
+            # RabbitMQ refuses (nacks) what goes beyond two messages: a real nack
+            Queue(FULL, queue_arguments={"x-max-length": 2, "x-overflow": "reject-publish"}),
+        ],
+    )
+
+    @app.task(name="perf.add", shared=False)
+    def add(a: Any, b: Any = 0) -> Any:
+        return a + b
+
+    app.finalize()
+    with app.connection_for_write() as conn:
+        channel = conn.default_channel
+        for queue in app.conf.task_queues:
+            queue(channel).declare()
+            channel.queue_purge(queue.name)
+    yield app
+    with app.connection_for_write() as conn:
+        for queue in app.conf.task_queues:
+            conn.default_channel.queue_delete(queue.name)
+    app.close()
+
+
+def drain(app: Celery, queue: str) -> list[Any]:
+    """Every message in ``queue``, oldest first, removed."""
+    with app.connection_for_write() as conn:
+        channel = conn.default_channel
+        messages = []
+        while (message := channel.basic_get(queue, no_ack=True)) is not None:
+            messages.append(message)
+    return messages
+
+
+def comparable(message: Any) -> tuple[Any, dict[str, Any]]:
+    properties = dict(message.properties)
+    if "expiration" in properties:  # milliseconds left, computed at publish time
+        properties["expiration"] = round(int(properties["expiration"]) / 10_000)
+    return message.body, properties
+
+
+def variants(app: Celery) -> list[Intent]:
+    add = app.tasks["perf.add"]
+    return [
+        Intent(task=add, args=(1, 2)),
+        Intent(task=add, args=(3,), kwargs={"b": 4}, key="order-7"),
+        Intent(task=add, args=(5, 6)),  # same task and options as the first: stamped
+        Intent(task=add, args=(7, 8)),
+        Intent(task=add, args=("é\n'",), kwargs={"b": [1, {"k": None}]}),
+        Intent(task=add, args=("x" * 3000,)),
+        Intent(task=add, args=(9,), dispatch_options={"queue": OTHER}),
+        Intent(task=add, args=(10,), dispatch_options={"queue": OTHER, "priority": 7}),
+        Intent(task=add, args=(11,), dispatch_options={"queue": OTHER, "priority": 7}),
+        Intent(task=add, args=(12,), dispatch_options={"eta": WHEN}),
+        Intent(task=add, args=(13,), dispatch_options={"expires": WHEN}),
+        Intent(task=add, args=(14,), dispatch_options={"time_limit": 30, "soft_time_limit": 20}),
+        Intent(task=add, args=(15,), dispatch_options={"headers": {"tenant": "t1"}}),
+        Intent(task=add, args=(16,), dispatch_options={"task_id": "explicit-id"}),
+        Intent(task=add, args=(17,), dispatch_options={"serializer": "pickle"}),
+    ]
+
+
+def test_batched_messages_are_exactly_what_apply_async_sends(app: Celery) -> None:
+    intents = variants(app)
+    for intent in intents:
+        send(intent)  # the stock path: task.apply_async(...)
+    stock = drain(app, DEFAULT) + drain(app, OTHER)
+
+    for _ in range(2):  # the second time every repeated message is stamped from a template
+        CeleryBatchExecutor().publish_all(intents)
+        ours = drain(app, DEFAULT) + drain(app, OTHER)
+        assert len(ours) == len(stock) == len(intents)
+        for mine, theirs in zip(ours, stock, strict=True):
+            assert comparable(mine) == comparable(theirs)
+
+
+def test_stamped_properties_are_the_bytes_py_amqp_writes(app: Celery) -> None:
+    from amqp import Message
+
+    from airlock.integrations.executors._celery_amqp import _Stamped
+
+    add = app.tasks["perf.add"]
+    route = route_for(app)
+    assert route is not None and route.messages is not None
+    try:
+        messages = route.messages
+        messages.begin()
+        messages.build(Intent(task=add, args=(0,)))  # the template
+        intent = Intent(task=add, args=("ünï", 2), key="k" * 200)
+        (_, _, _, stamped), _ = messages.build(intent)
+    finally:
+        route.lock.release()
+    assert isinstance(stamped, _Stamped)
+    properties = dict(stamped.properties, correlation_id=intent.key)
+    properties["application_headers"] = dict(
+        properties["application_headers"],
+        id=intent.key, root_id=intent.key, argsrepr="('ünï', 2)", kwargsrepr="{}",
+    )  # fmt: skip
+    assert stamped.serialized == Message(stamped.body, **properties)._serialize_properties()
+
+
+def test_a_nack_reports_the_refused_intents_unsent(app: Celery) -> None:
+    add = app.tasks["perf.add"]
+    intents = [Intent(task=add, args=(i,), dispatch_options={"queue": FULL}) for i in range(5)]
+    with pytest.raises(BatchDispatchError) as caught:
+        CeleryBatchExecutor().publish_all(intents)
+    error = caught.value
+    assert error.sent == intents[:2]
+    assert error.unsent == intents[2:]
+    assert error.in_doubt == []
+    assert "nack" in str(error).lower()
+    assert [m.headers["id"] for m in drain(app, FULL)] == [i.id for i in intents[:2]]
+
+
+def _shut(route: Any) -> None:
+    route.connection.connection.transport.sock.shutdown(socket.SHUT_RDWR)
+
+
+def test_a_connection_lost_between_chunks(app: Celery) -> None:
+    # The socket is shut down (a real fault) while the second chunk is being built: the first
+    # chunk was confirmed, the second cannot be written.
+    add = app.tasks["perf.add"]
+    intents = [Intent(task=add, args=(i,)) for i in range(12)]
+    route = route_for(app)
+    assert route is not None
+    route.lock.release()
+
+    def kill(headers: dict[str, Any], **_: Any) -> None:
+        if headers["argsrepr"] == "(6,)":
+            _shut(route)
+
+    signals.before_task_publish.connect(kill)
+    try:
+        with pytest.raises(BatchDispatchError) as caught:
+            CeleryBatchExecutor(chunk_size=5).publish_all(intents)
+    finally:
+        signals.before_task_publish.disconnect(kill)
+    error = caught.value
+    assert error.sent == intents[:5]
+    assert error.in_doubt == intents[5:6]  # its write failed: half of it may have left
+    assert error.unsent == intents[6:]
+    assert [m.headers["id"] for m in drain(app, DEFAULT)] == [i.id for i in intents[:5]]
+    # The broken route was dropped: the next flush connects again and sends.
+    CeleryBatchExecutor().publish_all(intents[:2])
+    assert [m.headers["id"] for m in drain(app, DEFAULT)] == [i.id for i in intents[:2]]
+
+
+def test_a_connection_killed_from_another_thread_mid_batch(app: Celery) -> None:
+    # Another thread shuts the socket down while the batch is being published or confirmed.
+    # Where it lands varies; what must hold: every intent has exactly one fate, everything
+    # "sent" is in the queue exactly once, nothing "unsent" is.
+    add = app.tasks["perf.add"]
+    intents = [Intent(task=add, args=(i,)) for i in range(5000)]
+    executor = CeleryBatchExecutor(chunk_size=5000)
+    executor.publish_all(intents[:2])  # the route exists, its templates too
+    drain(app, DEFAULT)
+    route = route_for(app)
+    assert route is not None
+    route.lock.release()
+    start = route.confirmed
+
+    def killer() -> None:
+        wait_until(lambda: route.confirmed >= start + 500, timeout=30, what="publishing")
+        _shut(route)
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    try:
+        with pytest.raises(BatchDispatchError) as caught:
+            executor.publish_all(intents)
+    finally:
+        thread.join(30)
+    error = caught.value
+    fates = [*error.sent, *error.unsent, *error.in_doubt]
+    assert sorted(map(id, fates)) == sorted(map(id, intents))
+    assert error.in_doubt  # the socket died with messages written and not yet confirmed
+    queued = [m.headers["id"] for m in drain(app, DEFAULT)]
+    assert len(queued) == len(set(queued))
+    assert {i.id for i in error.sent} <= set(queued)
+    assert not {i.id for i in error.unsent} & set(queued)
+
+
+def test_an_idle_connection_is_opened_again_before_a_batch(
+    app: Celery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airlock.integrations.executors import _celery_route
+
+    add = app.tasks["perf.add"]
+    executor = CeleryBatchExecutor()
+    executor.publish_all([Intent(task=add, args=(1,))])
+    first = route_for(app)
+    assert first is not None
+    first.lock.release()
+    monkeypatch.setattr(_celery_route, "AMQP_IDLE_S", -1.0)  # every route counts as idle
+    executor.publish_all([Intent(task=add, args=(2,))])
+    monkeypatch.undo()
+    second = route_for(app)
+    assert second is not None
+    second.lock.release()
+    assert second is not first and not first.connection.connected
+    assert [m.headers["argsrepr"] for m in drain(app, DEFAULT)] == ["(1,)", "(2,)"]
