@@ -18,7 +18,7 @@ MATRIX_OLDEST := .venv-matrix-oldest
 MATRIX_NEWEST := .venv-matrix-newest
 TEST_DEPS := "psycopg[binary]" pytest pytest-django pytest-asyncio pytest-timeout hypothesis tqdm
 
-.PHONY: venv demo serve test test-fast test-postgres test-integrations test-python310 test-django60 test-django61 test-extras test-matrix lint typecheck docs bench clean
+.PHONY: venv demo serve test test-fast test-postgres test-mariadb test-integrations test-python310 test-django60 test-django61 test-extras test-matrix lint typecheck docs bench clean
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -47,13 +47,18 @@ serve: $(VENV)/.demo
 	$(SHOP) migrate -v0
 	$(SHOP) runserver
 
-test: $(VENV)/.dev test-fast test-postgres test-integrations test-python310 test-django60 test-django61 test-extras test-matrix
+test: $(VENV)/.dev test-fast test-postgres test-mariadb test-integrations test-python310 test-django60 test-django61 test-extras test-matrix
 
 test-fast: $(VENV)/.dev
 	$(PYTEST) tests
 
 test-postgres: $(VENV)/.dev
 	$(if $(DB_SUITES),AIRLOCK_TEST_DB=postgres $(PYTEST) $(DB_SUITES),@echo "no database suites yet")
+
+# The inbox on MariaDB (through PyMySQL): the insert-in-a-savepoint path of databases without
+# ON CONFLICT DO NOTHING.
+test-mariadb: $(VENV)/.dev
+	AIRLOCK_TEST_DB=mariadb $(PYTEST) tests/inbox
 
 test-integrations: $(VENV)/.dev
 	$(if $(wildcard integrations/*/test_*.py),$(PYTEST) --ds=integrations.settings integrations,@echo "no integration suites yet")

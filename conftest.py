@@ -18,10 +18,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     from tests.services import REQUIRE, reachable
 
-    # A whole run on PostgreSQL (`AIRLOCK_TEST_DB=postgres`) needs the server up front.
-    if os.environ.get("AIRLOCK_TEST_DB") == "postgres" and not reachable("postgres"):
+    # A whole run on PostgreSQL or MariaDB (`AIRLOCK_TEST_DB`) needs the server up front.
+    backend = os.environ.get("AIRLOCK_TEST_DB")
+    if backend in ("postgres", "mariadb") and not reachable(backend):
         if REQUIRE:
-            raise pytest.UsageError("PostgreSQL not reachable (AIRLOCK_REQUIRE_SERVICES=1)")
-        skip = pytest.mark.skip(reason="PostgreSQL not reachable for AIRLOCK_TEST_DB=postgres")
+            raise pytest.UsageError(f"{backend} not reachable (AIRLOCK_REQUIRE_SERVICES=1)")
+        skip = pytest.mark.skip(reason=f"{backend} not reachable for AIRLOCK_TEST_DB={backend}")
         for item in items:
             item.add_marker(skip)

@@ -1,7 +1,8 @@
 """Django settings for the fast suites.
 
-``AIRLOCK_TEST_DB=sqlite`` (default) or ``postgres`` picks the database behind both aliases,
-``default`` and ``other``; `make test` runs the Django suites once with each. Set
+``AIRLOCK_TEST_DB=sqlite`` (default), ``postgres`` or ``mariadb`` picks the database behind both
+aliases, ``default`` and ``other``; `make test` runs the Django suites on SQLite and PostgreSQL,
+and the inbox suite on MariaDB too (through PyMySQL). Set
 ``AIRLOCK_DB_SUFFIX`` to keep concurrent local runs apart on one PostgreSQL server.
 """
 
@@ -36,6 +37,24 @@ if BACKEND == "postgres":
         }
 
     DATABASES = {"default": _pg("airlock_default"), "other": _pg("airlock_other")}
+elif BACKEND == "mariadb":
+    import pymysql
+
+    pymysql.install_as_MySQLdb()
+    host, port = SERVICES["mariadb"]
+
+    def _maria(name: str) -> dict[str, object]:
+        return {
+            "ENGINE": "django.db.backends.mysql",
+            "NAME": f"{name}{SUFFIX}",
+            "USER": "root",
+            "HOST": host,
+            "PORT": port,
+            "OPTIONS": {"charset": "utf8mb4"},
+            "TEST": {"NAME": f"test_{name}{SUFFIX}"},
+        }
+
+    DATABASES = {"default": _maria("airlock_default"), "other": _maria("airlock_other")}
 else:
     DATABASES = {
         "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},

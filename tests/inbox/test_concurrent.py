@@ -1,8 +1,8 @@
-"""Deliveries of one message at the same moment on PostgreSQL: one applies, never both.
+"""Deliveries of one message at the same moment on PostgreSQL and MariaDB: one applies, never both.
 
 Each thread has its own connection (a worker of its own). The second delivery's insert waits
-on the first's uncommitted row (seen in ``pg_stat_activity``), then skips it, or applies it when the
-first rolled back.
+on the first's uncommitted row (seen in ``pg_stat_activity``, or MariaDB's process list), then
+skips it, or applies it when the first rolled back.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from airlock.integrations.django.inbox.models import InboxMessage
 from tests.django.models import Note
 from tests.processes import wait_until
 
-if connection.vendor != "postgresql":
-    pytest.skip("needs PostgreSQL (AIRLOCK_TEST_DB=postgres)", allow_module_level=True)
+if connection.vendor not in ("postgresql", "mysql"):
+    pytest.skip("needs PostgreSQL or MariaDB (AIRLOCK_TEST_DB)", allow_module_level=True)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -44,11 +44,19 @@ def deliver(results: dict[str, Any], name: str, body: Callable[[], Any]) -> thre
 
 
 def waiting_on_a_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
+    if connection.vendor == "mysql":
+        # InnoDB's innodb_trx may not list the waiter yet; the process list shows its insert.
+        query = (
+            "SELECT count(*) FROM information_schema.PROCESSLIST WHERE DB = DATABASE() "
+            "AND COMMAND = 'Query' AND INFO LIKE 'INSERT INTO `airlock_inbox_message`%'"
+        )
+    else:
+        query = (
             "SELECT count(*) FROM pg_stat_activity "
             "WHERE datname = current_database() AND wait_event_type = 'Lock'"
         )
+    with connection.cursor() as cursor:
+        cursor.execute(query)
         return bool(cursor.fetchone()[0])
 
 
