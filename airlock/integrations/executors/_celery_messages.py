@@ -143,7 +143,7 @@ class CeleryMessages:
         self.declared: set[str] = set()
         # Celery's settings object is slow to read; read each setting once.
         conf = app.conf
-        # task_repr_maxlevels came after Celery 5.3, whose saferepr calls use its default (3).
+        # task_repr_maxlevels came with Celery 5.7; before it, saferepr's default (3) applies.
         self.repr_levels = conf.task_repr_maxlevels if "task_repr_maxlevels" in DEFAULTS else 3
         self.inherit_priority = conf.task_inherit_parent_priority
         self.delivery_mode = conf.task_default_delivery_mode

@@ -103,7 +103,7 @@ class RedisMessages(CeleryMessages):
         channel._inplace_augment_message(message, "", routing_key)
         key = channel._q_for_pri(routing_key, channel._get_message_priority(message))
         extras: Commands = []
-        # Queue expiry (x-expires) on Redis came with kombu 5.4; kombu 5.3 sets none.
+        # Queue expiry (x-expires) on Redis came with kombu 5.7; before it, no PEXPIRE.
         queue_expiry = getattr(channel, "_expires", None)
         expires = queue_expiry.get(routing_key) if queue_expiry else None
         if expires is not None:
