@@ -327,7 +327,8 @@ class CeleryBatchExecutor(BatchingExecutor, CeleryExecutor):
     ``celery_executor``; intents are recorded when called and published in ``after_flush``.
     On failure it raises ``BatchDispatchError`` (``sent`` / ``unsent`` / ``in_doubt``).
     ``chunk_size`` messages go in each Redis transaction (on RabbitMQ: each wait for
-    publisher confirms, at most ``confirm_timeout`` seconds).
+    publisher confirms, at most ``confirm_timeout`` seconds). With a Celery or kombu outside
+    ``CELERY_FAST_PATH``'s range, every intent goes through ``apply_async`` (one warning).
     """
 
     single_batches = True  # one intent: the fast path still beats apply_async
@@ -362,6 +363,7 @@ class CeleryBatchExecutor(BatchingExecutor, CeleryExecutor):
         publish(self, group, intents)
 
     def publish_one_by_one(self, intents: list[Intent]) -> None:
+        """``apply_async`` for each intent, in order; a failure says what was sent."""
         for index, intent in enumerate(intents):
             try:
                 send(intent)
