@@ -243,3 +243,31 @@ def test_an_idle_connection_is_opened_again_before_a_batch(
     second.lock.release()
     assert second is not first and not first.connection.connected
     assert [m.headers["argsrepr"] for m in drain(app, DEFAULT)] == ["(1,)", "(2,)"]
+
+
+def test_an_unknown_py_amqp_sends_one_by_one(app: Celery, monkeypatch: Any) -> None:
+    """py-amqp claiming a version past the verified range (monkeypatched ``__version__``, what
+    the gate reads): the RabbitMQ route is off, apply_async sends, one warning."""
+    import amqp
+
+    from airlock.exceptions import UntestedVersionWarning
+    from airlock.integrations.executors._celery_route import AMQP_CLIENT, discard
+
+    add = app.tasks["perf.add"]
+    intents = [Intent(task=add, args=(i,)) for i in range(4)]
+    monkeypatch.setattr(amqp, "__version__", "99.0.0")
+    AMQP_CLIENT.reset()
+    try:
+        with pytest.warns(UntestedVersionWarning, match="amqp 99.0.0") as caught:
+            CeleryBatchExecutor().publish_all(intents)
+            CeleryBatchExecutor().publish_all(intents[:1])
+        assert len(caught) == 1
+        route = route_for(app)
+        assert route is not None and route.kind is None  # apply_async for each intent
+        discard(app, route)
+        route.lock.release()
+    finally:
+        monkeypatch.undo()
+        AMQP_CLIENT.reset()
+    ids = [m.headers["id"] for m in drain(app, DEFAULT)]
+    assert ids == [i.id for i in intents] + [intents[0].id]

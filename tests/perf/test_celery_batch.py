@@ -90,6 +90,9 @@ def variants(app: Celery) -> list[Intent]:
         Intent(task=add, args=(15,), dispatch_options={"task_id": "explicit-id"}),
         Intent(task=add, args=(16,), dispatch_options={"delivery_mode": 1}),
         Intent(task=add, args=(17,), dispatch_options={"serializer": "pickle"}),
+        # Celery parses these its own way, which changed between releases: sent alone
+        Intent(task=add, args=(18,), dispatch_options={"expires": WHEN.isoformat()}),
+        Intent(task=add, args=(19,), dispatch_options={"expires": WHEN.replace(tzinfo=None)}),
     ]
 
 
@@ -154,6 +157,31 @@ def test_publish_receivers_see_every_message_and_may_change_it(
     assert {tid: m["headers"]["stamped_for"] for tid, (_, m) in found.items()} == {
         i.id: i.id for i in intents
     }
+
+
+def test_publish_receivers_get_what_apply_async_gives_them(app: Celery, redis_db: Any) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def before(sender: str, body: Any, headers: dict[str, Any], **kwargs: Any) -> None:
+        seen.append(dict(kwargs, sender=sender, body=body, task_id=headers["id"]))
+
+    def after(sender: str, body: Any, headers: dict[str, Any], **kwargs: Any) -> None:
+        seen.append(dict(kwargs, sender=sender, body=body, task_id=headers["id"], after=True))
+
+    intents = variants(app)[:3]
+    signals.before_task_publish.connect(before)
+    signals.after_task_publish.connect(after)
+    try:
+        for intent in intents:
+            send(intent)
+        stock, seen[:] = list(seen), []
+        CeleryBatchExecutor().publish_all(intents)
+    finally:
+        signals.before_task_publish.disconnect(before)
+        signals.after_task_publish.disconnect(after)
+    published(redis_db)
+    key = lambda call: (call["task_id"], "after" in call)  # noqa: E731
+    assert sorted(seen, key=key) == sorted(stock, key=key)  # the retry policy too (5.7 merges)
 
 
 def test_a_flush_sends_in_order_through_one_after_flush(app: Celery, redis_db: Any) -> None:

@@ -168,12 +168,139 @@ def test_the_matrix_runs_the_ends_of_every_verified_range() -> None:
     require_module("dramatiq", "dramatiq")
     require_module("huey", "huey")
     require_module("pika", "dramatiq")
+    require_module("celery", "celery")
+    from airlock.integrations.executors._celery_route import AMQP_CLIENT, REDIS_CLIENT
     from airlock.integrations.executors._dramatiq_rabbitmq import RABBITMQ_FAST_PATH
     from airlock.integrations.executors._dramatiq_redis import REDIS_FAST_PATH
+    from airlock.integrations.executors.celery import CELERY_FAST_PATH
     from airlock.integrations.executors.huey import HUEY_FAST_PATH
 
     oldest, newest = matrix_pins("OLDEST"), matrix_pins("NEWEST")
-    for gate in (REDIS_FAST_PATH, RABBITMQ_FAST_PATH, HUEY_FAST_PATH):
+    gates = (REDIS_FAST_PATH, RABBITMQ_FAST_PATH, HUEY_FAST_PATH)
+    for gate in (*gates, CELERY_FAST_PATH, REDIS_CLIENT, AMQP_CLIENT):
         for module, (low, high) in gate.ranges.items():
             assert release(oldest[module]) == release(low), (gate, module)  # the floor is run
             assert release(newest[module]) < release(high), (gate, module)  # so is the top
+
+
+def celery_app(name: str) -> Any:
+    """A real Celery app on Redis DB 9 with one task, ``gate.echo`` (a new app: no cached route)."""
+    from celery import Celery
+
+    app = Celery(name, broker=redis_url(DB), set_as_current=False)
+    app.conf.broker_connection_retry_on_startup = False
+
+    @app.task(name="gate.echo", shared=False)
+    def echo(i: int) -> None:
+        pass
+
+    app.finalize()
+    return app
+
+
+def queued_ids(client: Any, queue: str = "celery") -> list[str]:
+    """The task ids in a kombu Redis list, oldest first."""
+    import json
+
+    return [json.loads(raw)["headers"]["id"] for raw in reversed(client.lrange(queue, 0, -1))]
+
+
+@pytest.mark.parametrize("library", ["celery", "kombu"])
+def test_celery_on_an_unknown_version_sends_through_apply_async(
+    newer: Any, redis_db: Any, library: str
+) -> None:
+    require_module("celery", "celery")
+    import importlib
+
+    from airlock.integrations.executors import _celery_route
+    from airlock.integrations.executors.celery import CELERY_FAST_PATH, CeleryBatchExecutor
+
+    app = celery_app(f"airlock_gate_{library}")
+    echo = app.tasks["gate.echo"]
+    executor = CeleryBatchExecutor()
+    intents = [Intent(task=echo, args=(i,)) for i in range(5)]
+    assert executor.batch_groups(intents) == [app] * 5  # verified versions: the fast path
+    newer(importlib.import_module(library), CELERY_FAST_PATH)
+    with pytest.warns(UntestedVersionWarning, match=f"{library} 99.0.0") as caught:
+        assert executor.batch_groups(intents) == [None] * 5
+        executor.publish_all(intents)
+        executor.publish_all([Intent(task=echo, args=(9,))])
+    assert len(caught) == 1  # once per process, not per message or per flush
+    assert "celery_batch_executor's fast path is off" in str(caught[0].message)
+    assert _celery_route._ROUTES.get(app) is None  # no connection of ours: apply_async's
+    assert queued_ids(redis_db)[:5] == [i.id for i in intents] and len(queued_ids(redis_db)) == 6
+    app.close()
+
+
+def test_an_unknown_redis_py_sends_celery_intents_one_by_one(newer: Any, redis_db: Any) -> None:
+    require_module("celery", "celery")
+    import redis
+
+    from airlock.integrations.executors._celery_route import REDIS_CLIENT, discard, route_for
+    from airlock.integrations.executors.celery import CELERY_FAST_PATH, CeleryBatchExecutor
+
+    app = celery_app("airlock_gate_redis")
+    echo = app.tasks["gate.echo"]
+    intents = [Intent(task=echo, args=(i,)) for i in range(5)]
+    newer(redis, REDIS_CLIENT)
+    with pytest.warns(UntestedVersionWarning, match="redis 99.0.0") as caught:
+        assert CELERY_FAST_PATH.enabled()  # Celery and kombu are verified...
+        CeleryBatchExecutor().publish_all(intents)
+        CeleryBatchExecutor().publish_all(intents[:1])
+    assert len(caught) == 1
+    assert "Redis fast path is off" in str(caught[0].message)
+    route = route_for(app)
+    assert route is not None and route.kind is None  # ...the Redis route is not: apply_async
+    discard(app, route)
+    route.lock.release()
+    assert queued_ids(redis_db) == [i.id for i in intents] + [intents[0].id]
+    app.close()
+
+
+def test_celery_executor_never_imports_the_fast_path(tmp_path: Any) -> None:
+    """With every fast-path module failing to import, the stock executor and the batched one
+    (its gate closed) still send: the fast path is imported only once the gate is open."""
+    require_module("celery", "celery")
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = """
+import sys, warnings
+for name in ("_celery_batch", "_celery_messages", "_celery_route", "_celery_redis", "_celery_amqp"):
+    sys.modules["airlock.integrations.executors." + name] = None  # importing it: ImportError
+import celery
+celery.__version__ = "99.0.0"
+from celery import Celery
+from airlock import Intent
+from airlock.integrations.executors.celery import celery_batch_executor, celery_executor
+
+app = Celery("airlock_gate_stock", broker="memory://", set_as_current=False)
+sent = []
+@app.task(name="gate.echo", shared=False)
+def echo(i):
+    pass
+from celery import signals
+def seen(sender=None, headers=None, **kwargs):
+    sent.append(headers["id"])
+signals.after_task_publish.connect(seen, weak=False)
+one, two = Intent(task=echo, args=(1,)), Intent(task=echo, args=(2,))
+celery_executor(celery_executor.prepare(one))
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    celery_batch_executor.publish_all([two])
+assert sent == [one.id, two.id], sent
+assert len(caught) == 1 and "celery 99.0.0" in str(caught[0].message), caught
+print("ok")
+"""
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr

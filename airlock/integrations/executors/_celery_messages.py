@@ -26,10 +26,9 @@ from airlock.integrations._extras import require
 
 with require("celery", __name__):
     from celery import signals
-    from celery.local import Proxy
+    from celery.app.defaults import DEFAULTS
     from celery.utils.collections import lpmerge
     from celery.utils.saferepr import saferepr
-    from celery.utils.time import isoparse
     from kombu.common import Broadcast
     from kombu.serialization import dumps as _kombu_dumps
     from kombu.serialization import registry as _registry
@@ -37,6 +36,8 @@ with require("celery", __name__):
 
 from airlock._intent import Intent
 from airlock.integrations.executors._batch import NotBatchable
+from airlock.integrations.executors._versions import installed_version, release
+from airlock.integrations.executors.celery import unproxy
 
 __all__ = ["EMBED", "CeleryMessages", "Full", "plain_repr", "serializer_of", "unproxy"]
 
@@ -46,11 +47,9 @@ _PER_MESSAGE = frozenset({"countdown", "eta", "expires", "task_id", "compression
 #: The third part of a protocol 2 body when there are no callbacks, errbacks, chain or chord.
 EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 _JSON = _kombu_json.JSONEncoder()  # what kombu's registered "json" serializer builds per call
-
-
-def unproxy(task: Any) -> Any:
-    """The task object itself (``@app.task`` before the app is finalized gives a lazy proxy)."""
-    return task._get_current_object() if isinstance(task, Proxy) else task
+# before_task_publish receivers get the merged retry policy from Celery 5.7; before it, the
+# ``retry_policy`` option as given (None when not given).
+_MERGED_POLICY_SIGNAL = release(installed_version("celery") or "0") >= (5, 7)
 
 
 _PLAIN = frozenset({int, float, bool, type(None)})
@@ -144,7 +143,8 @@ class CeleryMessages:
         self.declared: set[str] = set()
         # Celery's settings object is slow to read; read each setting once.
         conf = app.conf
-        self.repr_levels = conf.task_repr_maxlevels
+        # task_repr_maxlevels came with Celery 5.7; before it, saferepr's default (3) applies.
+        self.repr_levels = conf.task_repr_maxlevels if "task_repr_maxlevels" in DEFAULTS else 3
         self.inherit_priority = conf.task_inherit_parent_priority
         self.delivery_mode = conf.task_default_delivery_mode
         self.retry_policy = conf.task_publish_retry_policy
@@ -262,10 +262,12 @@ class CeleryMessages:
         return options
 
     def _expires_in(self, expires: Any) -> Any:
-        if isinstance(expires, datetime):
+        if isinstance(expires, datetime) and expires.utcoffset() is not None:
             seconds = (expires - self.app.now()).total_seconds()
-        elif isinstance(expires, str):
-            seconds = (isoparse(expires) - self.app.now()).total_seconds()
+        elif isinstance(expires, (str, datetime)):
+            # Celery's own parsing and time zone rules for these changed between releases
+            # (5.3: datetime.fromisoformat; 5.7: dateutil's isoparse, which reads more forms).
+            raise NotBatchable("expires as a string or a naive datetime")
         else:
             seconds = expires
         return max(seconds, 0) if isinstance(seconds, numbers.Real) else seconds
@@ -317,7 +319,8 @@ class CeleryMessages:
         if queue is not None and qname not in self.declared:
             self.producer.maybe_declare(queue)
             self.declared.add(qname)
-        retry_policy = dict(self.retry_policy, **(retry_policy or {}))
+        if _MERGED_POLICY_SIGNAL:
+            retry_policy = dict(self.retry_policy, **(retry_policy or {}))
         signals.before_task_publish.send(
             sender=name, body=body, exchange=exchange, routing_key=routing_key,
             declare=[queue] if queue is not None else [], headers=headers2,

@@ -27,7 +27,12 @@ with require("celery", __name__):
     from kombu.utils.json import JSONEncoder
 
 from airlock._intent import Intent
-from airlock.integrations.executors._batch import BatchDispatchError, Built, Commands
+from airlock.integrations.executors._batch import (
+    BatchDispatchError,
+    Built,
+    Commands,
+    pooled_connection,
+)
 from airlock.integrations.executors._celery_messages import (
     EMBED,
     CeleryMessages,
@@ -98,7 +103,9 @@ class RedisMessages(CeleryMessages):
         channel._inplace_augment_message(message, "", routing_key)
         key = channel._q_for_pri(routing_key, channel._get_message_priority(message))
         extras: Commands = []
-        expires = channel._expires.get(routing_key) if channel._expires else None
+        # Queue expiry (x-expires) on Redis came with kombu 5.7; before it, no PEXPIRE.
+        queue_expiry = getattr(channel, "_expires", None)
+        expires = queue_expiry.get(routing_key) if queue_expiry else None
         if expires is not None:
             for step in channel.priority_steps:
                 extras.append(("pexpire", (channel._q_for_pri(routing_key, step), expires)))
@@ -196,7 +203,7 @@ class RedisChunks:
         try:
             try:
                 # Connect first: a failure here means nothing of this chunk left the process.
-                pipe.connection = pipe.connection_pool.get_connection()
+                pipe.connection = pooled_connection(pipe.connection_pool)
             except Exception as exc:
                 raise BatchDispatchError.build(exc, sent=[], unsent=chunk) from exc
             try:
@@ -228,7 +235,7 @@ class RedisChunks:
 
         pool = self.client.connection_pool
         try:
-            connection = pool.get_connection()
+            connection = pooled_connection(pool)
         except Exception as exc:  # nothing of this chunk left the process
             raise BatchDispatchError.build(exc, sent=[], unsent=chunk) from exc
         try:

@@ -22,11 +22,14 @@ from typing import Any
 
 from airlock.integrations._extras import require
 from airlock.integrations.executors._celery_messages import CeleryMessages
+from airlock.integrations.executors._versions import FastPath
 
 with require("celery", __name__):
     from celery.app.task import Task
 
 __all__ = [
+    "AMQP_CLIENT",
+    "REDIS_CLIENT",
     "STOCK_APPLY_ASYNC",
     "Route",
     "is_amqp",
@@ -36,6 +39,12 @@ __all__ = [
     "settings_changed",
     "task_app",
 ]
+
+#: The redis-py releases the Redis route was verified against (``make test-matrix``): outside
+#: them a Redis broker gets one ``apply_async`` per intent, and one ``UntestedVersionWarning``.
+REDIS_CLIENT = FastPath("celery_batch_executor's Redis fast path", {"redis": ("5.0", "8.2")})
+#: The same for py-amqp (kombu's RabbitMQ client), whose confirm mode the RabbitMQ route drives.
+AMQP_CLIENT = FastPath("celery_batch_executor's RabbitMQ fast path", {"amqp": ("5.1.1", "5.5")})
 
 #: An AMQP route idle this long is opened again before use: a connection a firewall or the
 #: broker dropped in silence would take a batch down with it (Redis's pool checks its own).
@@ -101,15 +110,15 @@ class Route:
         try:
             self.producer = app.amqp.Producer(self.connection)
             channel = self.channel = self.producer.channel
-            if is_redis(channel) and redis_batch_safe(channel):
+            if is_redis(channel) and redis_batch_safe(channel) and REDIS_CLIENT.enabled():
                 # A Redis client configured to retry is refused: a retried pipeline could
-                # queue messages twice.
+                # queue messages twice. So is an unverified redis-py.
                 from airlock.integrations.executors._celery_redis import RedisMessages
 
                 self.kind = "redis"
                 self.client = channel._create_client()
                 self.messages = RedisMessages(app, self.producer, channel)
-            elif is_amqp(channel):
+            elif is_amqp(channel) and AMQP_CLIENT.enabled():
                 from airlock.integrations.executors._celery_amqp import AmqpMessages
 
                 self.kind = "amqp"

@@ -15,12 +15,17 @@ functions, tasks whose class overrides ``apply_async``, options the fast path do
 non-Redis brokers, and apps with eager mode or sent events. Unlike ``apply_async``, a batch is
 never retried on a connection error (that could queue a message twice); a failure raises
 ``BatchDispatchError`` saying what was sent.
+
+The fast path (``_celery_batch`` and the modules under it) uses Celery's and kombu's internals:
+it is imported and used only when ``CELERY_FAST_PATH`` says the installed versions are the
+verified ones; otherwise every intent takes ``apply_async``, after one
+``UntestedVersionWarning``. This module itself imports only Celery's public API, so
+``celery_executor`` works on any Celery 5 the fast path was never checked against.
 """
 
 from __future__ import annotations
 
 import functools
-import gc
 import inspect
 import numbers
 import weakref
@@ -33,35 +38,21 @@ from airlock.integrations._extras import require
 with require("celery", __name__):
     from celery.app.task import Task
     from celery.canvas import Signature
+    from celery.local import Proxy
     from kombu.exceptions import EncodeError
     from kombu.serialization import dumps as _kombu_dumps
 
 from airlock._intent import Intent
 from airlock._sending import _sending
 from airlock.executors._base import check_options
-from airlock.integrations.executors._batch import (
-    CHUNK_SIZE,
-    BatchDispatchError,
-    BatchingExecutor,
-    Built,
-    publish_in_transactions,
-)
-from airlock.integrations.executors._celery_amqp import ConfirmedChunks
-from airlock.integrations.executors._celery_messages import unproxy
-from airlock.integrations.executors._celery_redis import RedisChunks, RedisMessages
-from airlock.integrations.executors._celery_route import (
-    STOCK_APPLY_ASYNC,
-    discard,
-    is_redis,
-    redis_batch_safe,
-    route_for,
-    task_app,
-)
+from airlock.integrations.executors._batch import CHUNK_SIZE, BatchDispatchError, BatchingExecutor
 from airlock.integrations.executors._queues import refuse_coroutine
+from airlock.integrations.executors._versions import FastPath
 from airlock.integrations.executors.sync import sync_executor
 from airlock.typing import SupportsPrepare
 
 __all__ = [
+    "CELERY_FAST_PATH",
     "CELERY_OPTIONS",
     "CHUNK_SIZE",
     "SUPPORTED_OPTIONS",
@@ -72,10 +63,25 @@ __all__ = [
     "celery_executor",
     "check_serializable",
     "send",
+    "unproxy",
 ]
 
 _dumps: Callable[..., Any] = _kombu_dumps  # kombu is untyped
 _SYNC_TASKS: weakref.WeakSet[type] = weakref.WeakSet()  # task classes whose run is no coroutine
+
+#: The Celery and kombu releases ``celery_batch_executor``'s fast path was verified against
+#: (``make test-matrix`` runs both ends): outside them every intent takes ``apply_async``, with
+#: one ``UntestedVersionWarning`` (docs/executors.md). The broker clients have gates of their
+#: own (``_celery_route``), checked when a route to the broker is opened.
+CELERY_FAST_PATH = FastPath(
+    "celery_batch_executor's fast path", {"celery": ("5.3", "5.8"), "kombu": ("5.3", "5.8")}
+)
+
+
+def unproxy(task: Any) -> Any:
+    """The task object itself (``@app.task`` before the app is finalized gives a lazy proxy)."""
+    return task._get_current_object() if isinstance(task, Proxy) else task
+
 
 def send(intent: Intent) -> None:
     """Publish one intent: ``task.apply_async(args, kwargs, task_id=key or id, **options)``.
@@ -128,7 +134,7 @@ CELERY_OPTIONS = frozenset(
 def _own_apply_async_options(cls: Any) -> frozenset[str]:
     """The keyword parameters a task class's own ``apply_async`` override declares."""
     method = cls.apply_async
-    if method is STOCK_APPLY_ASYNC:
+    if method is Task.apply_async:
         return frozenset()
     try:
         parameters = inspect.signature(method).parameters.values()
@@ -311,15 +317,6 @@ SUPPORTED_OPTIONS = frozenset(
         "task_id",
     }
 )
-#: Messages per Redis transaction: big enough to amortize round trips, small enough not to
-#: hold the Redis event loop for long.
-
-#: From this many intents in one run, the cyclic garbage collector is paused while they are
-#: built and published: the messages of a big batch live until their chunk is confirmed, and
-#: the collector would walk the whole heap again and again meanwhile (reference counting still
-#: frees everything; the collector is switched back on at the end).
-GC_PAUSE_AT = 1000
-
 _UNSEEN = object()
 
 
@@ -330,7 +327,8 @@ class CeleryBatchExecutor(BatchingExecutor, CeleryExecutor):
     ``celery_executor``; intents are recorded when called and published in ``after_flush``.
     On failure it raises ``BatchDispatchError`` (``sent`` / ``unsent`` / ``in_doubt``).
     ``chunk_size`` messages go in each Redis transaction (on RabbitMQ: each wait for
-    publisher confirms, at most ``confirm_timeout`` seconds).
+    publisher confirms, at most ``confirm_timeout`` seconds). With a Celery or kombu outside
+    ``CELERY_FAST_PATH``'s range, every intent goes through ``apply_async`` (one warning).
     """
 
     single_batches = True  # one intent: the fast path still beats apply_async
@@ -340,6 +338,10 @@ class CeleryBatchExecutor(BatchingExecutor, CeleryExecutor):
         self.confirm_timeout = confirm_timeout
 
     def batch_groups(self, intents: list[Intent]) -> list[Hashable | None]:
+        if not CELERY_FAST_PATH.enabled():  # an unverified Celery or kombu: apply_async
+            return [None] * len(intents)
+        from airlock.integrations.executors._celery_batch import task_app
+
         apps: dict[int, Any] = {}  # per flush: settings may change between flushes
         groups: list[Hashable | None] = []
         supported = SUPPORTED_OPTIONS
@@ -356,65 +358,12 @@ class CeleryBatchExecutor(BatchingExecutor, CeleryExecutor):
         send(intent)
 
     def publish_batch(self, group: Any, intents: list[Intent]) -> None:
-        app = group
-        route = route_for(app)
-        if route is None:  # another thread's flush is using this process's route
-            self.publish_pooled(app, intents)
-            return
-        paused = len(intents) >= GC_PAUSE_AT and gc.isenabled()
-        if paused:
-            gc.disable()
-        try:
-            if route.kind is None or route.messages is None:
-                self.publish_one_by_one(intents)  # another broker: the per-message path
-                return
-            messages = route.messages
-            messages.begin()
-            on_sent = messages.after_publish if messages.notify else None
-            run_chunk: Callable[[Built], object]
-            if route.kind == "amqp":
-                run_chunk = ConfirmedChunks(route, self.confirm_timeout)
-            else:
-                run_chunk = RedisChunks(route.client)
-            publish_in_transactions(
-                route.client,
-                intents,
-                messages.build,
-                send,
-                chunk_size=self.chunk_size,
-                on_sent=on_sent,
-                run_chunk=run_chunk,
-            )
-        except BaseException:
-            discard(app, route)  # the connection may be broken: the next flush opens another
-            raise
-        finally:
-            route.lock.release()
-            if paused:
-                gc.enable()
+        from airlock.integrations.executors._celery_batch import publish
 
-    def publish_pooled(self, app: Any, intents: list[Intent]) -> None:
-        """Publish with a producer from Celery's pool (when this process's route is busy)."""
-        with app.producer_or_acquire() as producer:
-            channel = producer.channel
-            if not is_redis(channel) or not redis_batch_safe(channel):
-                # Another broker, or a Redis client configured to retry (a retried pipeline
-                # could queue messages twice): the per-message path, one by one.
-                self.publish_one_by_one(intents)
-                return
-            batch = RedisMessages(app, producer, channel)
-            with channel.conn_or_acquire() as client:
-                publish_in_transactions(
-                    client,
-                    intents,
-                    batch.build,
-                    send,
-                    chunk_size=self.chunk_size,
-                    on_sent=batch.after_publish if batch.notify else None,
-                    run_chunk=RedisChunks(client),
-                )
+        publish(self, group, intents)
 
     def publish_one_by_one(self, intents: list[Intent]) -> None:
+        """``apply_async`` for each intent, in order; a failure says what was sent."""
         for index, intent in enumerate(intents):
             try:
                 send(intent)
