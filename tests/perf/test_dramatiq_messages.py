@@ -247,3 +247,28 @@ def test_rabbitmq_frames_are_what_basic_publish_writes() -> None:
         properties = pika.BasicProperties(delivery_mode=2, priority=message.priority)
         Connection._send_message(recorder, 5, publish, (properties, message.body))  # type: ignore[arg-type]
     assert frames(5, Recorder._body_max_length, prepared) == b"".join(recorder.written)
+
+
+def test_a_first_message_on_the_other_side_of_its_eta_makes_no_template(broker: Any) -> None:
+    """The run's key says "not delayed" but dramatiq's build of its first message computed a
+    delay (an eta falling on the current millisecond): that message is no template for the
+    run. A ``message_of`` that answers a delay once stands in for that millisecond."""
+    from airlock.integrations.executors._dramatiq_messages import Messages
+    from airlock.integrations.executors.dramatiq import dramatiq_executor
+
+    echo, _ = actors(broker)
+    intents = prepared([Intent(task=echo, args=(i,)) for i in range(3)])
+    calls: list[Intent] = []
+
+    def message_of(intent: Intent) -> tuple[Any, int | None]:
+        message, delay = dramatiq_executor.message(intent)
+        calls.append(intent)
+        return message, (5 if len(calls) == 1 else delay)
+
+    messages = Messages(broker, broker.kind, message_of)
+    built = [messages.build(intent) for intent in intents]
+    assert built[0].queue_name == "dfast_q.DQ"
+    assert [message.queue_name for message in built[1:]] == ["dfast_q", "dfast_q"]
+    assert [message.stamped for message in built] == [False, False, True]
+    for intent, message in zip(intents[1:], built[1:], strict=True):
+        assert message.body == expected(broker, intent, message)

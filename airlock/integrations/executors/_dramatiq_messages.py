@@ -174,7 +174,8 @@ class Messages:
             return self.full(intent)
         if template is _MISSING:
             built = self.full(intent)
-            self.templates[key] = _template(built, self.redis)
+            if (built.delay is None) == (delay is None):  # else eta fell on now: next time
+                self.templates[key] = _template(built, self.redis)
             return built
         if template is None:
             return self.full(intent)
