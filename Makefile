@@ -107,7 +107,7 @@ test-django61: $(DJ61)/.created
 # redis-py and pika, each in a fresh venv with only what these suites need; the byte-for-byte
 # comparison suites (tests/perf) and the stock-worker e2e suites (integrations/celery_batch) run in each.
 # Keep the pins in step with pyproject's extras and the FastPath ranges (docs/executors.md).
-MATRIX_TESTS := tests/perf/test_celery_batch.py tests/perf/test_celery_amqp.py tests/perf/test_queue_batches.py tests/perf/test_dramatiq_redis_batch.py tests/perf/test_dramatiq_rabbitmq.py tests/perf/test_version_gates.py
+MATRIX_TESTS := tests/perf/test_celery_batch.py tests/perf/test_celery_amqp.py tests/perf/test_queue_batches.py tests/perf/test_dramatiq_redis_batch.py tests/perf/test_dramatiq_rabbitmq.py tests/perf/test_dramatiq_messages.py tests/perf/test_version_gates.py
 MATRIX_DEPS := "django~=5.2.0" "psycopg[binary]" pytest pytest-django pytest-timeout pytest-asyncio hypothesis
 MATRIX_OLDEST_PINS := celery==5.3.0 kombu==5.3.0 amqp==5.1.1 "dramatiq[redis,rabbitmq]==1.15.0" huey==2.5.0 redis==5.0.0 pika==1.3.0 packaging
 MATRIX_NEWEST_PINS := celery==5.7.0 kombu==5.7.0 amqp==5.4.2 "dramatiq[redis,rabbitmq]==2.2.1" huey==3.5.4 redis==8.1.0 pika==1.4.4 packaging

@@ -3,7 +3,8 @@
 For each queue, three ways to send N tasks to Redis (DB 8, flushed between rounds):
   - its own loop: ``actor.send(i, i)`` (dramatiq) / ``task(i, i)`` (huey) N times;
   - airlock's per-message executor (``dramatiq_executor`` / ``huey_executor``);
-  - airlock's batched executor (one Redis transaction per 1,000 messages).
+  - airlock's batched executor (one Redis transaction per 1,000 messages); for dramatiq also
+    with every message built by dramatiq (``stamp_messages = False``).
 Airlock figures include enqueue (argument check included) and the flush. Raw-broker floors,
 measured in the same run with messages of the same size (a dramatiq message): one ``LPUSH``
 round trip per message, and one pipeline of N ``LPUSH``es. Prints one JSON line, then a table.
@@ -17,7 +18,11 @@ from dramatiq.brokers.redis import RedisBroker
 from huey import RedisHuey
 
 import airlock
-from airlock.integrations.executors.dramatiq import dramatiq_batch_executor, dramatiq_executor
+from airlock.integrations.executors.dramatiq import (
+    DramatiqBatchExecutor,
+    dramatiq_batch_executor,
+    dramatiq_executor,
+)
 from airlock.integrations.executors.huey import huey_batch_executor, huey_executor
 
 broker = RedisBroker(url=_bench.redis_url(), namespace="airlock-bench")
@@ -32,6 +37,10 @@ def actor_add(a: int, b: int) -> int:
 @huey.task(name="bench.add")
 def huey_add(a: int, b: int) -> int:
     return a + b
+
+
+class Unstamped(DramatiqBatchExecutor):
+    stamp_messages = False  # every message built by dramatiq's own code
 
 
 def send_loop(n: int) -> None:
@@ -78,6 +87,7 @@ def main() -> dict[str, object]:
             "dramatiq send() loop": send_loop,
             "airlock dramatiq_executor": through(dramatiq_executor, actor_add),
             "airlock dramatiq_batch_executor": through(dramatiq_batch_executor, actor_add),
+            "airlock dramatiq batch, no stamping": through(Unstamped(), actor_add),
             "huey task() loop": call_loop,
             "airlock huey_executor": through(huey_executor, huey_add),
             "airlock huey_batch_executor": through(huey_batch_executor, huey_add),

@@ -4,7 +4,8 @@ Queues ``matrix_bench`` / ``matrix_bench_confirm`` (purged between rounds, delet
   - dramatiq's own loop: ``actor.send(i, i)`` N times, on a default broker (no publisher
     confirms: pika writes and moves on, nothing says the message arrived) and on a broker with
     ``confirm_delivery=True`` (each send waits for its confirm);
-  - airlock's batched executor (one channel, confirms awaited once per 1,000 messages);
+  - airlock's batched executor (one channel, confirms awaited once per 1,000 messages), and the
+    same with every message built by dramatiq (``stamp_messages = False``);
   - raw pika floors, same message size: a publish loop waiting for each confirm, and a publish
     loop whose confirms are awaited once (what the batched path does, minus dramatiq).
 Sizes stop at 1,000 (the confirm-each loop costs milliseconds per message). Prints one JSON line,
@@ -19,7 +20,7 @@ import pika
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
 import airlock
-from airlock.integrations.executors.dramatiq import dramatiq_batch_executor
+from airlock.integrations.executors.dramatiq import DramatiqBatchExecutor, dramatiq_batch_executor
 from tests.services import amqp_url
 
 _bench.SIZES = [s for s in _bench.SIZES if s <= 1000]
@@ -53,11 +54,22 @@ def confirmed_send_loop(n: int) -> None:
         confirmed_add.send(i, i)
 
 
-def batched(n: int) -> None:
+class Unstamped(DramatiqBatchExecutor):
+    stamp_messages = False  # every message built by dramatiq's own code
+
+
+unstamped = Unstamped()
+
+
+def batched(n: int, executor: DramatiqBatchExecutor = dramatiq_batch_executor) -> None:
     enqueue = airlock.enqueue
-    with airlock.scope(executor=dramatiq_batch_executor):
+    with airlock.scope(executor=executor):
         for i in range(n):
             enqueue(actor_add, i, i)
+
+
+def batched_unstamped(n: int) -> None:
+    batched(n, unstamped)
 
 
 class Raw:
@@ -101,6 +113,7 @@ def main() -> dict[str, object]:
             "dramatiq send(), no confirms": send_loop,
             "dramatiq send(), confirm_delivery": confirmed_send_loop,
             "airlock batched (RabbitMQ)": batched,
+            "airlock batched, no stamping": batched_unstamped,
             "raw pika, confirm each": raw.confirm_each,
             "raw pika, confirms once": raw.confirm_once,
         },

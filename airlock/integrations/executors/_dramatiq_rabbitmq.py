@@ -4,34 +4,38 @@
 delayed message (delay queue, ``eta``), runs middleware ``before_enqueue`` and publishes the
 encoded message to the default exchange with ``delivery_mode=2`` and the ``broker_priority``
 option as priority, one ``basic_publish`` per message (with ``confirm_delivery``, one round trip
-each). Here each message of a chunk is prepared the same way and published on a channel of the
-broker's own (per-thread) connection that airlock keeps in confirm mode; the chunk's publisher
-confirms are then awaited together, once. ``mandatory`` is set, so a message no queue takes
-comes back and is reported unsent rather than lost.
+each). Here each message of a chunk is prepared the same way (``_dramatiq_messages``: later
+messages of a run stamped from the first one's text), the chunk's ``basic.publish`` frames are
+written in one go on a channel of the broker's own (per-thread) connection that airlock keeps in
+confirm mode, and the chunk's publisher confirms are then awaited together, once. ``mandatory``
+is set, so a message no queue takes comes back and is reported unsent rather than lost.
 
 Fates: acked messages are sent (``after_enqueue`` runs for them); nacked or returned ones are
 unsent; published ones whose confirm never came (the connection broke) are in doubt; the rest
 were never handed to pika and are unsent. Nothing is retried.
 
 The confirms are read through pika's asynchronous channel under the ``BlockingChannel`` (its
-``_impl``) and the blocking channel's ``_flush_output``: private pika API, hence the version gate.
+``_impl``) and the blocking channel's ``_flush_output``, and the frames written with the
+connection's ``_output_marshaled_frames``: private pika API, hence the version gate.
 """
 
 from __future__ import annotations
 
 import contextlib
+import struct
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import pika
-from dramatiq.common import current_millis, dq_name
+from pika import frame
 
 from airlock._intent import Intent
 from airlock.exceptions import BatchDispatchError
+from airlock.integrations.executors._dramatiq_messages import Built, Messages
 from airlock.integrations.executors._versions import FastPath
 
-__all__ = ["RABBITMQ_FAST_PATH", "publish"]
+__all__ = ["RABBITMQ_FAST_PATH", "frames", "publish"]
 
 #: dramatiq and pika releases whose ``RabbitmqBroker.enqueue`` and channel internals this uses.
 RABBITMQ_FAST_PATH = FastPath(
@@ -87,13 +91,23 @@ class _Confirms:
                 f"(routing key {method.routing_key!r})"
             )
 
-    def publish(self, index: int, routing_key: str, body: bytes, properties: Any) -> None:
-        self.channel._impl.basic_publish(
-            exchange="", routing_key=routing_key, body=body, properties=properties, mandatory=True
-        )
-        self.last_tag += 1
-        self.waiting[self.last_tag] = index
-        self.by_body.setdefault(body, []).append(index)
+    def publish(self, prepared: list[Built]) -> None:
+        """Hand a chunk's messages to pika in ONE write: the frames ``basic_publish`` builds.
+
+        ``Channel.basic_publish`` marshals a method, a header and body frames per message and
+        writes each frame to the socket buffer on its own; here the same frames (pika's own
+        ``frame`` classes; the method frame and properties made once per queue / priority) are
+        joined and written once. Nothing is written if building them fails.
+        """
+        impl = self.channel._impl
+        impl._raise_if_not_open()
+        connection = impl.connection
+        data = frames(impl.channel_number, connection._body_max_length, prepared)
+        connection._output_marshaled_frames([data])
+        for index, message in enumerate(prepared):
+            self.waiting[self.last_tag + index + 1] = index
+            self.by_body.setdefault(message.body, []).append(index)
+        self.last_tag += len(prepared)
 
     def wait(self) -> None:
         """Flush the publishes and wait until every one is confirmed (or the channel closes)."""
@@ -105,6 +119,52 @@ class _Confirms:
         self.refused.clear()
         self.returned.clear()
         self.by_body.clear()
+
+
+def frames(channel_number: int, body_max: int, prepared: list[Built]) -> bytes:
+    """The frames pika's ``basic_publish`` writes for each message, joined: ``basic.publish``
+    to the default exchange (``mandatory``), a content header with ``RabbitmqBroker.enqueue``'s
+    properties, the body in frames of at most ``body_max`` bytes.
+
+    The method frame (per queue) and the encoded properties (per priority) are pika's own,
+    marshalled once; the header and body frames around them are packed here as pika's
+    ``frame.Header`` / ``frame.Body`` pack them (test_dramatiq_messages compares the bytes).
+    """
+    methods: dict[str, bytes] = {}
+    properties: dict[Any, bytes] = {}
+    pack, header_pack, end = struct.pack, _HEADER.pack, _FRAME_END
+    parts: list[bytes] = []
+    for message in prepared:
+        body = message.body
+        method = methods.get(message.queue_name)
+        if method is None:
+            publish = pika.spec.Basic.Publish(
+                exchange="", routing_key=message.queue_name, mandatory=True
+            )
+            method = methods[message.queue_name] = frame.Method(channel_number, publish).marshal()
+        props = properties.get(message.priority)
+        if props is None:
+            encoded = pika.BasicProperties(delivery_mode=2, priority=message.priority).encode()
+            props = properties[message.priority] = b"".join(encoded)
+        parts += (
+            method,
+            header_pack(
+                pika.spec.FRAME_HEADER, channel_number, _HEADER_SIZE + len(props),
+                pika.spec.BasicProperties.INDEX, len(body),
+            ),
+            props,
+            end,
+        )  # fmt: skip
+        for start in range(0, len(body), body_max):
+            piece = body[start : start + body_max]
+            parts += (pack(">BHI", pika.spec.FRAME_BODY, channel_number, len(piece)), piece, end)
+    return b"".join(parts)
+
+
+# A content header frame up to its properties: type, channel, payload size; class, weight, size.
+_HEADER = struct.Struct(">BHIHxxQ")
+_HEADER_SIZE = 12  # class id, weight, body size: the payload before the properties
+_FRAME_END = bytes([pika.spec.FRAME_END])
 
 
 def _confirms(broker: Any) -> _Confirms:
@@ -132,18 +192,25 @@ def publish(
     intents: list[Intent],
     message_of: Callable[[Intent], tuple[Any, int | None]],
     chunk_size: int,
+    *,
+    stamp: bool = True,
 ) -> None:
     """Publish ``intents`` (actors of ``broker``), confirms awaited once per chunk.
 
+    ``message_of`` is ``dramatiq_executor.message``; later messages of a run are stamped from
+    the first one's text (``_dramatiq_messages``) unless ``stamp`` is false. Middleware
+    ``before_enqueue`` runs for every message of a chunk before any is published, so a
+    middleware that raises leaves the chunk certainly unsent.
     Raises ``BatchDispatchError`` naming what was sent, unsent and in doubt; nothing is retried.
     """
+    build = Messages(broker, "rabbitmq", message_of, stamp=stamp).build
     sent: list[Intent] = []
     for start in range(0, len(intents), chunk_size):
         chunk = intents[start : start + chunk_size]
-        prepared: list[tuple[Any, int | None, str, bytes, Any]] = []
+        prepared: list[Built] = []
         for index, intent in enumerate(chunk):
             try:
-                prepared.append(_prepare(broker, *message_of(intent)))
+                prepared.append(build(intent))
             except Exception as exc:
                 _run(broker, sent, chunk[:index], prepared, intents)  # what came before first
                 raise BatchDispatchError.build(
@@ -152,30 +219,11 @@ def publish(
         _run(broker, sent, chunk, prepared, intents)
 
 
-def _prepare(
-    broker: Any, message: Any, delay: int | None
-) -> tuple[Any, int | None, str, bytes, Any]:
-    """``RabbitmqBroker.enqueue`` up to its publish: (message, delay, routing key, body, props).
-
-    Middleware ``before_enqueue`` runs here, for every message of the chunk before any is
-    published, so a middleware that raises leaves the chunk certainly unsent.
-    """
-    queue_name = message.queue_name
-    if delay is not None:
-        queue_name = dq_name(queue_name)
-        message = message.copy(queue_name=queue_name, options={"eta": current_millis() + delay})
-    broker.emit_before("enqueue", message, delay)
-    properties = pika.BasicProperties(
-        delivery_mode=2, priority=message.options.get("broker_priority")
-    )
-    return message, delay, queue_name, message.encode(), properties
-
-
 def _run(
     broker: Any,
     sent: list[Intent],
     chunk: list[Intent],
-    prepared: list[tuple[Any, int | None, str, bytes, Any]],
+    prepared: list[Built],
     intents: list[Intent],
 ) -> None:
     if not chunk:
@@ -183,13 +231,12 @@ def _run(
     rest = intents[len(sent) + len(chunk) :]
     published = 0
     try:
-        for canonical in dict.fromkeys(_canonical(m.queue_name) for m, *_ in prepared):
+        for canonical in dict.fromkeys(_canonical(m.queue_name) for m in prepared):
             broker.declare_queue(canonical, ensure=True)  # as enqueue does; a no-op once done
         confirms = _confirms(broker)
         confirms.start_chunk()
-        for index, (_, _, routing_key, body, properties) in enumerate(prepared):
-            confirms.publish(index, routing_key, body, properties)
-            published += 1
+        confirms.publish(prepared)
+        published = len(prepared)
         confirms.wait()
     except Exception as exc:
         _forget(broker)
@@ -209,16 +256,17 @@ def _run(
         ) from exc
     failed: list[tuple[Intent, Exception]] = []
     doubtful: list[Intent] = []
-    for index, (message, delay, *_) in enumerate(prepared):
+    for index, message in enumerate(prepared):
         if index in confirms.acked:
             sent.append(chunk[index])
-            broker.emit_after("enqueue", message, delay)
+            if message.message is not None:  # for middleware after_enqueue hooks
+                broker.emit_after("enqueue", message.message, message.delay)
         elif index in confirms.refused:
             failed.append((chunk[index], ConnectionError(confirms.refused[index])))
         else:  # the channel closed before its confirm came
             doubtful.append(chunk[index])
     for index in confirms.returned:  # as dramatiq does: declare that queue again next time
-        broker.queues_pending.add(_canonical(prepared[index][0].queue_name))
+        broker.queues_pending.add(_canonical(prepared[index].queue_name))
     if failed or doubtful:
         _forget(broker)
         cause = failed[0][1] if failed else ConnectionError("the channel closed before confirms")

@@ -1,7 +1,8 @@
 """dramatiq's ``RedisBroker``: a chunk of a flush in ONE call of one Lua script.
 
 ``RedisBroker.enqueue`` prepares a message (a fresh ``redis_message_id``; for a delayed one the
-delay queue and ``eta``; middleware ``before_enqueue``), then calls the broker's ``dispatch`` Lua
+delay queue and ``eta``; middleware ``before_enqueue``; ``_dramatiq_messages`` does the same, and
+stamps later messages of a run from the first one's text), then calls the broker's ``dispatch`` Lua
 script once, with the command ``enqueue``. Here every message of a chunk is prepared the same way,
 then ONE script runs dramatiq's own ``dispatch`` script (its text, taken from the installed
 broker) once per message, server side: the same keys, the same writes, the same heartbeat and
@@ -18,13 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from uuid import uuid4
 
-from dramatiq.common import current_millis, dq_name
+from dramatiq.common import current_millis
 
 from airlock._intent import Intent
 from airlock.exceptions import BatchDispatchError
 from airlock.integrations.executors._batch import pooled_connection
+from airlock.integrations.executors._dramatiq_messages import Built, Messages
 from airlock.integrations.executors._versions import FastPath
 
 __all__ = ["REDIS_FAST_PATH", "publish"]
@@ -73,17 +74,6 @@ def _script(broker: Any) -> tuple[str, str]:
     return cached
 
 
-def prepare(broker: Any, message: Any, delay: int | None) -> tuple[str, Any]:
-    """``RedisBroker.enqueue`` up to its ``do_enqueue`` call: (queue name, message to store)."""
-    queue_name = message.queue_name
-    message = message.copy(options={"redis_message_id": str(uuid4())})
-    if delay is not None:
-        queue_name = dq_name(queue_name)
-        message = message.copy(queue_name=queue_name, options={"eta": current_millis() + delay})
-    broker.emit_before("enqueue", message, delay)
-    return queue_name, message
-
-
 class Unsent(Exception):
     """The chunk certainly did not run (``__cause__`` says why)."""
 
@@ -97,42 +87,46 @@ def publish(
     intents: list[Intent],
     message_of: Callable[[Intent], tuple[Any, int | None]],
     chunk_size: int,
+    *,
+    stamp: bool = True,
 ) -> None:
     """Publish ``intents`` (actors of ``broker``) one script call per ``chunk_size`` messages.
 
+    ``message_of`` is ``dramatiq_executor.message``; later messages of a run are stamped from
+    the first one's text (``_dramatiq_messages``) unless ``stamp`` is false.
     Raises ``BatchDispatchError`` naming what was sent, unsent and in doubt; nothing is retried.
     """
+    messages = Messages(broker, "redis", message_of, stamp=stamp)
+    build = messages.build
+    maintenance = broker._should_do_maintenance
     sent: list[Intent] = []
     for start in range(0, len(intents), chunk_size):
-        built: list[tuple[Intent, Any, int | None]] = []
+        built: list[tuple[Intent, Built]] = []
         argv: list[Any] = []
         for index, intent in enumerate(intents[start : start + chunk_size]):
             try:
-                message, delay = message_of(intent)
-                queue_name, message = prepare(broker, message, delay)
-                encoded = message.encode()
+                message = build(intent)
             except Exception as exc:
                 _run(broker, sent, built, argv, intents)  # what came before goes first
                 raise BatchDispatchError.build(
                     exc, sent=sent, unsent=intents[start + index :]
                 ) from exc
-            maintenance = broker._should_do_maintenance("enqueue")
-            argv += [queue_name, maintenance, message.options["redis_message_id"], encoded]
-            built.append((intent, message, delay))
+            argv += [message.queue_name, maintenance("enqueue"), message.redis_id, message.body]
+            built.append((intent, message))
         _run(broker, sent, built, argv, intents)
 
 
 def _run(
     broker: Any,
     sent: list[Intent],
-    built: list[tuple[Intent, Any, int | None]],
+    built: list[tuple[Intent, Built]],
     argv: list[Any],
     intents: list[Intent],
 ) -> None:
     """Run one chunk; extend ``sent``. Raise ``BatchDispatchError`` unless every message landed."""
     if not built:
         return
-    chunk = [intent for intent, _, _ in built]
+    chunk = [intent for intent, _ in built]
     rest = intents[len(sent) + len(chunk) :]
     header = [broker.broker_id, broker.heartbeat_timeout, broker.dead_message_ttl]
     header += [broker._max_unpack_size(), current_millis()]
@@ -148,12 +142,13 @@ def _run(
         cause = RuntimeError(f"{len(results)} results for {len(built)} messages")
         raise BatchDispatchError.build(cause, sent=sent, unsent=rest, in_doubt=chunk)
     failed: list[tuple[Intent, Exception]] = []
-    for (intent, message, delay), result in zip(built, results, strict=True):
+    for (intent, message), result in zip(built, results, strict=True):
         if result:
             failed.append((intent, _refused(result)))
         else:
             sent.append(intent)
-            broker.emit_after("enqueue", message, delay)
+            if message.message is not None:  # for middleware after_enqueue hooks
+                broker.emit_after("enqueue", message.message, message.delay)
     if failed:
         raise BatchDispatchError.build(
             failed[0][1],
