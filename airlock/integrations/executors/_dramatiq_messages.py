@@ -28,10 +28,13 @@ from collections.abc import Callable, Hashable
 from typing import Any
 from uuid import uuid4
 
-import dramatiq
-from dramatiq.common import dq_name
-from dramatiq.encoder import JSONEncoder
-from dramatiq.middleware import Middleware
+from airlock.integrations._extras import require
+
+with require("dramatiq", __name__):
+    import dramatiq
+    from dramatiq.common import dq_name
+    from dramatiq.encoder import JSONEncoder
+    from dramatiq.middleware import Middleware
 
 from airlock._intent import Intent
 from airlock.integrations import _propagation

@@ -27,8 +27,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import pika
-from pika import frame
+from airlock.integrations._extras import require
+
+with require("dramatiq", __name__):
+    import pika
+    from pika import frame
 
 from airlock._intent import Intent
 from airlock.exceptions import BatchDispatchError

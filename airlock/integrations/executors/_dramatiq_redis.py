@@ -20,7 +20,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from dramatiq.common import current_millis
+from airlock.integrations._extras import require
+
+with require("dramatiq", __name__):
+    from dramatiq.common import current_millis
 
 from airlock._intent import Intent
 from airlock.exceptions import BatchDispatchError
