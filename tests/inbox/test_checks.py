@@ -39,6 +39,7 @@ def test_bad_settings_are_reported(settings: Any, inbox: Any, message: str, hint
     assert str(error).startswith("settings.AIRLOCK['INBOX']")
 
 
+@pytest.mark.django_db(databases=["default", "other"])  # Django 6.1 checks every database
 def test_manage_check_fails_on_a_bad_setting(settings: Any) -> None:
     settings.AIRLOCK = {"INBOX": {"RETENTION_DAYS": -3}}
     with pytest.raises(SystemCheckError, match=r"airlock_inbox\.E001"):

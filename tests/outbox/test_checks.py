@@ -10,6 +10,10 @@ from django.core.management.base import SystemCheckError
 
 from airlock.integrations.django.outbox.checks import check_outbox_settings
 
+# Django 6.1's `check` runs the database checks on every alias by default, and the inbox's
+# migration check (W001) reads each one.
+pytestmark = pytest.mark.django_db(databases=["default", "other"])
+
 
 @pytest.mark.parametrize(
     ("outbox", "message", "hint"),
