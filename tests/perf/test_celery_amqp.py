@@ -76,6 +76,13 @@ def drain(app: Celery, queue: str) -> list[Any]:
     return messages
 
 
+def queued(app: Celery, queues: dict[str, int]) -> dict[str, int]:
+    """How many messages each queue holds now."""
+    with app.connection_for_write() as conn:
+        channel = conn.default_channel
+        return {q: channel.queue_declare(q, passive=True).message_count for q in queues}
+
+
 def comparable(message: Any) -> tuple[Any, dict[str, Any]]:
     properties = dict(message.properties)
     if "expiration" in properties:  # milliseconds left, computed at publish time
@@ -108,6 +115,10 @@ def test_batched_messages_are_exactly_what_apply_async_sends(app: Celery) -> Non
     intents = variants(app)
     for intent in intents:
         send(intent)  # the stock path: task.apply_async(...)
+    # apply_async waits for no confirm by default: let every message reach its queue first.
+    others = sum(1 for i in intents if (i.dispatch_options or {}).get("queue") == OTHER)
+    expected = {DEFAULT: len(intents) - others, OTHER: others}
+    wait_until(lambda: queued(app, expected) == expected, timeout=10, what="stock messages")
     stock = drain(app, DEFAULT) + drain(app, OTHER)
 
     for _ in range(2):  # the second time every repeated message is stamped from a template

@@ -18,6 +18,7 @@ import pytest
 from airlock import Intent
 from airlock.exceptions import BatchDispatchError
 from tests.perf.proxy import ReplyDropper
+from tests.processes import wait_until
 from tests.services import SERVICES, amqp_url, require_module, require_service
 
 pytestmark = pytest.mark.requires("rabbitmq")
@@ -77,6 +78,11 @@ def drain(channel: Any, queue: str) -> list[tuple[dict[str, Any], int, int | Non
         found.append((json.loads(body), properties.delivery_mode, properties.priority))
 
 
+def queued(channel: Any, queues: dict[str, int]) -> dict[str, int]:
+    """How many messages each queue holds now."""
+    return {q: channel.queue_declare(q, passive=True).method.message_count for q in queues}
+
+
 def normalized(item: tuple[dict[str, Any], int, int | None]) -> Any:
     message, mode, priority = item
     message = dict(message, options=dict(message["options"]))
@@ -100,6 +106,10 @@ def test_batch_publishes_what_dramatiq_executor_publishes(broker: Any, channel: 
     ]
     for intent in intents:
         dramatiq_executor(intent)
+    # dramatiq's own publish waits for no confirm: let every message reach its queue first,
+    # or the priority queue could hand out the early ones before the priority-7 one arrived.
+    expected = {QUEUE: 3, f"{QUEUE}.DQ": 1, OTHER: 1}
+    wait_until(lambda: queued(channel, expected) == expected, timeout=10, what="stock messages")
     stock = {q: drain(channel, q) for q in (QUEUE, f"{QUEUE}.DQ", OTHER)}
 
     DramatiqBatchExecutor().publish_all(intents)
