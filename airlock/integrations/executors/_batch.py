@@ -25,6 +25,7 @@ __all__ = [
     "Built",
     "Commands",
     "NotBatchable",
+    "execute_pipeline",
     "pooled_connection",
     "publish_in_transactions",
 ]
@@ -198,22 +199,15 @@ def pooled_connection(pool: Any) -> Any:
         return pool.get_connection("MULTI")
 
 
-def run_transaction(client: Any, built: Built) -> None:
-    """Run one chunk's commands in one MULTI/EXEC; raise ``BatchDispatchError`` unless all landed.
+def execute_pipeline(pipe: Any, chunk: list[Intent]) -> list[Any]:
+    """Run a filled MULTI/EXEC pipeline for ``chunk``; each command's reply (errors as values).
 
-    Connecting fails: all unsent. The server refuses the transaction (EXECABORT): all unsent.
-    The connection breaks while waiting for the reply: all in doubt. A command refused inside
-    the transaction (e.g. WRONGTYPE): that intent unsent, the others sent.
+    Connecting fails, or the server refuses the transaction (EXECABORT): ``BatchDispatchError``
+    with the whole chunk unsent. The connection breaks while waiting for the reply: the whole
+    chunk in doubt. The pipeline is reset either way.
     """
     import redis.exceptions as redis_errors
 
-    chunk = [intent for intent, _, _ in built]
-    pipe = client.pipeline(transaction=True)
-    owners: list[Intent | None] = []
-    for intent, commands, _ in built:
-        for index, (command, command_args) in enumerate(commands):
-            getattr(pipe, command)(*command_args)
-            owners.append(intent if index == 0 else None)  # bookkeeping: not the message
     try:
         try:
             # Connect first: a failure here means nothing of this chunk left the process.
@@ -221,13 +215,30 @@ def run_transaction(client: Any, built: Built) -> None:
         except Exception as exc:
             raise BatchDispatchError.build(exc, sent=[], unsent=chunk) from exc
         try:
-            results = pipe.execute(raise_on_error=False)
+            return list(pipe.execute(raise_on_error=False))
         except redis_errors.ResponseError as exc:  # EXECABORT: nothing was applied
             raise BatchDispatchError.build(exc, sent=[], unsent=chunk) from exc
         except Exception as exc:  # the reply was lost: applied or not, we cannot tell
             raise BatchDispatchError.build(exc, sent=[], in_doubt=chunk) from exc
     finally:
         pipe.reset()
+
+
+def run_transaction(client: Any, built: Built) -> None:
+    """Run one chunk's commands in one MULTI/EXEC; raise ``BatchDispatchError`` unless all landed.
+
+    Connecting fails: all unsent. The server refuses the transaction (EXECABORT): all unsent.
+    The connection breaks while waiting for the reply: all in doubt. A command refused inside
+    the transaction (e.g. WRONGTYPE): that intent unsent, the others sent.
+    """
+    chunk = [intent for intent, _, _ in built]
+    pipe = client.pipeline(transaction=True)
+    owners: list[Intent | None] = []
+    for intent, commands, _ in built:
+        for index, (command, command_args) in enumerate(commands):
+            getattr(pipe, command)(*command_args)
+            owners.append(intent if index == 0 else None)  # bookkeeping: not the message
+    results = execute_pipeline(pipe, chunk)
     failed = [
         (owner, result)
         for owner, result in zip(owners, results, strict=True)

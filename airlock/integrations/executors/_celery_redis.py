@@ -31,6 +31,7 @@ from airlock.integrations.executors._batch import (
     BatchDispatchError,
     Built,
     Commands,
+    execute_pipeline,
     pooled_connection,
 )
 from airlock.integrations.executors._celery_messages import (
@@ -175,8 +176,6 @@ class RedisChunks:
         self.client = client
 
     def __call__(self, built: Built) -> None:
-        import redis.exceptions as redis_errors
-
         commands: list[tuple[str, list[Any]]] = []
         owners: list[list[Intent] | None] = []
         merge = False  # whether the last command is an LPUSH that takes more values
@@ -200,20 +199,7 @@ class RedisChunks:
         pipe = self.client.pipeline(transaction=True)
         for name, args in commands:
             getattr(pipe, name)(*args)
-        try:
-            try:
-                # Connect first: a failure here means nothing of this chunk left the process.
-                pipe.connection = pooled_connection(pipe.connection_pool)
-            except Exception as exc:
-                raise BatchDispatchError.build(exc, sent=[], unsent=chunk) from exc
-            try:
-                results = pipe.execute(raise_on_error=False)
-            except redis_errors.ResponseError as exc:  # EXECABORT: nothing was applied
-                raise BatchDispatchError.build(exc, sent=[], unsent=chunk) from exc
-            except Exception as exc:  # the reply was lost: applied or not, we cannot tell
-                raise BatchDispatchError.build(exc, sent=[], in_doubt=chunk) from exc
-        finally:
-            pipe.reset()
+        results = execute_pipeline(pipe, chunk)
         failed = [
             (intent, result)
             for group, result in zip(owners, results, strict=True)
