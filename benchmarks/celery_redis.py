@@ -8,8 +8,10 @@ And the floors, measured in the same rounds with redis-py alone, pushing N copie
 message (the bytes the batched path pushes for this task):
   - ``raw LPUSH round trip``: one ``LPUSH`` per message, each waiting for its reply;
   - ``raw pipelined LPUSH``: the N ``LPUSH`` in one pipeline (no transaction), one round trip.
-Each airlock figure includes enqueue (argument check included) and the flush. Targets (issue
-18): a flush of 1 to 10 costs at most 3 raw round trips plus 2x the pipelined per-message figure
+Each airlock figure includes enqueue (argument check included) and the flush. Flushes of 1 and
+10 are timed 20 back to back per round, like the floors (``_bench.repeats_for``). Targets (issue
+18): a flush of 1 to 10 costs at most 3 raw round trips (a lone ``LPUSH`` timed the same way;
+"strict": the lowest per-``LPUSH`` figure of the run) plus 2x the pipelined per-message figure
 at 1,000; at 1,000 and 10,000 at most 2.5x the pipelined figure per message. Prints one JSON
 line, then a table.
 """
@@ -64,7 +66,10 @@ def floors(client: object, message: bytes) -> dict[str, object]:
 
 def targets(series: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
     """Each size's ceiling (us per intent) and the batched path's figure against it."""
-    rtt = series["raw LPUSH round trip"]["1"]
+    # The round trip: a lone LPUSH timed as a flush of one is (20 back to back per round);
+    # "strict" takes instead the cheapest per-LPUSH figure at any size (10,000 in a row).
+    rounds = series["raw LPUSH round trip"]
+    rtt, lowest = rounds["1"], min(rounds.values())
     piped = series["raw pipelined LPUSH"]
     per_message = piped["1000"]
     out: dict[str, dict[str, float]] = {}
@@ -72,11 +77,18 @@ def targets(series: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
         n = int(size)
         if n <= 10:
             ceiling = (3 * rtt + 2 * n * per_message) / n
+            strict = (3 * lowest + 2 * n * per_message) / n
         elif n >= 1000:
-            ceiling = 2.5 * piped[size]
+            ceiling = strict = 2.5 * piped[size]
         else:
             continue
-        out[size] = {"ceiling": round(ceiling, 2), "batched": value, "met": value <= ceiling}
+        out[size] = {
+            "ceiling": round(ceiling, 2),
+            "ceiling_strict": round(strict, 2),
+            "batched": value,
+            "met": value <= ceiling,
+            "met_strict": value <= strict,
+        }
     return out
 
 
@@ -114,9 +126,11 @@ def main() -> dict[str, object]:
     print(f"{'batched speedup vs loop':34}" + "".join(f"{v:>9.1f}x" for v in speedup.values()))
     for size, goal in goals.items():
         verdict = "met" if goal["met"] else "MISSED"
+        strict = "met" if goal["met_strict"] else "MISSED"
         print(
             f"target at {size:>5}: batched {goal['batched']:.1f} us/intent, "
-            f"ceiling {goal['ceiling']:.1f} (from the raw floors of this run): {verdict}"
+            f"ceiling {goal['ceiling']:.1f} (from the raw floors of this run): {verdict}; "
+            f"strict ceiling {goal['ceiling_strict']:.1f}: {strict}"
         )
     return result
 
