@@ -10,7 +10,7 @@ retried here, so nothing is sent twice by airlock itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from contextvars import ContextVar
 from typing import Any, TypeAlias
 
@@ -28,6 +28,7 @@ __all__ = [
     "execute_pipeline",
     "pooled_connection",
     "publish_in_transactions",
+    "refused",
 ]
 
 #: Messages per Redis transaction in a batched flush (the batched executors' default).
@@ -224,6 +225,18 @@ def execute_pipeline(pipe: Any, chunk: list[Intent]) -> list[Any]:
         pipe.reset()
 
 
+def refused(chunk: list[Intent], failed: Sequence[tuple[Intent, Any]]) -> BatchDispatchError:
+    """The error for a transaction that ran with commands refused inside it (e.g. WRONGTYPE):
+    ``failed`` (intent, its command's error) unsent, the rest of ``chunk`` sent."""
+    bad = {id(intent) for intent, _ in failed}
+    return BatchDispatchError.build(
+        failed[0][1],
+        sent=[i for i in chunk if id(i) not in bad],
+        unsent=[i for i, _ in failed],
+        errors=failed,
+    )
+
+
 def run_transaction(client: Any, built: Built) -> None:
     """Run one chunk's commands in one MULTI/EXEC; raise ``BatchDispatchError`` unless all landed.
 
@@ -245,10 +258,4 @@ def run_transaction(client: Any, built: Built) -> None:
         if owner is not None and isinstance(result, Exception)
     ]
     if failed:
-        bad = {id(intent) for intent, _ in failed}
-        raise BatchDispatchError.build(
-            failed[0][1],
-            sent=[i for i in chunk if id(i) not in bad],
-            unsent=[i for i, _ in failed],
-            errors=failed,
-        )
+        raise refused(chunk, failed)

@@ -33,6 +33,7 @@ from airlock.integrations.executors._batch import (
     Commands,
     execute_pipeline,
     pooled_connection,
+    refused,
 )
 from airlock.integrations.executors._celery_messages import (
     EMBED,
@@ -207,13 +208,7 @@ class RedisChunks:
             for intent in group
         ]
         if failed:
-            bad = {id(intent) for intent, _ in failed}
-            raise BatchDispatchError.build(
-                failed[0][1],
-                sent=[i for i in chunk if id(i) not in bad],
-                unsent=[i for i, _ in failed],
-                errors=failed,
-            )
+            raise refused(chunk, failed)
 
     def run_one(self, name: str, args: list[Any], chunk: list[Intent]) -> None:
         """One command, on a connection of the client's pool: no pipeline to build."""

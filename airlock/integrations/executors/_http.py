@@ -105,15 +105,9 @@ class _HTTP(http.client.HTTPConnection):
         self.sock = _DeadlineSocket(self.sock, self.deadline)
 
 
-class _HTTPS(http.client.HTTPSConnection):
-    def __init__(self, host: str, *, deadline: float, **kwargs: Any) -> None:
-        super().__init__(host, **kwargs)
-        self.deadline = deadline
-
-    def connect(self) -> None:
-        self.timeout = _left(self.deadline)
-        super().connect()  # TCP, then the TLS handshake (given the time left at its start)
-        self.sock = _DeadlineSocket(self.sock, self.deadline)
+class _HTTPS(_HTTP, http.client.HTTPSConnection):
+    """``_HTTP``'s deadline over TLS: the ``super().connect()`` there is HTTPSConnection's (TCP,
+    then the TLS handshake, given the time left at its start)."""
 
 
 class _Request(urllib.request.Request):

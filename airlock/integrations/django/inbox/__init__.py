@@ -10,25 +10,9 @@ See docs/outbox.md.
 
 from __future__ import annotations
 
+from airlock.integrations.django.inbox import fronts
 from airlock.integrations.django.inbox.core import Outcome, run_once
-from airlock.integrations.django.inbox.fronts import (
-    DJANGO_TASKS_KWARG,
-    apply_once,
-    celery_apply_once,
-    django_q_apply_once,
-    django_tasks_apply_once,
-    dramatiq_apply_once,
-    huey_apply_once,
-)
+from airlock.integrations.django.inbox.fronts import *  # noqa: F403 (the decorators, as listed there)
 
-__all__ = [
-    "DJANGO_TASKS_KWARG",
-    "Outcome",
-    "apply_once",
-    "celery_apply_once",
-    "django_q_apply_once",
-    "django_tasks_apply_once",
-    "dramatiq_apply_once",
-    "huey_apply_once",
-    "run_once",
-]
+__all__ = ["Outcome", "run_once"]
+__all__ += fronts.__all__

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
-from airlock.integrations.django._hints import closest
+from airlock.integrations.django import _section
+from airlock.integrations.django._section import Problem
 
 __all__ = ["DEFAULTS", "InboxSettings", "Problem", "problems", "settings", "where"]
 
@@ -27,41 +28,21 @@ class InboxSettings:
     database: str | None
 
 
-class Problem(NamedTuple):
-    """One thing wrong with ``AIRLOCK["INBOX"]``: the setting's path, what is wrong, the fix."""
-
-    where: str
-    message: str
-    hint: str
-
-    def __str__(self) -> str:
-        return f"{self.where}: {self.message} ({self.hint})"
-
-
 def where(key: str | None = None) -> str:
     """The path of the inbox setting ``key`` as a check message names it."""
-    return "settings.AIRLOCK['INBOX']" + (f"[{key!r}]" if key is not None else "")
+    return _section.where("INBOX", key)
 
 
 def raw() -> Any:
     """``AIRLOCK["INBOX"]`` as written (``{}`` when absent), even if it is not a dict."""
-    from django.conf import settings as dj
-
-    airlock = getattr(dj, "AIRLOCK", None) or {}
-    value = airlock.get("INBOX") if isinstance(airlock, Mapping) else None
-    return {} if value is None else value
+    return _section.raw("INBOX")
 
 
 def problems(value: Any) -> list[Problem]:
     """Each thing wrong with an ``AIRLOCK["INBOX"]`` value."""
     if not isinstance(value, Mapping):
         return [Problem(where(), f"must be a dict, got {value!r}", "e.g. {'RETENTION_DAYS': 30}")]
-    out: list[Problem] = []
-    for key in value:
-        if key not in DEFAULTS:
-            close = closest(str(key), DEFAULTS)
-            hint = f"did you mean {close!r}?" if close else f"known keys: {', '.join(DEFAULTS)}"
-            out.append(Problem(where(), f"unknown key {key!r}", hint))
+    out = _section.unknown_keys("INBOX", value, DEFAULTS)
     merged = {**DEFAULTS, **value}
     days = merged["RETENTION_DAYS"]
     if isinstance(days, bool) or not isinstance(days, (int, float)) or not days > 0:
@@ -85,13 +66,7 @@ def problems(value: Any) -> list[Problem]:
 
 def settings() -> InboxSettings:
     """The current inbox settings, defaults filled in; ``ImproperlyConfigured`` if invalid."""
-    value = raw()
-    found = problems(value)
-    if found:
-        from django.core.exceptions import ImproperlyConfigured
-
-        raise ImproperlyConfigured(str(found[0]))
-    merged = {**DEFAULTS, **value}
+    merged = {**DEFAULTS, **_section.valid("INBOX", problems)}
     return InboxSettings(
         retention_days=float(merged["RETENTION_DAYS"]), database=merged["DATABASE"]
     )

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from airlock._outbox.settings import OutboxSettings
-from airlock.integrations.django._hints import closest
+from airlock.integrations.django import _section
+from airlock.integrations.django._section import Problem
 
 __all__ = [
     "DEFAULTS",
@@ -48,39 +49,19 @@ _UNDECIDED = ("send", "dead")
 
 def _raw_or_invalid() -> Any:
     """``AIRLOCK["OUTBOX"]`` as written (``{}`` when absent), even if it is not a dict."""
-    from django.conf import settings as dj
-
-    airlock = getattr(dj, "AIRLOCK", None) or {}
-    value = airlock.get("OUTBOX") if isinstance(airlock, Mapping) else None
-    return {} if value is None else value
-
-
-class Problem(NamedTuple):
-    """One thing wrong with ``AIRLOCK["OUTBOX"]``: the setting's path, what is wrong, the fix."""
-
-    where: str
-    message: str
-    hint: str
-
-    def __str__(self) -> str:
-        return f"{self.where}: {self.message} ({self.hint})"
+    return _section.raw("OUTBOX")
 
 
 def where(key: str | None = None) -> str:
     """The path of the outbox setting ``key`` as a check message names it."""
-    return "settings.AIRLOCK['OUTBOX']" + (f"[{key!r}]" if key is not None else "")
+    return _section.where("OUTBOX", key)
 
 
 def problems(raw: Any) -> list[Problem]:
     """Each thing wrong with an ``AIRLOCK["OUTBOX"]`` value, judged without importing anything."""
     if not isinstance(raw, Mapping):
         return [Problem(where(), f"must be a dict, got {raw!r}", "e.g. {'DURABLE': True}")]
-    out: list[Problem] = []
-    for key in raw:
-        if key not in DEFAULTS:
-            close = closest(str(key), DEFAULTS)
-            hint = f"did you mean {close!r}?" if close else f"known keys: {', '.join(DEFAULTS)}"
-            out.append(Problem(where(), f"unknown key {key!r}", hint))
+    out = _section.unknown_keys("OUTBOX", raw, DEFAULTS)
     value = {**DEFAULTS, **raw}
     durable = value["DURABLE"]
     if not isinstance(durable, bool) and not (
@@ -162,13 +143,7 @@ def problems(raw: Any) -> list[Problem]:
 
 def settings() -> OutboxSettings:
     """The current outbox settings, defaults filled in; ``ImproperlyConfigured`` if invalid."""
-    raw = _raw_or_invalid()
-    found = problems(raw)
-    if found:
-        from django.core.exceptions import ImproperlyConfigured
-
-        raise ImproperlyConfigured(str(found[0]))
-    v = {**DEFAULTS, **raw}
+    v = {**DEFAULTS, **_section.valid("OUTBOX", problems)}
     durable = v["DURABLE"] if isinstance(v["DURABLE"], bool) else frozenset(v["DURABLE"])
     return OutboxSettings(
         durable=durable,

@@ -2,26 +2,5 @@
 
 from __future__ import annotations
 
-from airlock._outbox.registry import (
-    UnknownTask,
-    load,
-    name_of,
-    reference_for,
-    register,
-    registered,
-    resolve,
-    unregister,
-    use_celery_app,
-)
-
-__all__ = [
-    "UnknownTask",
-    "load",
-    "name_of",
-    "reference_for",
-    "register",
-    "registered",
-    "resolve",
-    "unregister",
-    "use_celery_app",
-]
+from airlock._outbox.registry import *  # noqa: F403 (its names, listed once: in its __all__)
+from airlock._outbox.registry import __all__ as __all__
