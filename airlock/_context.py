@@ -73,19 +73,25 @@ class LazyScope:
     then settles it like the end of a ``with`` block: flush on success, discard on error.
     """
 
-    __slots__ = ("make", "prior", "scope", "token")
+    __slots__ = ("make", "scope", "token")
     _direct = None  # enqueue always goes through _enqueue
 
     def __init__(self, make: Callable[[], Scope]) -> None:
         self.make = make
         self.scope: Scope | None = None
-        self.prior: Value = current.get()
         self.token: Token[Value] | None = None
 
     def enter(self) -> LazyScope:
         """Become the current context value (nothing is allocated yet)."""
         self.token = current.set(self)
         return self
+
+    @property
+    def prior(self) -> Value:
+        """The context value this one replaced (read from its token: no lookup per task)."""
+        token = self.token
+        prior = current.get() if token is None else token.old_value
+        return None if prior is Token.MISSING else prior
 
     def get(self) -> Scope:
         """The real scope, made and entered (in place, not as the context value) if needed."""

@@ -44,7 +44,7 @@ def sync_executor(intent: Intent) -> Any:
     """
     # LazyScope(airlock.scope).enter(), inlined: this runs for every task.
     lazy = _new(LazyScope)
-    lazy.make, lazy.scope, lazy.prior = airlock.scope, None, _get()
+    lazy.make, lazy.scope = airlock.scope, None
     lazy.token = _set(lazy)
     try:
         task = intent.task
@@ -89,4 +89,4 @@ def run_coroutine(coroutine: Any) -> Any:
 
 
 _new = object.__new__
-_get, _set, _reset = current.get, current.set, current.reset
+_set, _reset = current.set, current.reset
