@@ -63,6 +63,10 @@ def task_name(task: Any) -> str:
     return name.rsplit(".", 1)[-1]
 
 
+def _short(text: str) -> str:
+    return text if len(text) <= 80 else f"{text[:70]}...<{len(text)} chars>"
+
+
 def build(
     task: Any,
     args: tuple[Any, ...],
@@ -204,8 +208,10 @@ class Intent(tuple):  # type: ignore[type-arg]
         return self.replace(dispatch_options={k: v for k, v in options.items() if k not in names})
 
     def __str__(self) -> str:
-        parts = [repr(a) for a in self.args]
-        parts += [f"{k}={v!r}" for k, v in self.kwargs.items()]
+        """``name(args, k=v)`` for logs and error messages; an argument whose repr is longer
+        than 80 characters is cut (a 20 kB payload would otherwise flood every log line)."""
+        parts = [_short(repr(a)) for a in self.args]
+        parts += [f"{k}={_short(repr(v))}" for k, v in self.kwargs.items()]
         return f"{self.name}({', '.join(parts)})"
 
     def __repr__(self) -> str:

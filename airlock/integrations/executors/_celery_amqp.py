@@ -8,11 +8,13 @@ is the template's properties with its own ids and argument reprs, and its own bo
 ``ConfirmedChunks`` publishes a chunk of them on one channel in confirm mode
 (``confirm.select`` once per connection): the chunk's ``basic.publish`` frames, the frames
 py-amqp's ``frame_writer`` would write for each message (``frames``; a test compares the bytes),
-go to the socket in ONE write, then one wait for the broker's ``basic.ack`` / ``basic.nack`` of
-all of them, where ``apply_async`` with ``confirm_publish`` waits once per message. Acked: sent;
-nacked: unsent (the broker dropped it); written (the kernel took at least its first byte) and
-then the connection was lost or the wait timed out before an answer: in doubt; a message no byte
-of which left before a failed write: unsent. Nothing is written if building the frames fails.
+go to the socket in as few writes as there are megabytes of bodies, then one wait for the
+broker's ``basic.ack`` / ``basic.nack`` of all of them, where ``apply_async`` with
+``confirm_publish`` waits once per message. Acked: sent; nacked: unsent (the broker dropped
+it); written and then the connection was lost or the wait timed out before an answer: in
+doubt; never written (a failed write took none of its bytes, or a message before it could not
+be framed): unsent. On TLS a failed write may have sent part of what it was given unseen, so
+those messages (at most 64 kB of them) count as written.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import bisect
 import contextlib
 import struct
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from airlock.integrations._extras import require
@@ -29,6 +32,7 @@ with require("celery", __name__):
     from amqp import Message
     from amqp.exceptions import MessageNacked, RecoverableConnectionError
     from amqp.serialization import dumps as _amqp_dumps
+    from amqp.transport import SSLTransport
 
 from airlock._intent import Intent
 from airlock.integrations.executors._batch import BatchDispatchError, Built
@@ -231,26 +235,40 @@ class ConfirmedChunks:
         events["basic_ack"].add(confirms.ack)
         events["basic_nack"].add(confirms.nack)
         written = 0  # how many messages may have reached the broker
+        unframed: Exception | None = None  # a message py-amqp could not frame
         try:
             connection = channel.connection
             if not connection:
                 raise RecoverableConnectionError("basic_publish: connection closed")
-            data, starts = frames(
-                channel.channel_id, connection.frame_max - 8, [p for _, p, _ in built]
-            )
             if connection.client_properties.get("capabilities", {}).get("connection.blocked"):
                 # As basic_publish does: read a pending connection.blocked first.
                 with contextlib.suppress(TimeoutError):
                     connection.drain_events(timeout=0)
-            route.confirmed += len(chunk)  # the broker numbers what it received, even a half
-            sock, view, done = connection.transport.sock, memoryview(data), 0
-            try:
-                while done < len(data):
-                    done += sock.send(view[done:])
-            finally:
-                # Messages whose first byte the kernel took may have reached the broker.
-                written = bisect.bisect_left(starts, done)
-                connection.bytes_sent += 1  # py-amqp's heartbeat reads it: something was sent
+            transport = connection.transport
+            # A plain send() that raises took nothing; SSL_write may have sent records first.
+            exact = not isinstance(transport, SSLTransport)
+            sock, body_max = transport.sock, connection.frame_max - 8
+            route.confirmed += len(chunk)  # the tags this chunk takes (a failure drops the route)
+            for first, group in _groups([payload for _, payload, _ in built]):
+                try:
+                    data, starts = frames(channel.channel_id, body_max, group)
+                except Exception as exc:  # what went before is still confirmed, then reported
+                    unframed = exc
+                    break
+                view, done, end = memoryview(data), 0, 0
+                try:
+                    while done < len(data):
+                        end = len(data) if exact else min(len(data), done + _TLS_SLICE)
+                        done += sock.send(view[done:end])
+                except BaseException:
+                    if not exact:
+                        done = max(done, end)  # the failed call's bytes may have left
+                    raise
+                finally:
+                    # Messages whose first byte left may have reached the broker.
+                    written = first + bisect.bisect_left(starts, done)
+                    if done:
+                        connection.bytes_sent += 1  # py-amqp's heartbeat reads it
             deadline = time.monotonic() + self.confirm_timeout
             drain = connection.drain_events
             while confirms.low < written:
@@ -268,9 +286,29 @@ class ConfirmedChunks:
         finally:
             events["basic_ack"].discard(confirms.ack)
             events["basic_nack"].discard(confirms.nack)
+        if unframed is not None:
+            raise _outcome(unframed, chunk, confirms, written) from unframed
         if False in confirms.acked:
             refused = MessageNacked("RabbitMQ refused (nacked) some messages")
             raise _outcome(refused, chunk, confirms, len(chunk))
+
+
+#: Bytes of bodies framed and written at a time (the rest of a chunk waits its turn).
+_GROUP_BYTES = 1 << 20
+#: Bytes per send() on a TLS connection: what may have left unseen when one fails.
+_TLS_SLICE = 1 << 16
+
+
+def _groups(payloads: list[Any]) -> Iterator[tuple[int, list[Any]]]:
+    """The payloads in runs of about ``_GROUP_BYTES`` of bodies, each with its first index."""
+    first, size = 0, 0
+    for index, payload in enumerate(payloads):
+        size += len(payload[3].body) + 512  # the body, and about what goes around it
+        if size >= _GROUP_BYTES:
+            yield first, payloads[first : index + 1]
+            first, size = index + 1, 0
+    if first < len(payloads):
+        yield first, payloads[first:]
 
 
 #: ``basic.publish`` (class 60, method 40), the frame end octet.
