@@ -222,7 +222,12 @@ class Scope(Buffer):
         )
         prepare = self._prepare
         if prepare is _UNRESOLVED:  # first enqueue: fix the executor and look up its prepare
-            prepare = self._prepare = getattr(self.executor, "prepare", None)
+            executor = self._executor or self._default
+            if executor is None:  # the configured one, as the ``executor`` property fixes it
+                self._default, prepare = _config.resolved_executor()
+            else:
+                prepare = getattr(executor, "prepare", None)
+            self._prepare = prepare
         if prepare is not None or intent.dispatch_options:
             intent = _dispatch.prepare(intent, self.executor, prepare)
         if self._watchers or local:
