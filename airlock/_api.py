@@ -11,6 +11,7 @@ from airlock import _config, _events, _outside
 from airlock._context import current, policy
 from airlock._intent import EMPTY_OPTIONS, Intent, build
 from airlock._scope import Scope
+from airlock.policies import AllowAll
 from airlock.typing import Executor, Policy
 
 __all__ = ["enqueue", "policy", "scope", "scoped"]
@@ -96,6 +97,8 @@ def scope(
     if scope_kwargs or executor is not None:
         return cls(policy, executor=executor, **scope_kwargs)
     if configured and cls.bare_init:
+        if type(policy) is AllowAll:
+            policy = None  # the class default, the AllowAll the fast paths recognise
         if _cls is None:
             config["plain"] = (cls, policy)  # remember: scope() needs no __init__ here
         made = _new(cls)

@@ -69,7 +69,6 @@ class TransactionalScope(Scope):
     """
 
     _isolate = True
-    bare_init = True  # a subclass's __init__ only records ``using`` when it is given
 
     _kin: ClassVar[type[TransactionalScope]]
     """The integration's own class: the scopes that follow the same transactions."""

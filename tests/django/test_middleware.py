@@ -169,3 +169,25 @@ def test_concurrent_requests_on_a_live_server_never_share_intents(live_server, r
         t.join(30)
     assert results == {"A": ["A-1", "A-2"], "B": ["B-1", "B-2"]}
     assert sorted(ran) == ["A-1", "A-2", "B-1", "B-2"]
+
+
+def test_a_request_scope_is_built_without_init_or_policy_work(client, monkeypatch):
+    # The scope of every request costs one object: DjangoScope's __init__ (which only records
+    # `using=`) is skipped, and the configured AllowAll is the class default the fast paths
+    # recognise (a refactor once lost both and made every request pay six more calls).
+    from airlock._scope import Scope
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("airlock.scope() called DjangoScope.__init__")
+
+    monkeypatch.setattr(DjangoScope, "__init__", refuse)
+    response = client.get("/status/200")
+    scope = response.wsgi_request.airlock_scope
+    assert type(scope) is DjangoScope and scope.is_flushed
+    assert "policy" not in vars(scope) and scope.policy is Scope.policy
+
+
+def test_the_transactional_scopes_allow_a_bare_init():
+    from airlock.integrations.sqlalchemy import SQLAlchemyScope
+
+    assert DjangoScope.bare_init and SQLAlchemyScope.bare_init

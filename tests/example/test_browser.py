@@ -138,16 +138,21 @@ def test_the_debug_toolbar_panel_shows_each_intents_fate(shop_url: str, browser:
     pytest.importorskip("debug_toolbar")
     import os
 
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.common.exceptions import (
+        DetachedShadowRootException,
+        NoSuchElementException,
+        StaleElementReferenceException,
+        WebDriverException,
+    )
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.select import Select
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver = browser
     driver.set_window_size(1400, 900)
-    wait = WebDriverWait(
-        driver, 30, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
-    )
+    # The toolbar re-renders as its panels load: an element found a moment ago may be gone.
+    gone = (NoSuchElementException, StaleElementReferenceException, DetachedShadowRootException)
+    wait = WebDriverWait(driver, 30, ignored_exceptions=gone)
 
     def order(card: str) -> None:
         driver.get(f"{shop_url}/")
@@ -162,17 +167,34 @@ def test_the_debug_toolbar_panel_shows_each_intents_fate(shop_url: str, browser:
 
     def toolbar() -> Any:
         """The toolbar lives in a shadow root: query it with CSS selectors only."""
-        return driver.find_element(By.ID, "djDebugRoot").shadow_root
+        try:
+            return driver.find_element(By.ID, "djDebugRoot").shadow_root
+        except WebDriverException as exc:
+            # The page was replaced between finding the element and reading its shadow root;
+            # Chrome says so in words WebDriver does not map to a stale element. Same thing.
+            if "does not belong to the document" in str(exc):
+                raise StaleElementReferenceException(str(exc)) from exc
+            raise
+
+    def click(selector: str) -> None:
+        """Click a toolbar element, finding it again if the toolbar re-rendered meanwhile."""
+        wait.until(lambda d: toolbar().find_element(By.CSS_SELECTOR, selector).click() or True)
 
     def open_panel() -> list[list[str]]:
         """Click the toolbar's Airlock button; return the cells of its table, row by row."""
-        toolbar().find_element(By.CSS_SELECTOR, "#djDebugToolbar a.AirlockPanel").click()
+        click("#djDebugToolbar a.AirlockPanel")
         wait.until(
             lambda d: toolbar().find_element(By.CSS_SELECTOR, "#AirlockPanel #airlock-intents"),
             message="the Airlock panel never loaded",
         )
-        rows = toolbar().find_elements(By.CSS_SELECTOR, "#AirlockPanel #airlock-intents tbody tr")
-        return [[td.text for td in row.find_elements(By.TAG_NAME, "td")] for row in rows]
+
+        def cells(_: Any) -> list[list[str]]:
+            rows = toolbar().find_elements(
+                By.CSS_SELECTOR, "#AirlockPanel #airlock-intents tbody tr"
+            )
+            return [[td.text for td in row.find_elements(By.TAG_NAME, "td")] for row in rows]
+
+        return wait.until(cells, message="the Airlock panel's table stayed empty")
 
     def checkout_row(_: Any) -> Any:
         rows = toolbar().find_elements(By.CSS_SELECTOR, "#HistoryPanel tr[data-request-id]")
@@ -181,7 +203,7 @@ def test_the_debug_toolbar_panel_shows_each_intents_fate(shop_url: str, browser:
     # A checkout answers with a redirect: its toolbar is reached through the History panel.
     order("4242 4242 4242 4242")
     wait.until(lambda d: toolbar().find_element(By.ID, "djDebugToolbar").is_displayed())
-    toolbar().find_element(By.CSS_SELECTOR, "#djDebugToolbar a.HistoryPanel").click()
+    click("#djDebugToolbar a.HistoryPanel")
     row = wait.until(checkout_row, message="the History panel never listed the checkout")
     row.find_element(By.CSS_SELECTOR, "button.switchHistory").click()
     wait.until(

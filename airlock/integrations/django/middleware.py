@@ -55,6 +55,7 @@ class AirlockMiddleware:
         self.get_response = get_response
         self.async_mode = iscoroutinefunction(get_response)
         self._default_scope = type(self).make_scope is AirlockMiddleware.make_scope
+        self._default_flush = type(self).should_flush is AirlockMiddleware.should_flush
         if self.async_mode:
             markcoroutinefunction(self)
 
@@ -79,6 +80,15 @@ class AirlockMiddleware:
             raise
         if response.streaming:
             return self._finish_on_close(request, scope, response)
+        if (
+            scope._buffer is None  # nothing was enqueued: the usual request
+            and self._default_flush
+            and response.status_code < 400
+            and type(scope).__exit__ is _plain_exit
+            and type(scope).should_flush is _plain_should_flush
+        ):
+            scope.__exit__(None, None, None)  # exit() and flush() of an empty scope, in one call
+            return response
         scope.exit()
         if self.should_flush(request, response):
             scope.flush()
@@ -129,6 +139,11 @@ class AirlockMiddleware:
 
         response.close = close_then_settle  # type: ignore[method-assign]
         return response
+
+
+# Scope's own __exit__ and should_flush: on a normal exit an empty scope is exited and flushed in
+# place (a subclass overriding exit gets another __exit__, see Scope.__init_subclass__).
+_plain_exit, _plain_should_flush = Scope.__exit__, Scope.should_flush
 
 
 def _abandon(scope: Scope) -> None:

@@ -77,6 +77,7 @@ class DjangoScope(TransactionalScope):
     """
 
     _buffer_hooks = buffer_hooks
+    bare_init = True  # __init__ only records ``using`` when it is given: scope() may skip it
 
     def __init__(
         self,

@@ -46,6 +46,7 @@ class SQLAlchemyScope(TransactionalScope):
     """
 
     _buffer_hooks = buffer_hooks
+    bare_init = True  # __init__ only records ``using`` when it is given: scope() may skip it
 
     def __init__(
         self,
