@@ -185,9 +185,3 @@ def test_a_request_scope_is_built_without_init_or_policy_work(client, monkeypatc
     scope = response.wsgi_request.airlock_scope
     assert type(scope) is DjangoScope and scope.is_flushed
     assert "policy" not in vars(scope) and scope.policy is Scope.policy
-
-
-def test_the_transactional_scopes_allow_a_bare_init():
-    from airlock.integrations.sqlalchemy import SQLAlchemyScope
-
-    assert DjangoScope.bare_init and SQLAlchemyScope.bare_init

@@ -515,3 +515,19 @@ def test_a_transaction_ended_in_another_context_does_not_hide_the_next_one(maker
         assert sent.calls == []
         session.rollback()
     assert fates.by_arg() == {"a": "rolled_back"}
+
+
+def test_the_configured_scope_is_built_without_init(monkeypatch: pytest.MonkeyPatch) -> None:
+    # SQLAlchemyScope's __init__ only records `using=`: airlock.scope() skips it (bare_init),
+    # so a scope per request is one object.
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("airlock.scope() called SQLAlchemyScope.__init__")
+
+    airlock.configure(scope_cls=SQLAlchemyScope)
+    try:
+        airlock.scope()  # works out the plain path once
+        monkeypatch.setattr(SQLAlchemyScope, "__init__", refuse)
+        with airlock.scope() as scope:
+            assert type(scope) is SQLAlchemyScope
+    finally:
+        airlock.reset_configuration()
