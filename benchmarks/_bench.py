@@ -52,16 +52,21 @@ def per_intent_us(
 ) -> float:
     """Minimum over rounds of ``run(size)``'s wall time, in microseconds per intent."""
     best = float("inf")
-    repeats = range(repeats_for(size))
     for _ in range(rounds_for(size)):
         if setup is not None:
             setup()
-        gc.collect()
-        start = time.perf_counter()
-        for _ in repeats:
-            run(size)
-        best = min(best, time.perf_counter() - start)
-    return best / (size * len(repeats)) * 1e6
+        best = min(best, _round_us(run, size))
+    return best
+
+
+def _round_us(run: Callable[[int], object], size: int) -> float:
+    """One timed round: ``repeats_for(size)`` flushes of ``size``, in microseconds per intent."""
+    repeats = repeats_for(size)
+    gc.collect()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        run(size)
+    return (time.perf_counter() - start) / (size * repeats) * 1e6
 
 
 def redis_url(db: int = BROKER_DB) -> str:
@@ -89,17 +94,12 @@ def measure_series(
     results: dict[str, dict[str, float]] = {name: {} for name in series}
     for size in SIZES:
         best = dict.fromkeys(series, float("inf"))
-        repeats = range(repeats_for(size))
         for _ in range(rounds_for(size)):
             for name, run in series.items():
                 setup()
-                gc.collect()
-                start = time.perf_counter()
-                for _ in repeats:
-                    run(size)
-                best[name] = min(best[name], time.perf_counter() - start)
+                best[name] = min(best[name], _round_us(run, size))
         for name in series:
-            results[name][str(size)] = round(best[name] / (size * len(repeats)) * 1e6, 2)
+            results[name][str(size)] = round(best[name], 2)
     return results
 
 

@@ -382,3 +382,24 @@ def test_a_chunk_of_big_messages_goes_out_in_several_writes(app: Celery) -> None
     messages = drain(app, DEFAULT)
     assert [m.headers["id"] for m in messages] == [i.id for i in intents]
     assert all(len(m.body) > 400_000 for m in messages)
+
+
+@pytest.mark.parametrize("size", [10, 300_000])
+def test_a_message_py_amqp_cannot_frame(app: Celery, size: int) -> None:
+    # A header value py-amqp's table writer does not handle (a real FrameSyntaxError). Small
+    # messages: one write, so nothing of the chunk leaves and all are unsent. 300 kB bodies:
+    # the bad message is in the chunk's second write; the first write's messages are still
+    # confirmed and reported sent, the rest unsent, nothing in doubt.
+    add = app.tasks["perf.add"]
+    good = [Intent(task=add, args=("x" * size, i)) for i in range(6)]
+    bad = Intent(task=add, args=(0,), dispatch_options={"headers": {"bad": object()}})
+    intents = [*good[:5], bad, good[5]]
+    with pytest.raises(BatchDispatchError) as caught:
+        CeleryBatchExecutor().publish_all(intents)
+    error = caught.value
+    first_write = 0 if size == 10 else 4  # about a megabyte of bodies per write
+    assert error.sent == intents[:first_write]
+    assert error.unsent == intents[first_write:]
+    assert error.in_doubt == []
+    assert "not handled by amqp" in str(error.__cause__)
+    assert [m.headers["id"] for m in drain(app, DEFAULT)] == [i.id for i in error.sent]

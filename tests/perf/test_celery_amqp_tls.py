@@ -159,7 +159,6 @@ def test_a_stalled_tls_write_reports_nothing_unsent_that_arrived(proxy: Stalling
         assert not arrived & {i.id for i in error.unsent}
         assert arrived <= sent | {i.id for i in error.in_doubt}
     finally:
-        proxy.done.set()
         plain = Celery("airlock_perf_tls_cleanup", broker=amqp_url(), set_as_current=False)
         with plain.connection_for_write() as conn:
             conn.default_channel.queue_delete(QUEUE)

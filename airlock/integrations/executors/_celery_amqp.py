@@ -252,7 +252,7 @@ class ConfirmedChunks:
             for first, group in _groups([payload for _, payload, _ in built]):
                 try:
                     data, starts = frames(channel.channel_id, body_max, group)
-                except Exception as exc:  # what went before is still confirmed, then reported
+                except Exception as exc:  # not sendable: what went before is still confirmed
                     unframed = exc
                     break
                 view, done, end = memoryview(data), 0, 0
@@ -279,6 +279,8 @@ class ConfirmedChunks:
                         f"{self.confirm_timeout} s"
                     )
                 drain(timeout=left)
+            if unframed is not None:  # reported once what went before it is confirmed
+                raise unframed
         except Exception as exc:
             # Answered: sent or unsent. Written (the write may have failed halfway) without an
             # answer: in doubt. Not written: unsent.
@@ -286,8 +288,6 @@ class ConfirmedChunks:
         finally:
             events["basic_ack"].discard(confirms.ack)
             events["basic_nack"].discard(confirms.nack)
-        if unframed is not None:
-            raise _outcome(unframed, chunk, confirms, written) from unframed
         if False in confirms.acked:
             refused = MessageNacked("RabbitMQ refused (nacked) some messages")
             raise _outcome(refused, chunk, confirms, len(chunk))
