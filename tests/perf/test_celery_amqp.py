@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from airlock import Intent
+from tests.perf.conftest import clock_figure
 from tests.processes import wait_until
 from tests.services import amqp_url, require_module, require_service
 
@@ -86,7 +87,7 @@ def queued(app: Celery, queues: dict[str, int]) -> dict[str, int]:
 def comparable(message: Any) -> tuple[Any, dict[str, Any]]:
     properties = dict(message.properties)
     if "expiration" in properties:  # milliseconds left, computed at publish time
-        properties["expiration"] = round(int(properties["expiration"]) / 10_000)
+        properties["expiration"] = clock_figure(properties["expiration"], WHEN, until=True)
     return message.body, properties
 
 

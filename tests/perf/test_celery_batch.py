@@ -17,7 +17,7 @@ import pytest
 import airlock
 from airlock import Intent
 from airlock.exceptions import DispatchError
-from tests.perf.conftest import DB, drain
+from tests.perf.conftest import DB, clock_figure, drain
 from tests.services import redis_url, require_module
 
 require_module("celery", "celery")
@@ -66,7 +66,7 @@ def normalized(entry: tuple[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
     properties = message["properties"]
     uuid.UUID(properties.pop("delivery_tag"))  # random per message, as with kombu
     if "expiration" in properties:  # milliseconds left, computed at publish time
-        properties["expiration"] = round(int(properties["expiration"]) / 10_000)
+        properties["expiration"] = clock_figure(properties["expiration"], WHEN, until=True)
     return key, message
 
 
@@ -119,14 +119,14 @@ def raw_entries(client: Any) -> dict[str, tuple[bytes, bytes]]:
             for raw in client.lrange(key, 0, -1):
                 task_id = json.loads(raw)["headers"]["id"]
                 raw = re.sub(rb'"delivery_tag": "[0-9a-f-]{36}"', b'"delivery_tag": ""', raw)
-                raw = re.sub(rb'"expiration": "(\d+)"', _rounded_expiration, raw)
+                raw = re.sub(rb'"expiration": "(\d+)"', _blank_expiration, raw)
                 found[task_id] = (key, raw)
             client.delete(key)
     return found
 
 
-def _rounded_expiration(match: re.Match[bytes]) -> bytes:  # milliseconds left at publish time
-    return b'"expiration": "%d"' % round(int(match.group(1)) / 10_000)
+def _blank_expiration(match: re.Match[bytes]) -> bytes:  # milliseconds left at publish time
+    return b'"expiration": "%s"' % clock_figure(match.group(1).decode(), WHEN, until=True).encode()
 
 
 def test_batched_entries_are_byte_for_byte_what_apply_async_pushes(

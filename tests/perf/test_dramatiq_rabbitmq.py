@@ -17,6 +17,7 @@ import pytest
 
 from airlock import Intent
 from airlock.exceptions import BatchDispatchError
+from tests.perf.conftest import clock_figure
 from tests.perf.proxy import ReplyDropper
 from tests.processes import wait_until
 from tests.services import SERVICES, amqp_url, require_module, require_service
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.requires("rabbitmq")
 QUEUE = "matrix_perf"
 OTHER = "matrix_perf_other"
 ALL_QUEUES = [f"{q}{s}" for q in (QUEUE, OTHER) for s in ("", ".DQ", ".XQ")]
+LATER = datetime.now(timezone.utc) + timedelta(minutes=10)  # an eta ten minutes off
 
 
 @pytest.fixture
@@ -88,7 +90,7 @@ def normalized(item: tuple[dict[str, Any], int, int | None]) -> Any:
     message = dict(message, options=dict(message["options"]))
     message.pop("message_timestamp")
     if "eta" in message["options"]:
-        message["options"]["eta"] = round(message["options"]["eta"] / 10_000)
+        message["options"]["eta"] = clock_figure(message["options"]["eta"], LATER)
     return message, mode, priority
 
 
@@ -96,11 +98,10 @@ def test_batch_publishes_what_dramatiq_executor_publishes(broker: Any, channel: 
     from airlock.integrations.executors.dramatiq import DramatiqBatchExecutor, dramatiq_executor
 
     echo = actor(broker)
-    later = datetime.now(timezone.utc) + timedelta(minutes=10)
     intents = [
         Intent(task=echo, args=(1, "a"), kwargs={"k": [1]}),
         Intent(task=echo, args=(2,), key="key-2", dispatch_options={"max_retries": 1}),
-        Intent(task=echo, args=(3,), dispatch_options={"eta": later}),
+        Intent(task=echo, args=(3,), dispatch_options={"eta": LATER}),
         Intent(task=echo, args=(4,), dispatch_options={"queue_name": OTHER}),
         Intent(task=echo, args=(5,), dispatch_options={"broker_priority": 7}),
     ]

@@ -13,10 +13,11 @@ import pytest
 
 import airlock
 from airlock import Intent
-from tests.perf.conftest import DB
+from tests.perf.conftest import DB, clock_figure
 from tests.services import redis_url, require_module
 
 pytestmark = pytest.mark.requires("redis")
+LATER = datetime.now(timezone.utc) + timedelta(minutes=10)  # an eta ten minutes off
 
 
 # -- huey -----------------------------------------------------------------------------------------
@@ -105,7 +106,7 @@ def normalized(message: dict[str, Any]) -> dict[str, Any]:
     assert message["options"].pop("redis_message_id")  # a fresh uuid per enqueue, as dramatiq
     message.pop("message_timestamp")
     if "eta" in message["options"]:
-        message["options"]["eta"] = round(message["options"]["eta"] / 10_000)
+        message["options"]["eta"] = clock_figure(message["options"]["eta"], LATER)
     return message
 
 
@@ -118,11 +119,10 @@ def test_dramatiq_batch_queues_what_dramatiq_executor_queues(broker: Any, redis_
     def echo(*args: Any, **kwargs: Any) -> None:
         pass
 
-    later = datetime.now(timezone.utc) + timedelta(minutes=10)
     intents = [
         Intent(task=echo, args=(1, "a"), kwargs={"k": [1]}),
         Intent(task=echo, args=(2,), key="key-2", dispatch_options={"max_retries": 1}),
-        Intent(task=echo, args=(3,), dispatch_options={"eta": later}),
+        Intent(task=echo, args=(3,), dispatch_options={"eta": LATER}),
         Intent(task=echo, args=(4,), dispatch_options={"queue_name": "perf_other"}),
     ]
     for intent in intents:
