@@ -17,19 +17,42 @@ from airlock._intent import Intent
 if TYPE_CHECKING:
     from airlock._scope import Scope
 
-__all__ = ["Buffer", "on_buffered_default"]
+__all__ = ["Buffer", "Hooked", "on_buffered_default"]
 
 _DUPLICATE = "duplicate key"
+
+
+class Hooked:
+    """A scope's direct path when its class has an ``on_buffered`` hook: ``_take`` for an
+    intent with no key and no listener (append, then the hook; the hook raising takes it out)."""
+
+    __slots__ = ("scope",)
+
+    def __init__(self, scope: Buffer) -> None:
+        self.scope = scope
+
+    def append(self, intent: Intent) -> None:
+        scope = self.scope
+        buffer: list[Intent] = scope._buffer  # type: ignore[assignment]
+        buffer.append(intent)
+        try:
+            scope.on_buffered(intent)
+        except BaseException:
+            buffer.pop()
+            raise
 
 
 class Buffer(Fates):
     """The intents a scope holds, in FIFO order; every field starts as a class default."""
 
     _buffer: list[Intent] | None = None
-    _direct: list[Intent] | None = None
-    """The buffer, while ``enqueue`` may append to it directly: the scope is active and an
-    intent needs nothing else here (no prepare, no watching policy, no local policy, no hook).
-    The one fast path: it follows from the scope's structure, found at the first enqueue."""
+    _direct: list[Intent] | Hooked | None = None
+    """While ``enqueue`` may hand a new intent straight to the buffer (``_direct.append``): the
+    scope is active and an intent needs nothing but the append and the ``on_buffered`` hook (no
+    prepare, no watching or local policy, no key, no listener). The buffer itself, or a
+    ``Hooked`` when the class has the hook. The one fast path: it follows from the scope's
+    structure, found at the first enqueue."""
+    _hooked: type[Hooked] = Hooked  # ``_direct`` when the class has an ``on_buffered`` hook
     _captured: list[Intent] | None = None
     _keys: dict[str, Intent] | None = None
 

@@ -239,12 +239,12 @@ class Scope(Buffer):
                         scope.policy.on_enqueue(intent)
         if (
             self._take(intent, None)
-            and type(self).on_buffered is on_buffered_default
             and not (prepare or self._watchers or local or _events.listeners)
             and options is None
             and key is None
         ):
-            self._direct = self._buffer
+            hooked = type(self).on_buffered is not on_buffered_default
+            self._direct = self._hooked(self) if hooked else self._buffer
         return intent
 
     # -- flush / discard -----------------------------------------------------------------------

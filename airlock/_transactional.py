@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from airlock import _dispatch, _events
+from airlock._buffer import Hooked
 from airlock._intent import Intent
 from airlock._scope import _EXITED, _FLUSHED, Scope
 
@@ -45,11 +46,13 @@ class Ticket:
 
     __slots__ = ("fate", "intent", "released", "scope", "tied", "waiting")
 
-    def __init__(self, intent: Intent, scope: TransactionalScope) -> None:
+    def __init__(
+        self, intent: Intent, scope: TransactionalScope, waiting: list[Any], tied: tuple[Any, ...]
+    ) -> None:
         self.intent = intent
         self.scope = scope
-        self.tied: tuple[Any, ...] = ()
-        self.waiting: list[Any] = []
+        self.tied = tied
+        self.waiting = waiting
         self.released = False
         self.fate: str | None = None
 
@@ -61,6 +64,30 @@ class Ticket:
 _NO_TICKETS: dict[int, Ticket] = {}  # shared, empty and never written
 
 
+class Tied(Hooked):
+    """A transactional scope's direct path (see ``Buffer._direct``): append and tie a new
+    intent without ``on_buffered``'s checks, which concern captured intents and buffer hooks
+    (with a hook installed, ``on_buffered`` runs as usual)."""
+
+    __slots__ = ()
+    scope: TransactionalScope
+
+    def append(self, intent: Intent) -> None:
+        scope = self.scope
+        if scope._buffer_hooks:
+            return Hooked.append(self, intent)
+        buffer: list[Intent] = scope._buffer  # type: ignore[assignment]
+        buffer.append(intent)
+        try:
+            ticket = scope._tie(intent)
+        except BaseException:
+            buffer.pop()
+            raise
+        if ticket is not None:
+            scope._own_tickets()[id(intent)] = ticket
+        return None
+
+
 class TransactionalScope(Scope):
     """A scope whose intents wait for transactions; see the module docstring.
 
@@ -69,6 +96,7 @@ class TransactionalScope(Scope):
     """
 
     _isolate = True
+    _hooked = Tied
 
     _kin: ClassVar[type[TransactionalScope]]
     """The integration's own class: the scopes that follow the same transactions."""

@@ -172,6 +172,21 @@ def test_on_buffered_raising_at_enqueue_refuses_the_intent_which_then_has_no_fat
     assert fates(events) == [("dispatched", "send_email(1)"), ("dispatched", "send_email(3)")]
 
 
+def test_on_buffered_raising_on_the_direct_path_takes_the_intent_back_out():
+    # No listener, no key: after the first enqueue the scope takes intents without _enqueue
+    # (Buffer._direct, a Hooked here), and the hook must still refuse them the same way.
+    recorder = Recorder()
+    with airlock.scope(executor=recorder, _cls=Refusing) as scope:
+        airlock.enqueue(send_email, 1)
+        assert type(scope._direct).__name__ == "Hooked"  # the path under test is taken
+        airlock.enqueue(send_email, 2)
+        with pytest.raises(TypeError, match="does not serialise"):
+            airlock.enqueue(send_email, "x")
+        airlock.enqueue(send_email, 4)
+    assert [i.args for i in scope.intents] == [(1,), (2,), (4,)]
+    assert recorder.calls == ["send_email(1)", "send_email(2)", "send_email(4)"]
+
+
 def test_on_buffered_refusing_a_captured_intent_fails_it_and_the_rest_still_go(events, caplog):
     recorder = Recorder()
     with airlock.scope(executor=recorder, _cls=Refusing) as outer:

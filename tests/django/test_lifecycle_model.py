@@ -385,6 +385,33 @@ def test_fates_under_transactions_equal_the_reference_model(program):
     }
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(program=programs)
+def test_unobserved_without_buffer_hooks_executors_send_what_the_model_sends(
+    program, no_buffer_hooks
+):
+    """The same programs with nobody listening and no buffer hook (a project without the
+    outbox app): a ``DjangoScope`` then takes intents after its first on the direct path
+    (``Tied``), which the observed run above never takes. What each executor sent must still be
+    what the model sends."""
+    executors, recorders = make_executors(batch_size=2)
+    airlock.configure(executor=executors["default"])
+    try:
+        run(program, executors)
+    except Boom:
+        pass
+    assert airlock.get_current_scope() is None
+    fates, received = model(program)
+    sent = {name: sorted(recorder.got) for name, recorder in recorders.items()}
+    batch, sure = set(sent.pop("batch")), {
+        n for n, (fate, name) in fates.items() if fate == "dispatched" and name == "batch"
+    }
+    maybe = {n for n, (fate, _) in fates.items() if fate == "sent_or_failed"}
+    assert sure <= batch <= sure | maybe
+    del received["batch"]
+    assert sent == {name: sorted(ns) for name, ns in received.items()}
+
+
 # -- the model on known programs ----------------------------------------------------------------
 def e(n: int, key: str | None = None, x: bool = False) -> Enqueue:
     return Enqueue("a", key, None, x, False, n)

@@ -19,6 +19,14 @@ pytestmark = pytest.mark.django_db(
 )
 
 
+@pytest.fixture(autouse=True, params=["outbox hook", "no buffer hook"])
+def _hooks(request):
+    """Each test with the outbox app's buffer hook (enqueue goes through ``on_buffered``) and
+    without it (the direct path a project without the outbox takes)."""
+    if request.param == "no buffer hook":
+        request.getfixturevalue("no_buffer_hooks")
+
+
 @pytest.fixture
 def ex():
     return Recorder()
@@ -259,6 +267,50 @@ def test_nested_scope_captured_intent_still_rolls_back(ex):
             raise ValueError
         airlock.enqueue(record, "fine")
     assert ex.sent == ["fine"]
+
+
+def test_a_buffer_hook_installed_while_a_scope_is_open_sees_its_later_intents(ex, no_buffer_hooks):
+    # After its first enqueue a scope takes intents on its direct path (Tied), which skips
+    # on_buffered; a hook installed then (the outbox's install()) must still see them.
+    from airlock.integrations.django.scope import buffer_hooks
+
+    seen = []
+
+    def hook(scope, intent):
+        seen.append(intent.args)
+
+    with scope(ex), transaction.atomic():
+        airlock.enqueue(record, "a")
+        airlock.enqueue(record, "b")
+        buffer_hooks.append(hook)
+        try:
+            airlock.enqueue(record, "c")
+        finally:
+            buffer_hooks.remove(hook)
+        airlock.enqueue(record, "d")
+    assert seen == [("c",)] and ex.sent == ["a", "b", "c", "d"]
+
+
+def test_tying_that_raises_on_the_direct_path_leaves_the_intent_out(
+    ex, monkeypatch, no_buffer_hooks
+):
+    # A fault no real connection produces on demand: _tie is replaced to raise once.
+    tie = DjangoScope._tie
+
+    def broken(self, intent):
+        if intent.args == ("b",):
+            raise RuntimeError("tie failed")
+        return tie(self, intent)
+
+    with scope(ex) as s, transaction.atomic():
+        airlock.enqueue(record, "a")
+        assert type(s._direct).__name__ == "Tied"  # the path under test is taken
+        monkeypatch.setattr(DjangoScope, "_tie", broken)
+        with pytest.raises(RuntimeError, match="tie failed"):
+            airlock.enqueue(record, "b")
+        airlock.enqueue(record, "c")
+        assert [i.args for i in s.intents] == [("a",), ("c",)]
+    assert ex.sent == ["a", "c"]
 
 
 # 5. Failing intent in the middle -------------------------------------------------------------

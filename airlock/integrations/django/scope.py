@@ -110,9 +110,12 @@ class DjangoScope(TransactionalScope):
         for connection in candidates:
             if not connection.in_atomic_block:
                 continue
+            alias = connection.alias
             if ticket is None:
-                ticket = Ticket(intent, self)
-            ticket.waiting.append(connection.alias)
+                ticket = Ticket(intent, self, [alias], (alias,))
+            else:
+                ticket.waiting.append(alias)
+                ticket.tied += (alias,)
             # Join our hook while it is the last callback registered at the same savepoint
             # level: a rollback then drops exactly what separate callbacks would lose.
             pending = connection.run_on_commit
@@ -131,8 +134,6 @@ class DjangoScope(TransactionalScope):
                     live = self._live = {}
                 live[hook.connection_id] = live.get(hook.connection_id, 0) + 1
             hook.tickets.append(ticket)
-        if ticket is not None:
-            ticket.tied = tuple(ticket.waiting)
         return ticket
 
     # -- transaction side ------------------------------------------------------------------

@@ -277,11 +277,11 @@ def tie(intent: Intent, scope: SQLAlchemyScope, sessions: Iterable[Session]) -> 
         transaction = session.get_nested_transaction() or session.get_transaction()
         if transaction is None:
             continue
-        if ticket is None:
-            ticket = Ticket(intent, scope)
         watch = _watch(session)
+        if ticket is None:
+            ticket = Ticket(intent, scope, [watch], (session,))
+        else:
+            ticket.waiting.append(watch)
+            ticket.tied += (session,)
         watch.join(transaction).append(ticket)
-        ticket.waiting.append(watch)
-    if ticket is not None:
-        ticket.tied = tuple(w.session for w in ticket.waiting)
     return ticket
