@@ -253,6 +253,32 @@ def test_savepoint_rollback_drops_its_intents_while_the_outer_transaction_commit
     assert fates.by_arg()["inner"] == "rolled_back"
 
 
+@pytest.mark.parametrize("fates", [False], indirect=True, ids=["unobserved"])
+def test_the_direct_path_ties_each_intent_to_its_savepoint(maker, sent, fates, engine):
+    # Nobody listens here: after its first intent the scope takes them on its direct path
+    # (Tied), which must tie each to the savepoint it was enqueued in, as the general path does.
+    with maker() as session:
+        with session.begin():
+            with scope(sent) as s:
+                add(session, "outer")
+                assert type(s._direct).__name__ == "Tied"  # the path under test is taken
+                with pytest.raises(Boom), session.begin_nested():
+                    add(session, "inner")
+                    add(session, "inner-2")
+                    raise Boom
+                with session.begin_nested():
+                    add(session, "released")
+                add(session, "after")
+            assert sent.calls == []
+        with pytest.raises(Boom), session.begin():
+            with scope(sent):
+                add(session, "first")
+                add(session, "rolled back with its transaction")
+            raise Boom
+    assert sent.calls == [("outer", 3), ("released", 3), ("after", 3)]
+    assert notes(engine) == {"outer", "released", "after"}
+
+
 def test_savepoint_rolled_back_after_the_flush(maker, sent, fates, engine):
     with maker() as session, session.begin():
         savepoint = session.begin_nested()
