@@ -239,6 +239,7 @@ class Scope(Buffer):
                         scope.policy.on_enqueue(intent)
         if (
             self._take(intent, None)
+            and self._state is _ACTIVE  # not exited (from another thread) while taking it
             and not (prepare or self._watchers or local or _events.listeners)
             and options is None
             and key is None

@@ -47,12 +47,16 @@ class Ticket:
     __slots__ = ("fate", "intent", "released", "scope", "tied", "waiting")
 
     def __init__(
-        self, intent: Intent, scope: TransactionalScope, waiting: list[Any], tied: tuple[Any, ...]
+        self,
+        intent: Intent,
+        scope: TransactionalScope,
+        waiting: list[Any] | None = None,
+        tied: tuple[Any, ...] = (),
     ) -> None:
         self.intent = intent
         self.scope = scope
         self.tied = tied
-        self.waiting = waiting
+        self.waiting = [] if waiting is None else waiting
         self.released = False
         self.fate: str | None = None
 
@@ -67,7 +71,8 @@ _NO_TICKETS: dict[int, Ticket] = {}  # shared, empty and never written
 class Tied(Hooked):
     """A transactional scope's direct path (see ``Buffer._direct``): append and tie a new
     intent without ``on_buffered``'s checks, which concern captured intents and buffer hooks
-    (with a hook installed, ``on_buffered`` runs as usual)."""
+    (with a hook installed, ``on_buffered`` runs as usual). A subclass with an ``on_buffered``
+    of its own gets a plain ``Hooked`` instead."""
 
     __slots__ = ()
     scope: TransactionalScope
@@ -96,7 +101,7 @@ class TransactionalScope(Scope):
     """
 
     _isolate = True
-    _hooked = Tied
+    _hooked: type[Hooked] = Tied
 
     _kin: ClassVar[type[TransactionalScope]]
     """The integration's own class: the scopes that follow the same transactions."""
@@ -116,6 +121,8 @@ class TransactionalScope(Scope):
         super().__init_subclass__(**kwargs)
         if TransactionalScope in cls.__bases__:
             cls._kin = cls
+        if cls.on_buffered is not TransactionalScope.on_buffered:
+            cls._hooked = Hooked  # a hook of its own: Tied would skip it
 
     # -- enqueue side ----------------------------------------------------------------------
     def _tie(self, intent: Intent) -> Ticket | None:

@@ -313,6 +313,75 @@ def test_tying_that_raises_on_the_direct_path_leaves_the_intent_out(
     assert ex.sent == ["a", "c"]
 
 
+class Audited(DjangoScope):
+    """A DjangoScope subclass with an on_buffered of its own, which refuses the argument "x"."""
+
+    def on_buffered(self, intent):
+        if intent.args == ("x",):
+            raise TypeError("x is refused")
+        self.seen = [*getattr(self, "seen", []), intent.args[0]]
+        super().on_buffered(intent)
+
+
+def test_a_subclass_hook_sees_every_intent_on_the_direct_path(ex):
+    with airlock.scope(executor=ex, _cls=Audited) as s, transaction.atomic():
+        airlock.enqueue(record, "a")
+        airlock.enqueue(record, "b")
+        with pytest.raises(TypeError, match="x is refused"):
+            airlock.enqueue(record, "x")
+        try:
+            with transaction.atomic():
+                airlock.enqueue(record, "rolled back")
+                raise ValueError
+        except ValueError:
+            pass
+        airlock.enqueue(record, "c")
+    assert s.seen == ["a", "b", "rolled back", "c"]
+    assert ex.sent == ["a", "b", "c"]
+
+
+def test_a_scope_exited_while_another_thread_takes_its_first_intent_refuses_the_next(
+    ex, monkeypatch
+):
+    # A thread sharing the scope's context makes its first enqueue; the scope exits (in the
+    # main thread) while that enqueue is being taken. The next enqueue from the thread must
+    # raise, not land in the finished buffer without a fate. The timing is forced: _tie is
+    # replaced to wait until the scope has exited.
+    import contextvars
+    import threading
+
+    from airlock.exceptions import ScopeStateError
+
+    in_tie, exited = threading.Event(), threading.Event()
+    tie = DjangoScope._tie
+
+    def slow_tie(self, intent):
+        if intent.args == ("first",):
+            in_tie.set()
+            assert exited.wait(10)
+        return tie(self, intent)
+
+    monkeypatch.setattr(DjangoScope, "_tie", slow_tie)
+    outcome = []
+
+    def work():
+        airlock.enqueue(record, "first")
+        try:
+            airlock.enqueue(record, "second")
+            outcome.append("buffered")
+        except ScopeStateError:
+            outcome.append("refused")
+
+    with scope(ex) as s:
+        thread = threading.Thread(target=contextvars.copy_context().run, args=(work,))
+        thread.start()
+        assert in_tie.wait(10)
+    exited.set()
+    thread.join(10)
+    assert not thread.is_alive() and outcome == ["refused"]
+    assert [i.args for i in s.intents] == [("first",)] and ex.sent == ["first"]
+
+
 # 5. Failing intent in the middle -------------------------------------------------------------
 def test_failing_intent_is_isolated_logged_and_signalled(ex, caplog):
     failed = []

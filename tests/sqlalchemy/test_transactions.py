@@ -279,6 +279,26 @@ def test_the_direct_path_ties_each_intent_to_its_savepoint(maker, sent, fates, e
     assert notes(engine) == {"outer", "released", "after"}
 
 
+class Audited(SQLAlchemyScope):
+    """A subclass with an on_buffered of its own: it must see every intent."""
+
+    def on_buffered(self, intent):
+        self.seen = [*getattr(self, "seen", []), intent.args[0]]
+        super().on_buffered(intent)
+
+
+@pytest.mark.parametrize("fates", [False], indirect=True, ids=["unobserved"])
+def test_a_subclass_hook_sees_every_intent(maker, sent, fates, engine):
+    with maker() as session, session.begin():
+        with airlock.scope(_cls=Audited, executor=sent) as s:
+            add(session, "a")
+            with pytest.raises(Boom), session.begin_nested():
+                add(session, "b")
+                raise Boom
+            add(session, "c")
+    assert s.seen == ["a", "b", "c"] and sent.args == ["a", "c"]
+
+
 def test_savepoint_rolled_back_after_the_flush(maker, sent, fates, engine):
     with maker() as session, session.begin():
         savepoint = session.begin_nested()
