@@ -329,12 +329,9 @@ def test_a_subclass_hook_sees_every_intent_on_the_direct_path(ex):
         airlock.enqueue(record, "b")
         with pytest.raises(TypeError, match="x is refused"):
             airlock.enqueue(record, "x")
-        try:
-            with transaction.atomic():
-                airlock.enqueue(record, "rolled back")
-                raise ValueError
-        except ValueError:
-            pass
+        with pytest.raises(ValueError), transaction.atomic():
+            airlock.enqueue(record, "rolled back")
+            raise ValueError
         airlock.enqueue(record, "c")
     assert s.seen == ["a", "b", "rolled back", "c"]
     assert ex.sent == ["a", "b", "c"]
