@@ -30,6 +30,7 @@ __all__ = [
     "RESERVED_OPTIONS",
     "Sink",
     "dispatch_error",
+    "named_errors",
     "resolve",
     "send",
 ]
@@ -150,7 +151,7 @@ def send(
             executor(prepared)
         except BaseException as exc:
             fates[id(intent)] = (FAILED, exc)
-            if isinstance(exc, DispatchError):  # a batch went from this call: it says how
+            if named_errors(exc) is not None:  # a batch went from this call: it says how
                 _settle_reported(entry[1], exc, executor, fates)
             if not isinstance(exc, Exception):
                 interrupt = stop = exc
@@ -190,13 +191,13 @@ def send(
 
 def _settle_reported(
     waiting: list[Intent],
-    exc: DispatchError,
+    exc: BaseException,
     executor: Executor,
     fates: dict[int, tuple[str, Any]],
 ) -> None:
     # Decide the waiting intents the error speaks of (its ``errors``, and ``sent`` if it has
     # one); the others keep waiting for after_flush().
-    errors = {i.id: e for i, e in exc.errors if i is not None}
+    errors = {i.id: e for i, e in named_errors(exc) or () if i is not None}
     sent = {i.id for i in getattr(exc, "sent", ())}
     for intent in list(waiting):
         if intent.id in errors:
@@ -208,17 +209,32 @@ def _settle_reported(
         waiting.remove(intent)
 
 
+def named_errors(exc: BaseException) -> Sequence[tuple[Intent | None, BaseException]] | None:
+    """The ``(intent, error)`` pairs an error names as failed: a ``DispatchError``'s ``errors``,
+    or what a batch publisher put on an interrupt it let through (``name_unsent``); None for
+    any other error (another library's ``errors``, e.g. a method, is not ours to read)."""
+    if isinstance(exc, DispatchError):
+        return exc.errors
+    if isinstance(exc, Exception):
+        return None
+    named = getattr(exc, "errors", None)
+    return named if isinstance(named, list) else None
+
+
 def _settle_batch(
     waiting: list[Intent],
     exc: BaseException,
     executor: Executor,
     fates: dict[int, tuple[str, Any]],
 ) -> None:
-    # A DispatchError that names intents failed those (and sent the rest); any other error
+    # A DispatchError that names intents failed those (and sent the rest), and so does an
+    # interrupt a batch publisher named them on (none named: all went); any other error
     # failed the whole batch.
-    errors = {i.id: e for i, e in getattr(exc, "errors", ()) if i is not None}
+    named = named_errors(exc)
+    errors = {i.id: e for i, e in named or () if i is not None}
+    partial = bool(errors) or (named is not None and not isinstance(exc, Exception))
     for intent in waiting:
-        if errors and intent.id not in errors:
+        if partial and intent.id not in errors:
             fates[id(intent)] = (DISPATCHED, executor)
         else:
             fates[id(intent)] = (FAILED, errors.get(intent.id, exc))

@@ -3,9 +3,10 @@ and the options an executor knows; guarding user callbacks."""
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import logging
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any, Literal, TypeAlias
 
 from airlock._intent import Intent
@@ -26,6 +27,8 @@ __all__ = [
     "describe",
     "guarded",
     "known_options",
+    "name_unsent",
+    "naming_unsent",
     "only_known",
     "prepare_with",
     "send_each",
@@ -71,13 +74,47 @@ def batch_failures(
     ones apart: they may have gone); the others of the batch went. Any other error failed the
     whole batch.
     """
-    named = {i.id: e for i, e in getattr(exc, "errors", ()) if i is not None}
-    if not isinstance(exc, DispatchError) or not named:
+    if not isinstance(exc, DispatchError):
+        return [], [(i, exc) for i in batch], []
+    named = {i.id: e for i, e in exc.errors if i is not None}
+    if not named:
         return [], [(i, exc) for i in batch], []
     doubt = {i.id for i in exc.in_doubt} if isinstance(exc, BatchDispatchError) else set()
     sent = [i for i in batch if i.id not in named]
     failed = [(i, named[i.id]) for i in batch if i.id in named and i.id not in doubt]
     return sent, failed, [i for i in batch if i.id in doubt]
+
+
+def name_unsent(
+    interrupt: BaseException,
+    sent: Sequence[Intent],
+    intents: Sequence[Intent],
+    later: Sequence[Intent] = (),
+) -> None:
+    """Say on an interrupt (``KeyboardInterrupt``, ``SystemExit``) that stopped a publish which
+    intents did not surely reach the broker: those of ``intents`` not in ``sent``, then
+    ``later``, as ``errors`` like a ``DispatchError``'s. The engine then reports the others
+    dispatched instead of failing the whole batch (an outbox would send them again). The
+    innermost publisher, which knows its chunks, names them first; an outer one adds ``later``.
+    """
+    named = getattr(interrupt, "errors", None)
+    if named is None:
+        gone = {id(i) for i in sent}
+        named = [(i, interrupt) for i in intents if id(i) not in gone]
+    interrupt.errors = [*named, *((i, interrupt) for i in later)]  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def naming_unsent(sent: Sequence[Intent], intents: Sequence[Intent]) -> Iterator[None]:
+    """Around a batch publisher's loop: an interrupt escaping it names the intents of
+    ``intents`` not in ``sent`` (``sent`` as it stands then; see ``name_unsent``)."""
+    try:
+        yield
+    except Exception:
+        raise
+    except BaseException as exc:
+        name_unsent(exc, sent, intents)
+        raise
 
 
 def send_each(executor: Any, batch: Sequence[Intent]) -> None:

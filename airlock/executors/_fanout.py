@@ -12,6 +12,7 @@ from airlock.executors._base import (
     batch_failures,
     call_hooks,
     describe,
+    name_unsent,
     only_known,
     send_each,
 )
@@ -102,6 +103,9 @@ class _Batching(Wrapper):
                         errors,
                         unsent=unsent,
                     ) from error
+                except BaseException as error:  # an interrupt: it goes on, naming the unsent
+                    name_unsent(error, (), batch, pending[start + self.size :])
+                    raise
                 self.batches_sent += 1
 
     def after_flush(self) -> None:

@@ -229,6 +229,54 @@ def test_an_interrupt_in_one_after_flush_still_sends_the_other_batches_then_prop
     assert fates(events) == [("failed", "send_email(1)"), ("dispatched", "send_email(2)")]
 
 
+class InterruptedAt(Broker):
+    """A broker whose ``send_batch`` number ``at`` is interrupted (Ctrl-C) before it sends."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__("interrupted")
+        self.at = at
+
+    def send_batch(self, intents: list[airlock.Intent]) -> None:
+        if len(self.batches) + 1 == self.at:
+            raise KeyboardInterrupt
+        super().send_batch(intents)
+
+
+@pytest.mark.parametrize("at", [1, 2, 3])
+def test_an_interrupted_batch_fails_only_what_it_had_not_sent(at, events):
+    # Batches of two: (1, 2) and (3, 4) go from enqueue (a full batch is sent at once), (5)
+    # from after_flush. Before, an intent of the batch the interrupt stopped in enqueue was
+    # reported dispatched (never sent), and one stopped in after_flush failed its sent
+    # batch mates.
+    broker = InterruptedAt(at)
+    with pytest.raises(KeyboardInterrupt):
+        with airlock.scope(executor=batching(broker, size=2)):
+            for n in range(1, 6):
+                airlock.enqueue(send_email, n)
+    sent = [str(i) for batch in broker.batches for i in batch]
+    assert sent == [f"send_email({n})" for n in range(1, 2 * at - 1)]
+    assert fates(events) == [
+        ("dispatched" if f"send_email({n})" in sent else "failed", f"send_email({n})")
+        for n in range(1, 6)
+    ]
+
+
+def test_another_librarys_errors_attribute_is_not_read_as_ours(events):
+    # pydantic's ValidationError, for one, has an errors() method: the fate keeps the error.
+    class Invalid(Exception):
+        def errors(self) -> list[str]:
+            return ["not ours"]
+
+    class Refusing(Broker):
+        def send_batch(self, intents: list[airlock.Intent]) -> None:
+            raise Invalid("refused")
+
+    with capture(execute=True) as seen, pytest.raises(airlock.DispatchError):
+        with airlock.scope(executor=batching(Refusing("refusing"), size=10)):
+            airlock.enqueue(send_email, 1)
+    assert [type(r.detail.__cause__ or r.detail).__name__ for r in seen.failed] == ["Invalid"]
+
+
 def test_a_scope_whose_executor_was_interrupted_is_flushed_and_no_longer_current():
     with pytest.raises(KeyboardInterrupt):
         with airlock.scope(executor=Plain(fail_on=1, error=KeyboardInterrupt())) as scope:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -49,3 +50,37 @@ def clock_figure(ms: int | str, around: datetime, *, until: bool = False) -> str
     expected = target - time.time() * 1000 if until else target
     assert abs(int(ms) - expected) <= 60_000, (ms, expected)
     return "~"
+
+
+def interrupt(monkeypatch: Any, owner: Any, name: str, call: int) -> None:
+    """Call number ``call`` of ``owner.name`` raises ``KeyboardInterrupt`` instead of running.
+
+    A forced fault: a real Ctrl-C (or a server's SIGTERM turned into ``SystemExit``) cannot be
+    timed to land between two chunks of one flush.
+    """
+    real = getattr(owner, name)
+    calls = itertools.count(1)
+
+    def stand_in(*args: Any, **kwargs: Any) -> Any:
+        if next(calls) == call:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, stand_in)
+
+
+def fates_of_an_interrupted_flush(
+    executor: Any, task: Any, count: int, options: dict[int, dict[str, Any]] | None = None
+) -> list[str]:
+    """Enqueue ``task(0)`` .. ``task(count - 1)`` (``options``: the dispatch options of some) in a
+    scope on ``executor`` whose flush a ``KeyboardInterrupt`` stops (see ``interrupt``); the
+    fate each got, in order."""
+    import airlock
+    from airlock.testing import capture
+
+    with capture(execute=True) as seen, pytest.raises(KeyboardInterrupt):
+        with airlock.scope(executor=executor):
+            for i in range(count):
+                airlock.enqueue(task, i, _dispatch_options=(options or {}).get(i))
+    fates = {record.args[0]: record.fate for record in seen}
+    return [fates[i] for i in range(count)]

@@ -7,6 +7,7 @@ Real RabbitMQ (queues named ``broker_perf_*``), a real Celery app; messages are 
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 
 from airlock import Intent
-from tests.perf.conftest import clock_figure
+from tests.perf.conftest import clock_figure, fates_of_an_interrupted_flush, interrupt
 from tests.processes import wait_until
 from tests.services import amqp_url, require_module, require_service
 
@@ -404,3 +405,15 @@ def test_a_message_py_amqp_cannot_frame(app: Celery, size: int) -> None:
     assert error.in_doubt == []
     assert "not handled by amqp" in str(error.__cause__)
     assert [m.headers["id"] for m in drain(app, DEFAULT)] == [i.id for i in error.sent]
+
+
+def test_an_interrupt_between_chunks_leaves_the_confirmed_ones_dispatched(
+    app: Celery, monkeypatch: Any
+) -> None:
+    from airlock.integrations.executors._celery_amqp import ConfirmedChunks
+
+    interrupt(monkeypatch, ConfirmedChunks, "__call__", call=2)
+    executor = CeleryBatchExecutor(chunk_size=2)
+    fates = fates_of_an_interrupted_flush(executor, app.tasks["perf.add"], 5)
+    assert fates == ["dispatched"] * 2 + ["failed"] * 3
+    assert [json.loads(m.body)[0] for m in drain(app, DEFAULT)] == [[0], [1]]

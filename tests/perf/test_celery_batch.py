@@ -17,7 +17,7 @@ import pytest
 import airlock
 from airlock import Intent
 from airlock.exceptions import DispatchError
-from tests.perf.conftest import DB, clock_figure, drain
+from tests.perf.conftest import DB, clock_figure, drain, fates_of_an_interrupted_flush, interrupt
 from tests.services import redis_url, require_module
 
 require_module("celery", "celery")
@@ -231,6 +231,39 @@ def test_partial_failure_names_what_was_sent_and_what_was_not(
     assert f"4 of 8 intents sent, 4 not sent (add(99) [{bad.id}]" in str(error)
     # The good ones are queued exactly once; nothing after the failure left the process.
     assert [m["headers"]["id"] for m in drain(redis_db, "celery")] == [i.id for i in good]
+
+
+def test_an_interrupt_between_chunks_leaves_the_sent_ones_dispatched(
+    app: Celery, redis_db: Any, monkeypatch: Any
+) -> None:
+    # Before, every intent of the flush was reported failed: an outbox would send the first
+    # chunk again. Now what Redis took is dispatched, the rest failed, and the interrupt goes on.
+    from airlock.integrations.executors._celery_redis import RedisChunks
+
+    interrupt(monkeypatch, RedisChunks, "__call__", call=2)
+    executor = CeleryBatchExecutor(chunk_size=2)
+    fates = fates_of_an_interrupted_flush(executor, app.tasks["perf.add"], 5)
+    assert fates == ["dispatched"] * 2 + ["failed"] * 3
+    assert [m["headers"]["argsrepr"] for m in drain(redis_db, "celery")] == ["(0,)", "(1,)"]
+
+
+@pytest.mark.parametrize("call", [1, 2])
+def test_an_interrupt_in_one_run_of_a_flush_leaves_the_runs_before_it_dispatched(
+    app: Celery, redis_db: Any, monkeypatch: Any, call: int
+) -> None:
+    # Runs: [0, 1] batched, [2] alone (an option the fast path leaves to apply_async), [3, 4]
+    # batched. Interrupted in the first batched run, nothing went; in the second, the first
+    # two runs did.
+    from airlock.integrations.executors._celery_redis import RedisChunks
+
+    add = app.tasks["perf.add"]
+    interrupt(monkeypatch, RedisChunks, "__call__", call=call)
+    options = {2: {"link": add.s(1)}}
+    fates = fates_of_an_interrupted_flush(CeleryBatchExecutor(), add, 5, options)
+    sent = 0 if call == 1 else 3
+    assert fates == ["dispatched"] * sent + ["failed"] * (5 - sent)
+    queued = [m["headers"]["argsrepr"] for m in drain(redis_db, "celery")]
+    assert queued == [f"({i},)" for i in range(sent)]
 
 
 def test_unreachable_broker_sends_nothing_and_says_so(redis_db: Any) -> None:

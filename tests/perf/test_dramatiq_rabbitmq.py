@@ -17,7 +17,7 @@ import pytest
 
 from airlock import Intent
 from airlock.exceptions import BatchDispatchError
-from tests.perf.conftest import clock_figure
+from tests.perf.conftest import clock_figure, fates_of_an_interrupted_flush
 from tests.perf.proxy import ReplyDropper
 from tests.processes import wait_until
 from tests.services import SERVICES, amqp_url, require_module, require_service
@@ -249,3 +249,28 @@ def test_a_middleware_that_refuses_a_message_stops_the_flush_there(
         [],
     )
     assert [m["message_id"] for m, _, _ in drain(channel, QUEUE)] == [i.id for i in intents[:3]]
+
+
+def test_an_interrupt_in_a_confirm_wait_leaves_the_confirmed_ones_dispatched(
+    broker: Any, channel: Any, monkeypatch: Any
+) -> None:
+    # Interrupted while waiting for the second chunk's confirms (forced: the first confirm
+    # that comes for it raises KeyboardInterrupt inside pika's wait, as a Ctrl-C there would):
+    # that chunk reached the broker but is not known to have (failed: in doubt), the first was
+    # confirmed (dispatched), the third never left.
+    from airlock.integrations.executors import _dramatiq_rabbitmq
+    from airlock.integrations.executors.dramatiq import DramatiqBatchExecutor
+
+    on_confirm = _dramatiq_rabbitmq._Confirms._on_confirm
+
+    def interrupted(self: Any, frame: Any) -> None:
+        if self.last_tag > 2:  # the second chunk is out
+            raise KeyboardInterrupt
+        on_confirm(self, frame)
+
+    monkeypatch.setattr(_dramatiq_rabbitmq._Confirms, "_on_confirm", interrupted)
+    fates = fates_of_an_interrupted_flush(DramatiqBatchExecutor(chunk_size=2), actor(broker), 5)
+    assert fates == ["dispatched"] * 2 + ["failed"] * 3
+    expected = {QUEUE: 4}
+    wait_until(lambda: queued(channel, expected) == expected, timeout=10, what="4 messages")
+    assert [m["args"] for m, _, _ in drain(channel, QUEUE)] == [[0], [1], [2], [3]]

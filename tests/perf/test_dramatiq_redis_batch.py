@@ -15,7 +15,7 @@ import pytest
 
 from airlock import Intent
 from airlock.exceptions import BatchDispatchError
-from tests.perf.conftest import DB
+from tests.perf.conftest import DB, fates_of_an_interrupted_flush, interrupt
 from tests.perf.proxy import ReplyDropper
 from tests.processes import wait_until
 from tests.services import redis_url, require_module
@@ -170,3 +170,18 @@ def test_a_lost_reply_means_the_chunk_is_in_doubt_and_not_sent_again(redis_db: A
     finally:
         broker.close()
         proxy.close()
+
+
+def test_an_interrupt_between_chunks_leaves_the_sent_ones_dispatched(
+    broker: Any, redis_db: Any, monkeypatch: Any
+) -> None:
+    from airlock.integrations.executors import _dramatiq_redis
+    from airlock.integrations.executors.dramatiq import DramatiqBatchExecutor
+
+    echo = actor(broker)
+    DramatiqBatchExecutor().publish_all([Intent(task=echo, args=(-1,))])  # the script is loaded
+    redis_db.flushdb()
+    interrupt(monkeypatch, _dramatiq_redis, "_call", call=2)
+    fates = fates_of_an_interrupted_flush(DramatiqBatchExecutor(chunk_size=2), echo, 5)
+    assert fates == ["dispatched"] * 2 + ["failed"] * 3
+    assert len(queued(redis_db, "perf")) == 2

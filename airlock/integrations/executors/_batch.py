@@ -16,6 +16,7 @@ from typing import Any, TypeAlias
 
 from airlock._intent import Intent
 from airlock.exceptions import BatchDispatchError
+from airlock.executors._base import name_unsent, naming_unsent
 from airlock.typing import SupportsAfterFlush
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "Commands",
     "NotBatchable",
     "execute_pipeline",
+    "name_unsent",
     "pooled_connection",
     "publish_in_transactions",
     "refused",
@@ -121,6 +123,9 @@ class BatchingExecutor(SupportsAfterFlush):
                 ) from exc
             except Exception as exc:
                 raise BatchDispatchError.build(exc, sent=sent, unsent=intents[start:]) from exc
+            except BaseException as exc:  # an interrupt: it goes on, saying what was not sent
+                name_unsent(exc, sent, run, intents[end:])
+                raise
             sent += run
             start = end
 
@@ -169,27 +174,28 @@ def publish_in_transactions(
             on_sent([note for _, _, note in built])
         built.clear()
 
-    for index, intent in enumerate(intents):
-        try:
-            commands, note = build(intent)
-        except NotBatchable:
-            if built:
-                push()  # keep the order: what came before goes first
+    with naming_unsent(sent, intents):  # an interrupt: the chunks confirmed before it went
+        for index, intent in enumerate(intents):
             try:
-                send_one(intent)
+                commands, note = build(intent)
+            except NotBatchable:
+                if built:
+                    push()  # keep the order: what came before goes first
+                try:
+                    send_one(intent)
+                except Exception as exc:
+                    raise BatchDispatchError.build(exc, sent=sent, unsent=intents[index:]) from exc
+                sent.append(intent)
+                continue
             except Exception as exc:
+                if built:
+                    push()
                 raise BatchDispatchError.build(exc, sent=sent, unsent=intents[index:]) from exc
-            sent.append(intent)
-            continue
-        except Exception as exc:
-            if built:
+            built.append((intent, commands, note))
+            if len(built) >= chunk_size:
                 push()
-            raise BatchDispatchError.build(exc, sent=sent, unsent=intents[index:]) from exc
-        built.append((intent, commands, note))
-        if len(built) >= chunk_size:
+        if built:
             push()
-    if built:
-        push()
 
 
 def pooled_connection(pool: Any) -> Any:

@@ -35,6 +35,7 @@ with require("dramatiq", __name__):
 
 from airlock._intent import Intent
 from airlock.exceptions import BatchDispatchError
+from airlock.executors._base import naming_unsent
 from airlock.integrations.executors._dramatiq_messages import Built, Messages
 from airlock.integrations.executors._versions import FastPath
 
@@ -208,18 +209,19 @@ def publish(
     """
     build = Messages(broker, "rabbitmq", message_of, stamp=stamp).build
     sent: list[Intent] = []
-    for start in range(0, len(intents), chunk_size):
-        chunk = intents[start : start + chunk_size]
-        prepared: list[Built] = []
-        for index, intent in enumerate(chunk):
-            try:
-                prepared.append(build(intent))
-            except Exception as exc:
-                _run(broker, sent, chunk[:index], prepared, intents)  # what came before first
-                raise BatchDispatchError.build(
-                    exc, sent=sent, unsent=intents[start + index :]
-                ) from exc
-        _run(broker, sent, chunk, prepared, intents)
+    with naming_unsent(sent, intents):  # an interrupt: the chunks confirmed before it went
+        for start in range(0, len(intents), chunk_size):
+            chunk = intents[start : start + chunk_size]
+            prepared: list[Built] = []
+            for index, intent in enumerate(chunk):
+                try:
+                    prepared.append(build(intent))
+                except Exception as exc:
+                    _run(broker, sent, chunk[:index], prepared, intents)  # what came before first
+                    raise BatchDispatchError.build(
+                        exc, sent=sent, unsent=intents[start + index :]
+                    ) from exc
+            _run(broker, sent, chunk, prepared, intents)
 
 
 def _run(

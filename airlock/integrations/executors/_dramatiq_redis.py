@@ -27,6 +27,7 @@ with require("dramatiq", __name__):
 
 from airlock._intent import Intent
 from airlock.exceptions import BatchDispatchError
+from airlock.executors._base import naming_unsent
 from airlock.integrations.executors._batch import pooled_connection
 from airlock.integrations.executors._dramatiq_messages import Built, Messages
 from airlock.integrations.executors._versions import FastPath
@@ -103,20 +104,21 @@ def publish(
     build = messages.build
     maintenance = broker._should_do_maintenance
     sent: list[Intent] = []
-    for start in range(0, len(intents), chunk_size):
-        built: list[tuple[Intent, Built]] = []
-        argv: list[Any] = []
-        for index, intent in enumerate(intents[start : start + chunk_size]):
-            try:
-                message = build(intent)
-            except Exception as exc:
-                _run(broker, sent, built, argv, intents)  # what came before goes first
-                raise BatchDispatchError.build(
-                    exc, sent=sent, unsent=intents[start + index :]
-                ) from exc
-            argv += [message.queue_name, maintenance("enqueue"), message.redis_id, message.body]
-            built.append((intent, message))
-        _run(broker, sent, built, argv, intents)
+    with naming_unsent(sent, intents):  # an interrupt: the chunks confirmed before it went
+        for start in range(0, len(intents), chunk_size):
+            built: list[tuple[Intent, Built]] = []
+            argv: list[Any] = []
+            for index, intent in enumerate(intents[start : start + chunk_size]):
+                try:
+                    message = build(intent)
+                except Exception as exc:
+                    _run(broker, sent, built, argv, intents)  # what came before goes first
+                    raise BatchDispatchError.build(
+                        exc, sent=sent, unsent=intents[start + index :]
+                    ) from exc
+                argv += [message.queue_name, maintenance("enqueue"), message.redis_id, message.body]
+                built.append((intent, message))
+            _run(broker, sent, built, argv, intents)
 
 
 def _run(
