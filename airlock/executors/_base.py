@@ -139,6 +139,9 @@ def send_each(executor: Any, batch: Sequence[Intent]) -> None:
                 unsent=rest,
                 errors=[(intent, exc), *((i, exc) for i in rest)],
             ) from exc
+        except BaseException as exc:  # an interrupt: the ones before it went
+            name_unsent(exc, batch[:done], batch)
+            raise
 
 
 def describe(executor: Any) -> str:

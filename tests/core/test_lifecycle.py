@@ -261,6 +261,25 @@ def test_an_interrupted_batch_fails_only_what_it_had_not_sent(at, events):
     ]
 
 
+def test_an_interrupt_in_a_batch_sent_one_by_one_fails_only_the_rest(events):
+    # batching() around an executor without send_batch hands it the batch one intent at a time.
+    sent = []
+
+    def executor(intent: airlock.Intent) -> None:
+        if intent.args == (3,):
+            raise KeyboardInterrupt
+        sent.append(intent.args[0])
+
+    with pytest.raises(KeyboardInterrupt):
+        with airlock.scope(executor=batching(executor, size=10)):
+            for n in range(1, 6):
+                airlock.enqueue(send_email, n)
+    assert sent == [1, 2]
+    assert fates(events) == [
+        ("dispatched" if n < 3 else "failed", f"send_email({n})") for n in range(1, 6)
+    ]
+
+
 def test_another_librarys_errors_attribute_is_not_read_as_ours(events):
     # pydantic's ValidationError, for one, has an errors() method: the fate keeps the error.
     class Invalid(Exception):
