@@ -151,8 +151,9 @@ def send(
             executor(prepared)
         except BaseException as exc:
             fates[id(intent)] = (FAILED, exc)
-            if named_errors(exc) is not None:  # a batch went from this call: it says how
+            if named_errors(exc, executor) is not None:  # a batch went from this call
                 _settle_reported(entry[1], exc, executor, fates)
+            _forget_unsent(exc)
             if not isinstance(exc, Exception):
                 interrupt = stop = exc
             elif not isolate:
@@ -171,6 +172,7 @@ def send(
         except BaseException as exc:
             logger.error("airlock: %r.after_flush() failed: %s", executor, exc)
             _settle_batch(waiting, exc, executor, fates)
+            _forget_unsent(exc)
             if not isinstance(exc, Exception):
                 interrupt = interrupt or exc
             stop = stop or exc
@@ -197,7 +199,7 @@ def _settle_reported(
 ) -> None:
     # Decide the waiting intents the error speaks of (its ``errors``, and ``sent`` if it has
     # one); the others keep waiting for after_flush().
-    errors = {i.id: e for i, e in named_errors(exc) or () if i is not None}
+    errors = {i.id: e for i, e in named_errors(exc, executor) or () if i is not None}
     sent = {i.id for i in getattr(exc, "sent", ())}
     for intent in list(waiting):
         if intent.id in errors:
@@ -209,16 +211,26 @@ def _settle_reported(
         waiting.remove(intent)
 
 
-def named_errors(exc: BaseException) -> Sequence[tuple[Intent | None, BaseException]] | None:
+def named_errors(
+    exc: BaseException, executor: object = None
+) -> Sequence[tuple[Intent | None, BaseException]] | None:
     """The ``(intent, error)`` pairs an error names as failed: a ``DispatchError``'s ``errors``,
-    or what a batch publisher put on an interrupt it let through (``name_unsent``); None for
-    any other error (another library's ``errors``, e.g. a method, is not ours to read)."""
+    or what ``executor`` itself said on an interrupt it let through (``Unsent``); None for any
+    other error (another library's ``errors``, e.g. a method, is not ours to read)."""
     if isinstance(exc, DispatchError):
         return exc.errors
     if isinstance(exc, Exception):
         return None
-    named = getattr(exc, "errors", None)
-    return named if isinstance(named, list) else None
+    note = getattr(exc, "airlock_unsent", None)
+    if note is None or executor is None or getattr(note, "owner", None) is not executor:
+        return None
+    return note.errors  # type: ignore[no-any-return]
+
+
+def _forget_unsent(exc: BaseException) -> None:
+    """Said once, read once: the same interrupt object may come back in a later flush."""
+    if not isinstance(exc, Exception):
+        vars(exc).pop("airlock_unsent", None)
 
 
 def _settle_batch(
@@ -230,7 +242,7 @@ def _settle_batch(
     # A DispatchError that names intents failed those (and sent the rest), and so does an
     # interrupt a batch publisher named them on (none named: all went); any other error
     # failed the whole batch.
-    named = named_errors(exc)
+    named = named_errors(exc, executor)
     errors = {i.id: e for i, e in named or () if i is not None}
     partial = bool(errors) or (named is not None and not isinstance(exc, Exception))
     for intent in waiting:

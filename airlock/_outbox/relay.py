@@ -55,6 +55,7 @@ from airlock._outbox import payload
 from airlock._outbox.settings import OutboxSettings
 from airlock._sending import sending
 from airlock.exceptions import AirlockError
+from airlock.executors._base import adopt_unsent
 from airlock.integrations import _propagation
 from airlock.typing import Executor
 
@@ -149,13 +150,20 @@ class Relay:
 
     # -- public ---------------------------------------------------------------------------------
     def run_batch(self) -> int:
-        """Claim up to ``batch_size`` ready rows, send them, settle them; returns how many."""
+        """Claim up to ``batch_size`` ready rows, send them, settle them; returns how many.
+
+        An interrupt (``KeyboardInterrupt``, ``SystemExit``) while sending propagates once the
+        batch has committed what it settled: the rows that went are marked sent (or they would
+        go again); the rest stay as they were."""
+        interrupt: BaseException | None = None
         with self._batch():
             rows = self._claim()
             if rows:
                 rows, follow = self._runs(rows)
-                self._send(rows, follow)
+                interrupt = self._send(rows, follow)
         self._ordered = any(row.ordering_key is not None for row in rows)
+        if interrupt is not None:
+            raise interrupt
         return len(rows)
 
     def drain(self, progress: Callable[[int], None] | None = None) -> int:
@@ -219,7 +227,8 @@ class Relay:
             rows.extend(runs.get(head.ordering_key, ()))
         return rows, {r.id for run in runs.values() for r in run}
 
-    def _send(self, rows: list[Any], follow: Collection[int] = ()) -> None:
+    def _send(self, rows: list[Any], follow: Collection[int] = ()) -> BaseException | None:
+        """Send the rows' intents and settle the rows; an interrupt is returned, not raised."""
         batch: list[Intent] = []
         keys: dict[str, str] = {}  # intent id -> ordering key, for the rows that have one
         blocked: set[str] = set()  # keys whose row failed or stopped in this batch
@@ -254,11 +263,18 @@ class Relay:
             pinned[id(intent)] = wrapper
             sink.rows[id(intent)] = row
             batch.append(intent)
+        interrupt: BaseException | None = None
         if batch:
-            _dispatch.send(batch, sink, default, isolate=True, pinned=pinned)
+            try:
+                _dispatch.send(batch, sink, default, isolate=True, pinned=pinned)
+            except Exception:
+                raise
+            except BaseException as exc:  # every intent has its fate: keep them, then stop
+                interrupt = exc
         if sink.sent:
             self._set_sent(sink.sent)
             self.counts.sent += len(sink.sent)
+        return interrupt
 
     def _undecided_message(self) -> str:
         """The error a row gets when ``undecided`` is "dead" and it is undecided."""
@@ -328,13 +344,18 @@ class _Guarded:
             raise _Stopped()
         try:
             return self._guarded(self.executor, intent)
-        except BaseException:
+        except BaseException as exc:
             if key is not None:
                 self.blocked.add(key)  # the key's later rows in this batch stay untouched
+            adopt_unsent(exc, self.executor, self)  # an interrupted batch said what went
             raise
 
     def _after_flush(self) -> None:
-        self._guarded(self.executor.after_flush)  # type: ignore[attr-defined]
+        try:
+            self._guarded(self.executor.after_flush)  # type: ignore[attr-defined]
+        except BaseException as exc:
+            adopt_unsent(exc, self.executor, self)
+            raise
 
     def _guarded(self, call: Callable[..., object], *args: Any) -> object:
         with self.relay._guard(), sending():  # strict mode: airlock's own
@@ -358,5 +379,6 @@ class _Rows:
         _propagation.relayed(intent, fate, detail)
         if fate == _dispatch.DISPATCHED:
             self.sent.append(row.id)
-        elif not isinstance(detail, _Stopped):  # a row never tried keeps its attempts
+        elif isinstance(detail, Exception) and not isinstance(detail, _Stopped):
             self.relay._failed(row, detail)
+        # else: never tried (the relay stopped) or interrupted: the row keeps its attempts

@@ -20,7 +20,9 @@ Hook: TypeAlias = Literal["after_flush", "close"]
 
 __all__ = [
     "Group",
+    "Unsent",
     "Wrapper",
+    "adopt_unsent",
     "batch_failures",
     "call_hooks",
     "check_options",
@@ -85,23 +87,50 @@ def batch_failures(
     return sent, failed, [i for i in batch if i.id in doubt]
 
 
+class Unsent:
+    """What a batch publisher says on an interrupt (``KeyboardInterrupt``, ``SystemExit``) it
+    lets through, as its ``airlock_unsent`` attribute: the intents it had not surely sent
+    (``errors``, as a ``DispatchError``'s), out of those it knew of (``covers``, by id), and
+    the executor that spoke for its whole batch (``owner``; None while an inner step speaks).
+    The dispatch engine trusts it only from the executor it called, then removes it."""
+
+    __slots__ = ("covers", "errors", "owner")
+
+    def __init__(self) -> None:
+        self.covers: set[str] = set()
+        self.errors: list[tuple[Intent, BaseException]] = []
+        self.owner: object = None
+
+
 def name_unsent(
     interrupt: BaseException,
     sent: Sequence[Intent],
     intents: Sequence[Intent],
     later: Sequence[Intent] = (),
+    owner: object = None,
 ) -> None:
-    """Say on an interrupt (``KeyboardInterrupt``, ``SystemExit``) that stopped a publish which
-    intents did not surely reach the broker: those of ``intents`` not in ``sent``, then
-    ``later``, as ``errors`` like a ``DispatchError``'s. The engine then reports the others
-    dispatched instead of failing the whole batch (an outbox would send them again). The
-    innermost publisher, which knows its chunks, names them first; an outer one adds ``later``.
-    """
-    named = getattr(interrupt, "errors", None)
-    if named is None:
-        gone = {id(i) for i in sent}
-        named = [(i, interrupt) for i in intents if id(i) not in gone]
-    interrupt.errors = [*named, *((i, interrupt) for i in later)]  # type: ignore[attr-defined]
+    """Say on ``interrupt`` which intents did not surely reach the broker: those of ``intents``
+    not in ``sent``, then ``later``. What an inner step said about all of ``intents`` (its
+    chunks) stands; one that saw only part of them, or an earlier flush's, is replaced. The
+    executor the engine called passes itself as ``owner``."""
+    note: Unsent | None = getattr(interrupt, "airlock_unsent", None)
+    ids = {i.id for i in intents}
+    if note is None or note.owner is not None or not ids <= note.covers:
+        gone = {i.id for i in sent}
+        note = Unsent()
+        note.errors = [(i, interrupt) for i in intents if i.id not in gone]
+    note.errors += [(i, interrupt) for i in later]
+    note.covers |= ids | {i.id for i in later}
+    note.owner = owner
+    interrupt.airlock_unsent = note  # type: ignore[attr-defined]
+
+
+def adopt_unsent(interrupt: BaseException, inner: object, outer: object) -> None:
+    """A wrapper that hands its whole batch to ``inner`` and nothing else speaks for what
+    ``inner`` said on ``interrupt``, as ``outer`` (the executor the engine called)."""
+    note: Unsent | None = getattr(interrupt, "airlock_unsent", None)
+    if note is not None and note.owner is inner:
+        note.owner = outer
 
 
 @contextlib.contextmanager

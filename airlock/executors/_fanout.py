@@ -104,7 +104,7 @@ class _Batching(Wrapper):
                         unsent=unsent,
                     ) from error
                 except BaseException as error:  # an interrupt: it goes on, naming the unsent
-                    name_unsent(error, (), batch, pending[start + self.size :])
+                    name_unsent(error, (), batch, pending[start + self.size :], owner=self)
                     raise
                 self.batches_sent += 1
 

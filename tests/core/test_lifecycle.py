@@ -10,8 +10,9 @@ from __future__ import annotations
 import pytest
 
 import airlock
+from airlock import _dispatch
 from airlock.exceptions import DispatchError
-from airlock.executors import batching
+from airlock.executors import batching, route, with_retry
 from airlock.testing import capture
 from tests.recording import Batched, Plain
 
@@ -278,6 +279,95 @@ def test_an_interrupt_in_a_batch_sent_one_by_one_fails_only_the_rest(events):
     assert fates(events) == [
         ("dispatched" if n < 3 else "failed", f"send_email({n})") for n in range(1, 6)
     ]
+
+
+class Planned(Broker):
+    """A broker whose ``send_batch`` number n raises ``plan[n]`` (an instance or a class)."""
+
+    def __init__(self, plan: dict[int, BaseException | type[BaseException]]) -> None:
+        super().__init__("planned")
+        self.plan = plan
+        self.calls = 0
+
+    def send_batch(self, intents: list[airlock.Intent]) -> None:
+        self.calls += 1
+        error = self.plan.get(self.calls)
+        if error is not None:
+            raise error
+        super().send_batch(intents)
+
+
+class Sink:
+    """The engine's caller, as a scope or the relay: each fate as ``(fate, intent)``."""
+
+    def __init__(self) -> None:
+        self.fates: list[tuple[str, airlock.Intent]] = []
+
+    def settle(self, intent: airlock.Intent, fate: str, detail: object) -> None:
+        self.fates.append((fate, intent))
+
+    def settle_all(self, intents: list[airlock.Intent], fate: str, detail: object) -> None:
+        for intent in intents:
+            self.settle(intent, fate, detail)
+
+
+def interrupted_flush(executor, options: list[dict[str, str] | None]) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        with airlock.scope(executor=executor):
+            for n, dispatch_options in enumerate(options, 1):
+                airlock.enqueue(send_email, n, _dispatch_options=dispatch_options)
+
+
+@pytest.mark.parametrize("other", [ConnectionError, KeyboardInterrupt])
+def test_an_interrupt_from_one_route_never_reports_anothers_unsent_intents_dispatched(
+    other, events
+):
+    # What a batch says on an interrupt is trusted only from the executor the engine called:
+    # here route(), whose other part failed too (and sent nothing).
+    a, b = Planned({1: KeyboardInterrupt}), Planned({1: other})
+    executor = route({"a": batching(a, size=10), "b": batching(b, size=10)}, by="q")
+    interrupted_flush(executor, [{"q": "a"}, {"q": "b"}])
+    assert a.batches == b.batches == []
+    assert fates(events) == [("failed", "send_email(1)"), ("failed", "send_email(2)")]
+
+
+def test_a_batch_sent_through_route_is_named_by_the_batch_not_by_a_part_of_it(events):
+    # batching(route(...)): the interrupt stops the first part; the second never ran.
+    def first(intent: airlock.Intent) -> None:  # no send_batch: route sends it one by one
+        raise KeyboardInterrupt
+
+    second = Planned({})
+    executor = batching(route({"a": first, "b": second}, by="q"), size=10)
+    interrupted_flush(executor, [{"q": "a"}, {"q": "b"}])
+    assert second.batches == []
+    assert fates(events) == [("failed", "send_email(1)"), ("failed", "send_email(2)")]
+
+
+def test_an_interrupt_behind_with_retry_fails_what_retry_gave_up_on(events):
+    # isolate mode, as DjangoScope and the relay send: batch (1, 2) fails and is given up,
+    # batch (3) is interrupted; with_retry does not speak for the batch, so nothing is
+    # reported dispatched.
+    broker = Planned({1: ConnectionError, 2: KeyboardInterrupt})
+    sink = Sink()
+    intents = [airlock.Intent(task=send_email, args=(n,)) for n in (1, 2, 3)]
+    with pytest.raises(KeyboardInterrupt):
+        _dispatch.send(intents, sink, with_retry(batching(broker, size=2), attempts=1),
+                       isolate=True)  # fmt: skip
+    assert broker.batches == []
+    assert [fate for fate, _ in sink.fates] == ["failed"] * 3
+
+
+def test_an_interrupt_raised_again_in_a_later_flush_is_read_afresh(events):
+    # The same KeyboardInterrupt object in two flushes (a stored error raised again): what the
+    # first flush's batch said about it is gone, so the second's intents fail.
+    interrupt = KeyboardInterrupt()
+    broker = Planned({1: interrupt, 2: interrupt})
+    executor = batching(broker, size=10)
+    for flush in (1, 2):
+        interrupted_flush(executor, [None, None])
+        assert not hasattr(interrupt, "airlock_unsent")
+    assert broker.batches == []
+    assert [fate for fate, _ in fates(events)] == ["failed"] * 4
 
 
 def test_another_librarys_errors_attribute_is_not_read_as_ours(events):

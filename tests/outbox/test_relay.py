@@ -276,3 +276,39 @@ def test_sigterm_mid_batch_stops_after_the_send_in_progress_and_the_command_exit
     captured = capsys.readouterr()
     assert "stopping after the send in progress" in captured.err
     assert "sent=2 retried=0 dead=0" in captured.out
+
+
+class _Broker:
+    """``send_batch`` is one round trip; ``interrupt_at``: the batch a Ctrl-C stops."""
+
+    def __init__(self, interrupt_at: int = 0) -> None:
+        self.interrupt_at = interrupt_at
+        self.batches: list[list[int]] = []
+
+    def __call__(self, intent: airlock.Intent) -> None:  # pragma: no cover - batching sends
+        raise AssertionError("batching sends through send_batch")
+
+    def send_batch(self, intents: list[airlock.Intent]) -> None:
+        if len(self.batches) + 1 == self.interrupt_at:
+            raise KeyboardInterrupt
+        self.batches.append([i.args[0] for i in intents])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_interrupted_relay_keeps_what_went_and_sends_only_the_rest_later() -> None:
+    # Forced: the second batch raises KeyboardInterrupt (a Ctrl-C, or a SIGTERM a process turns
+    # into SystemExit, cannot be timed to land between two batches). Before, the relay's batch
+    # transaction rolled back: the first batch's rows stayed pending and went again.
+    from airlock.executors import batching
+
+    for n in range(4):
+        stored(deliver, n)
+    first = _Broker(interrupt_at=2)
+    with pytest.raises(KeyboardInterrupt):
+        Relay(executor=batching(first, size=2)).drain()
+    assert first.batches == [[0, 1]]
+    assert [(r.status, r.attempts) for r in rows()] == [("sent", 1)] * 2 + [("pending", 0)] * 2
+    second = _Broker()
+    Relay(executor=batching(second, size=10)).drain()
+    assert second.batches == [[2, 3]]
+    assert [r.status for r in rows()] == ["sent"] * 4
