@@ -219,12 +219,16 @@ def named_errors(
     other error (another library's ``errors``, e.g. a method, is not ours to read)."""
     if isinstance(exc, DispatchError):
         return exc.errors
-    if isinstance(exc, Exception):
+    note = _unsent(exc, executor)
+    return None if note is None else note.errors
+
+
+def _unsent(exc: BaseException, executor: object) -> Any:
+    """The ``Unsent`` note ``executor`` put on an interrupt, else None."""
+    if isinstance(exc, Exception) or executor is None:
         return None
     note = getattr(exc, "airlock_unsent", None)
-    if note is None or executor is None or getattr(note, "owner", None) is not executor:
-        return None
-    return note.errors  # type: ignore[no-any-return]
+    return note if getattr(note, "owner", None) is executor else None
 
 
 def _forget_unsent(exc: BaseException) -> None:
@@ -239,14 +243,21 @@ def _settle_batch(
     executor: Executor,
     fates: dict[int, tuple[str, Any]],
 ) -> None:
-    # A DispatchError that names intents failed those (and sent the rest), and so does an
-    # interrupt a batch publisher named them on (none named: all went); any other error
+    # A DispatchError that names intents failed those (and sent the rest); an interrupt the
+    # executor put a note on sent what the note covers and does not name; any other error
     # failed the whole batch.
-    named = named_errors(exc, executor)
-    errors = {i.id: e for i, e in named or () if i is not None}
-    partial = bool(errors) or (named is not None and not isinstance(exc, Exception))
+    note = _unsent(exc, executor)
+    if note is not None:
+        named = {i.id: e for i, e in note.errors}
+        for intent in waiting:
+            if intent.id in note.covers and intent.id not in named:
+                fates[id(intent)] = (DISPATCHED, executor)
+            else:
+                fates[id(intent)] = (FAILED, named.get(intent.id, exc))
+        return
+    errors = {i.id: e for i, e in named_errors(exc) or () if i is not None}
     for intent in waiting:
-        if partial and intent.id not in errors:
+        if errors and intent.id not in errors:
             fates[id(intent)] = (DISPATCHED, executor)
         else:
             fates[id(intent)] = (FAILED, errors.get(intent.id, exc))

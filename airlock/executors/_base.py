@@ -108,11 +108,13 @@ def name_unsent(
     intents: Sequence[Intent],
     later: Sequence[Intent] = (),
     owner: object = None,
+    went: Sequence[Intent] = (),
 ) -> None:
     """Say on ``interrupt`` which intents did not surely reach the broker: those of ``intents``
     not in ``sent``, then ``later``. What an inner step said about all of ``intents`` (its
     chunks) stands; one that saw only part of them, or an earlier flush's, is replaced. The
-    executor the engine called passes itself as ``owner``."""
+    executor the engine called passes itself as ``owner``, and what it sent before in the same
+    flush as ``went``: the note speaks for those too (the engine fails what it does not cover)."""
     note: Unsent | None = getattr(interrupt, "airlock_unsent", None)
     ids = {i.id for i in intents}
     if note is None or note.owner is not None or not ids <= note.covers:
@@ -120,7 +122,7 @@ def name_unsent(
         note = Unsent()
         note.errors = [(i, interrupt) for i in intents if i.id not in gone]
     note.errors += [(i, interrupt) for i in later]
-    note.covers |= ids | {i.id for i in later}
+    note.covers |= ids | {i.id for i in later} | {i.id for i in went}
     note.owner = owner
     interrupt.airlock_unsent = note  # type: ignore[attr-defined]
 

@@ -63,6 +63,7 @@ class _Batching(Wrapper):
         self._lock = threading.Lock()  # guards _pending
         self._send_lock = threading.Lock()  # one send at a time keeps order
         self.batches_sent = 0
+        self._went: list[Intent] = []  # sent since the last after_flush (guarded by _send_lock)
 
     @property
     def pending(self) -> list[Intent]:
@@ -104,15 +105,18 @@ class _Batching(Wrapper):
                         unsent=unsent,
                     ) from error
                 except BaseException as error:  # an interrupt: it goes on, naming the unsent
-                    name_unsent(error, (), batch, pending[start + self.size :], owner=self)
+                    later = pending[start + self.size :]
+                    name_unsent(error, (), batch, later, owner=self, went=self._went)
                     raise
                 self.batches_sent += 1
+                self._went += batch
 
     def after_flush(self) -> None:
         """Send the partial batch, then forward ``after_flush``."""
         try:
             self.send()
         finally:
+            self._forget_went()
             call_hooks([self.inner], "after_flush")
 
     def close(self) -> None:
@@ -120,7 +124,12 @@ class _Batching(Wrapper):
         try:
             self.send()
         finally:
+            self._forget_went()
             call_hooks([self.inner], "close")
+
+    def _forget_went(self) -> None:
+        with self._send_lock:
+            self._went = []
 
     def __repr__(self) -> str:
         return f"<batching {describe(self.inner)} size={self.size} pending={len(self._pending)}>"

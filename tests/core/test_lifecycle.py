@@ -370,6 +370,29 @@ def test_an_interrupt_raised_again_in_a_later_flush_is_read_afresh(events):
     assert [fate for fate, _ in fates(events)] == ["failed"] * 4
 
 
+def test_a_note_an_interrupt_carries_speaks_only_for_the_intents_it_covers(events):
+    # Two flushes sharing one interrupt object can swap the notes on it (another thread's,
+    # for the same executor): an intent the note never saw is failed, never dispatched.
+    from airlock.executors._base import name_unsent
+
+    intents = [airlock.Intent(task=send_email, args=(n,)) for n in (1, 2)]
+    stranger = airlock.Intent(task=send_email, args=(9,))
+
+    class Stale:
+        def __call__(self, intent: airlock.Intent) -> None:
+            pass
+
+        def after_flush(self) -> None:
+            interrupt = KeyboardInterrupt()
+            name_unsent(interrupt, [], [stranger], owner=self)  # covers only the stranger
+            raise interrupt
+
+    sink = Sink()
+    with pytest.raises(KeyboardInterrupt):
+        _dispatch.send(intents, sink, Stale(), isolate=True)
+    assert [fate for fate, _ in sink.fates] == ["failed", "failed"]
+
+
 def test_another_librarys_errors_attribute_is_not_read_as_ours(events):
     # pydantic's ValidationError, for one, has an errors() method: the fate keeps the error.
     class Invalid(Exception):

@@ -124,7 +124,7 @@ class BatchingExecutor(SupportsAfterFlush):
             except Exception as exc:
                 raise BatchDispatchError.build(exc, sent=sent, unsent=intents[start:]) from exc
             except BaseException as exc:  # an interrupt: it goes on, saying what was not sent
-                name_unsent(exc, sent, run, intents[end:], owner=self)
+                name_unsent(exc, sent, run, intents[end:], owner=self, went=sent)
                 raise
             sent += run
             start = end

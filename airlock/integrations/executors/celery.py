@@ -44,7 +44,7 @@ with require("celery", __name__):
 
 from airlock._intent import Intent
 from airlock._sending import _sending
-from airlock.executors._base import check_options
+from airlock.executors._base import check_options, name_unsent
 from airlock.integrations.executors._batch import CHUNK_SIZE, BatchDispatchError, BatchingExecutor
 from airlock.integrations.executors._queues import refuse_coroutine
 from airlock.integrations.executors._versions import FastPath
@@ -371,6 +371,9 @@ class CeleryBatchExecutor(BatchingExecutor, CeleryExecutor):
                 raise BatchDispatchError.build(
                     exc, sent=intents[:index], unsent=intents[index:]
                 ) from exc
+            except BaseException as exc:  # an interrupt: the ones before it went
+                name_unsent(exc, intents[:index], intents)
+                raise
 
     def __repr__(self) -> str:
         return "celery_batch_executor"
