@@ -131,6 +131,7 @@ def send(
     stop: BaseException | None = None  # the error that stopped the loop (fail-fast, interrupt)
     interrupt: BaseException | None = None
     unsent: list[Intent] = []
+    named: dict[str, BaseException] = {}  # intent id -> error, from any executor's error
     for intent in intents:
         if stop is not None:
             fates[id(intent)] = (FAILED, stop)
@@ -153,7 +154,7 @@ def send(
             fates[id(intent)] = (FAILED, exc)
             if named_errors(exc, executor) is not None:  # a batch went from this call
                 _settle_reported(entry[1], exc, executor, fates)
-            _forget_unsent(exc)
+            _collect_named(exc, named)
             if not isinstance(exc, Exception):
                 interrupt = stop = exc
             elif not isolate:
@@ -172,13 +173,21 @@ def send(
         except BaseException as exc:
             logger.error("airlock: %r.after_flush() failed: %s", executor, exc)
             _settle_batch(waiting, exc, executor, fates)
-            _forget_unsent(exc)
+            _collect_named(exc, named)
             if not isinstance(exc, Exception):
                 interrupt = interrupt or exc
             stop = stop or exc
             continue
         for intent in waiting:
             fates[id(intent)] = (DISPATCHED, executor)
+    if named:
+        # An executor that sends what another one of this flush handed over (the same batch
+        # executor behind two entries) may fail it there: the other's after_flush then finds
+        # nothing to send. An intent any error names as failed is failed.
+        for intent in intents:
+            error = named.get(intent.id)
+            if error is not None and fates[id(intent)][0] is DISPATCHED:
+                fates[id(intent)] = (FAILED, error)
     failed: list[tuple[Intent, BaseException]] = []
     for intent in intents:
         fate, detail = fates[id(intent)]
@@ -231,10 +240,20 @@ def _unsent(exc: BaseException, executor: object) -> Any:
     return note if getattr(note, "owner", None) is executor else None
 
 
-def _forget_unsent(exc: BaseException) -> None:
-    """Said once, read once: the same interrupt object may come back in a later flush."""
-    if not isinstance(exc, Exception):
-        vars(exc).pop("airlock_unsent", None)
+def _collect_named(exc: BaseException, named: dict[str, BaseException]) -> None:
+    """Note the intents ``exc`` names as failed (a ``DispatchError``, or an interrupt's note
+    from whichever executor: failing is always safe), then drop the note: said once, read once
+    (the same interrupt object may come back in a later flush)."""
+    if isinstance(exc, DispatchError):
+        errors: Sequence[tuple[Intent | None, BaseException]] = exc.errors
+    elif isinstance(exc, Exception):
+        return
+    else:
+        note = vars(exc).pop("airlock_unsent", None)
+        errors = getattr(note, "errors", ())
+    for intent, error in errors:
+        if intent is not None:
+            named.setdefault(intent.id, error)
 
 
 def _settle_batch(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from contextvars import ContextVar
 
 from airlock._intent import Intent
 from airlock.exceptions import DispatchError
@@ -53,86 +54,101 @@ def broadcast(*executors: Executor) -> _Broadcast:
     return _Broadcast(executors, "broadcast")
 
 
+class _Held:
+    """What a ``batching`` executor holds in one context: intents not sent yet, and those sent
+    since the flush began (an interrupt's note speaks for them too)."""
+
+    __slots__ = ("pending", "went")
+
+    def __init__(self) -> None:
+        self.pending: list[Intent] = []
+        self.went: list[Intent] = []
+
+
 class _Batching(Wrapper):
+    """Holds intents per context (thread, asyncio task): a flush sends its own and learns what
+    became of each. Shared across threads, one flush's failing send took another's intents
+    with it, and that flush then reported them dispatched."""
+
     batch_capable = False  # it makes the batches: batching(batching(x)) is not a thing
 
     def __init__(self, executor: Executor, size: int) -> None:
         super().__init__(executor)
         self.size = size
-        self._pending: list[Intent] = []
-        self._lock = threading.Lock()  # guards _pending
-        self._send_lock = threading.Lock()  # one send at a time keeps order
+        self._held: ContextVar[_Held | None] = ContextVar(
+            f"airlock_batching_{id(self):x}", default=None
+        )
+        self._lock = threading.Lock()  # guards batches_sent
         self.batches_sent = 0
-        self._went: list[Intent] = []  # sent since the last after_flush (guarded by _send_lock)
 
     @property
     def pending(self) -> list[Intent]:
-        """Intents collected and not yet sent."""
-        with self._lock:
-            return list(self._pending)
+        """Intents collected in this context and not yet sent."""
+        held = self._held.get()
+        return list(held.pending) if held is not None else []
 
     def __call__(self, intent: Intent) -> None:
-        with self._lock:
-            self._pending.append(intent)
-            full = len(self._pending) >= self.size
-        if full:
+        held = self._held.get()
+        if held is None:
+            held = _Held()
+            self._held.set(held)
+        held.pending.append(intent)
+        if len(held.pending) >= self.size:
             self.send()
 
     def send(self) -> None:
-        """Send everything pending, ``size`` at a time, in order.
+        """Send everything pending in this context, ``size`` at a time, in order.
 
         Nothing stays pending: on a failure the ``DispatchError`` raised names the intents that
         failed and those never sent (each of them is ``failed``; none is kept for later). The
         intents of the failed batch that went (its ``send_batch`` said so) are not named.
         """
-        with self._send_lock:
+        held = self._held.get()
+        if held is None or not held.pending:
+            return
+        pending, held.pending = held.pending, []
+        for start in range(0, len(pending), self.size):
+            batch = pending[start : start + self.size]
+            try:
+                send_each(self.inner, batch)
+            except Exception as error:
+                _, failed, doubt = batch_failures(error, batch)
+                later = pending[start + self.size :]
+                not_sent = {i.id for i in getattr(error, "unsent", ())}
+                unsent = [i for i in batch if i.id in not_sent] + later
+                errors = [*failed, *((i, error) for i in doubt), *((i, error) for i in later)]
+                raise DispatchError(
+                    f"{self!r}: sending a batch of {len(batch)} failed "
+                    f"({type(error).__name__}: {error}); {len(unsent)} more not sent",
+                    errors,
+                    unsent=unsent,
+                ) from error
+            except BaseException as error:  # an interrupt: it goes on, naming the unsent
+                later = pending[start + self.size :]
+                name_unsent(error, (), batch, later, owner=self, went=held.went)
+                raise
             with self._lock:
-                pending, self._pending = self._pending, []
-            for start in range(0, len(pending), self.size):
-                batch = pending[start : start + self.size]
-                try:
-                    send_each(self.inner, batch)
-                except Exception as error:
-                    _, failed, doubt = batch_failures(error, batch)
-                    later = pending[start + self.size :]
-                    not_sent = {i.id for i in getattr(error, "unsent", ())}
-                    unsent = [i for i in batch if i.id in not_sent] + later
-                    errors = [*failed, *((i, error) for i in doubt), *((i, error) for i in later)]
-                    raise DispatchError(
-                        f"{self!r}: sending a batch of {len(batch)} failed "
-                        f"({type(error).__name__}: {error}); {len(unsent)} more not sent",
-                        errors,
-                        unsent=unsent,
-                    ) from error
-                except BaseException as error:  # an interrupt: it goes on, naming the unsent
-                    later = pending[start + self.size :]
-                    name_unsent(error, (), batch, later, owner=self, went=self._went)
-                    raise
                 self.batches_sent += 1
-                self._went += batch
+            held.went += batch
 
     def after_flush(self) -> None:
         """Send the partial batch, then forward ``after_flush``."""
         try:
             self.send()
         finally:
-            self._forget_went()
+            self._held.set(None)
             call_hooks([self.inner], "after_flush")
 
     def close(self) -> None:
-        """Send what is left, then forward ``close``."""
+        """Send what is left in this context, then forward ``close``."""
         try:
             self.send()
         finally:
-            self._forget_went()
+            self._held.set(None)
             call_hooks([self.inner], "close")
 
-    def _forget_went(self) -> None:
-        with self._send_lock:
-            self._went = []
-
     def __repr__(self) -> str:
-        return f"<batching {describe(self.inner)} size={self.size} pending={len(self._pending)}>"
+        return f"<batching {describe(self.inner)} size={self.size} pending={len(self.pending)}>"
 
 
 def batching(executor: Executor, *, size: int = 100) -> _Batching:

@@ -393,6 +393,31 @@ def test_a_note_an_interrupt_carries_speaks_only_for_the_intents_it_covers(event
     assert [fate for fate, _ in sink.fates] == ["failed", "failed"]
 
 
+@pytest.mark.parametrize("error", [ConnectionError, KeyboardInterrupt])
+def test_one_batch_executor_behind_two_entries_fails_what_its_failed_send_took(error, events):
+    # The default executor and a named one share a batching executor: the first after_flush
+    # sends (and fails) both entries' intents; the second finds nothing left to send.
+    class Alias:  # e.g. an instrumented copy of the same executor, registered by name
+        def __init__(self, inner: object) -> None:
+            self.inner = inner
+
+        def __call__(self, intent: airlock.Intent) -> None:
+            self.inner(intent)  # type: ignore[operator]
+
+        def after_flush(self) -> None:
+            self.inner.after_flush()  # type: ignore[attr-defined]
+
+    broker = Planned({1: error})
+    shared = batching(broker, size=10)
+    airlock.register_executor("alias", Alias(shared))
+    with pytest.raises((airlock.DispatchError, KeyboardInterrupt)):
+        with airlock.scope(executor=shared):
+            airlock.enqueue(send_email, 1)
+            enqueue_to("alias", 2)
+    assert broker.batches == []
+    assert fates(events) == [("failed", "send_email(1)"), ("failed", "send_email(2)")]
+
+
 def test_another_librarys_errors_attribute_is_not_read_as_ours(events):
     # pydantic's ValidationError, for one, has an errors() method: the fate keeps the error.
     class Invalid(Exception):

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 import airlock
@@ -105,18 +107,63 @@ def test_a_batch_that_fails_in_the_middle_of_a_flush_settles_each_intent_once() 
     assert ex.pending == []
 
 
-def test_batching_under_eight_threads_loses_nothing_and_keeps_batches_whole() -> None:
+def test_batching_under_eight_threads_loses_nothing_and_keeps_each_flush_its_own() -> None:
+    # Each thread is a flush of its own (its after_flush sends its tail): a batch never mixes
+    # two flushes' intents, so each flush learns what became of its own.
     sender = BatchSender()
     ex = batching(sender, size=7)
-    errors = run_threads(8, lambda n: [ex(intent(f"t{n}-{k}")) for k in range(50)])
-    ex.after_flush()
-    assert errors == []
+
+    def flush(n: int) -> None:
+        for k in range(50):
+            ex(intent(f"t{n}-{k}"))
+        ex.after_flush()
+
+    assert run_threads(8, flush) == []
     sent = [name for batch in sender.batches for name in batch]
     assert sorted(sent) == sorted(f"t{n}-{k}" for n in range(8) for k in range(50))
-    assert all(len(b) == 7 for b in sender.batches[:-1])
-    for n in range(8):  # each producer's intents keep their order
-        mine = [s for s in sent if s.startswith(f"t{n}-")]
-        assert mine == [f"t{n}-{k}" for k in range(50)]
+    for batch in sender.batches:
+        assert len({name.split("-")[0] for name in batch}) == 1  # one flush per batch
+    for n in range(8):  # each producer's intents keep their order, in batches of 7 and a tail
+        mine = [b for b in sender.batches if b[0].startswith(f"t{n}-")]
+        assert [len(b) for b in mine] == [7] * 7 + [1]
+        assert [s for b in mine for s in b] == [f"t{n}-{k}" for k in range(50)]
+
+
+def test_a_failed_send_in_one_thread_never_takes_another_flushs_intents() -> None:
+    # Before, batching() held one list for every thread: flush B's failing send also took the
+    # intent flush A had handed over, and A, finding nothing left, reported it dispatched.
+    sender = BatchSender(fail_times=1)
+    ex = batching(sender, size=2)
+    a_handed, b_done = threading.Event(), threading.Event()
+    seen: dict[str, str] = {}
+
+    def hold(intent: airlock.Intent) -> None:  # flush A's next intent: wait for flush B
+        a_handed.set()
+        assert b_done.wait(10)
+
+    airlock.register_executor("hold", hold)
+
+    def flush_a() -> None:
+        with airlock.testing.capture(execute=True) as fates:
+            with airlock.scope(executor=ex):
+                airlock.enqueue(noop, _name="a1")  # handed to ex first, then "hold" waits
+                airlock.enqueue(noop, _name="a2", _dispatch_options={"executor": "hold"})
+        seen.update((r.name, r.fate) for r in fates)
+
+    def flush_b() -> None:
+        assert a_handed.wait(10)
+        with pytest.raises(airlock.DispatchError), airlock.scope(executor=ex):
+            airlock.enqueue(noop, _name="b1")
+            airlock.enqueue(noop, _name="b2")  # a full batch: sent (and failed) at once
+        b_done.set()
+
+    threads = [threading.Thread(target=flush_a), threading.Thread(target=flush_b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert sender.batches == [["a1"]]
+    assert seen["a1"] == "dispatched"
 
 
 def test_batching_rejects_a_bad_size() -> None:
