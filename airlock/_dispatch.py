@@ -16,8 +16,9 @@ returned too: a batch is only sent there), ``failed`` with the error otherwise.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
+from typing import Any, Protocol, TypeVar
 
 from airlock import _config, _events
 from airlock._intent import Intent
@@ -28,8 +29,11 @@ __all__ = [
     "DISPATCHED",
     "FAILED",
     "RESERVED_OPTIONS",
+    "Flush",
     "Sink",
     "dispatch_error",
+    "held",
+    "holding",
     "named_errors",
     "resolve",
     "send",
@@ -38,6 +42,49 @@ __all__ = [
 logger = logging.getLogger("airlock")
 
 DISPATCHED, FAILED = _events.DISPATCHED, _events.FAILED
+
+T = TypeVar("T")
+
+
+class Flush:
+    """One ``send`` in progress. An executor that holds intents until its ``after_flush``
+    keeps them here (``held``, by executor): a flush nested in another (a task run inline that
+    enqueues and flushes) holds, sends and fails only its own."""
+
+    __slots__ = ("held",)
+
+    def __init__(self) -> None:
+        self.held: dict[int, Any] = {}
+
+
+_flush: ContextVar[Flush | None] = ContextVar("airlock_flush", default=None)
+
+
+def holding(owner: object, fallback: ContextVar[Any], make: Callable[[], T]) -> T:
+    """What ``owner`` holds for the flush in progress, else for this context (``fallback``:
+    an executor used outside a flush); made on first use."""
+    flush = _flush.get()
+    if flush is not None:
+        kept = flush.held.get(id(owner))
+        if kept is None:
+            kept = flush.held[id(owner)] = make()
+        return kept
+    kept = fallback.get()
+    if kept is None:
+        kept = make()
+        fallback.set(kept)
+    return kept
+
+
+def held(owner: object, fallback: ContextVar[Any], *, take: bool = False) -> Any:
+    """What ``owner`` holds now (see ``holding``), or None; ``take``: and let go of it."""
+    flush = _flush.get()
+    if flush is not None:
+        return flush.held.pop(id(owner), None) if take else flush.held.get(id(owner))
+    kept = fallback.get()
+    if take and kept is not None:
+        fallback.set(None)
+    return kept
 
 # airlock's own dispatch options: routing to a named executor, and the outbox's "durable" and
 # "ordering_key". They stay on the buffered intent (policies and the outbox read them) but no
@@ -126,6 +173,21 @@ def send(
             return
         sink.settle_all(intents[done:index], DISPATCHED, default)
         intents = intents[index:]
+    token = _flush.set(Flush())  # what batch executors hold, this flush's own
+    try:
+        _send_each(intents, sink, default, isolate, pinned)
+    finally:
+        _flush.reset(token)
+
+
+def _send_each(
+    intents: Sequence[Intent],
+    sink: Sink,
+    default: Executor,
+    isolate: bool,
+    pinned: Mapping[int, Executor] | None,
+) -> None:
+    """``send``'s general way: any executor, pinned ones, ``after_flush``, every error."""
     fates: dict[int, tuple[str, Any]] = {}
     called: dict[int, tuple[Executor, list[Intent]]] = {}  # executor -> intents it holds
     stop: BaseException | None = None  # the error that stopped the loop (fail-fast, interrupt)

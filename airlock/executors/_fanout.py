@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from contextvars import ContextVar
 
+from airlock._dispatch import held, holding
 from airlock._intent import Intent
 from airlock.exceptions import DispatchError
 from airlock.executors._base import (
@@ -66,9 +67,10 @@ class _Held:
 
 
 class _Batching(Wrapper):
-    """Holds intents per context (thread, asyncio task): a flush sends its own and learns what
-    became of each. Shared across threads, one flush's failing send took another's intents
-    with it, and that flush then reported them dispatched."""
+    """Holds intents per flush (``_dispatch.holding``; per context outside one): a flush sends
+    its own and learns what became of each. Shared across threads, or with a flush nested in
+    it, one flush's failing send took another's intents, which that one then reported
+    dispatched."""
 
     batch_capable = False  # it makes the batches: batching(batching(x)) is not a thing
 
@@ -83,17 +85,14 @@ class _Batching(Wrapper):
 
     @property
     def pending(self) -> list[Intent]:
-        """Intents collected in this context and not yet sent."""
-        held = self._held.get()
-        return list(held.pending) if held is not None else []
+        """Intents collected in this flush (or context) and not yet sent."""
+        kept = held(self, self._held)
+        return list(kept.pending) if kept is not None else []
 
     def __call__(self, intent: Intent) -> None:
-        held = self._held.get()
-        if held is None:
-            held = _Held()
-            self._held.set(held)
-        held.pending.append(intent)
-        if len(held.pending) >= self.size:
+        kept = holding(self, self._held, _Held)
+        kept.pending.append(intent)
+        if len(kept.pending) >= self.size:
             self.send()
 
     def send(self) -> None:
@@ -103,10 +102,10 @@ class _Batching(Wrapper):
         failed and those never sent (each of them is ``failed``; none is kept for later). The
         intents of the failed batch that went (its ``send_batch`` said so) are not named.
         """
-        held = self._held.get()
-        if held is None or not held.pending:
+        kept: _Held | None = held(self, self._held)
+        if kept is None or not kept.pending:
             return
-        pending, held.pending = held.pending, []
+        pending, kept.pending = kept.pending, []
         for start in range(0, len(pending), self.size):
             batch = pending[start : start + self.size]
             try:
@@ -125,18 +124,18 @@ class _Batching(Wrapper):
                 ) from error
             except BaseException as error:  # an interrupt: it goes on, naming the unsent
                 later = pending[start + self.size :]
-                name_unsent(error, (), batch, later, owner=self, went=held.went)
+                name_unsent(error, (), batch, later, owner=self, went=kept.went)
                 raise
             with self._lock:
                 self.batches_sent += 1
-            held.went += batch
+            kept.went += batch
 
     def after_flush(self) -> None:
         """Send the partial batch, then forward ``after_flush``."""
         try:
             self.send()
         finally:
-            self._held.set(None)
+            held(self, self._held, take=True)
             call_hooks([self.inner], "after_flush")
 
     def close(self) -> None:
@@ -144,7 +143,7 @@ class _Batching(Wrapper):
         try:
             self.send()
         finally:
-            self._held.set(None)
+            held(self, self._held, take=True)
             call_hooks([self.inner], "close")
 
     def __repr__(self) -> str:

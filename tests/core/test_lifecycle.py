@@ -13,6 +13,7 @@ import airlock
 from airlock import _dispatch
 from airlock.exceptions import DispatchError
 from airlock.executors import batching, route, with_retry
+from airlock.integrations.executors._batch import BatchingExecutor
 from airlock.testing import capture
 from tests.recording import Batched, Plain
 
@@ -416,6 +417,57 @@ def test_one_batch_executor_behind_two_entries_fails_what_its_failed_send_took(e
             enqueue_to("alias", 2)
     assert broker.batches == []
     assert fates(events) == [("failed", "send_email(1)"), ("failed", "send_email(2)")]
+
+
+class InMemoryBatches(BatchingExecutor):
+    """A batched executor (as Celery's and dramatiq's) whose broker is a list; the publish
+    number ``fail_at`` fails."""
+
+    def __init__(self, fail_at: int = 0) -> None:
+        super().__init__()
+        self.fail_at, self.publishes, self.broker = fail_at, 0, []
+
+    def batch_groups(self, intents):
+        return ["broker"] * len(intents)
+
+    def send_one(self, intent):
+        self.publish_batch("broker", [intent])
+
+    def publish_batch(self, group, intents):
+        self.publishes += 1
+        if self.publishes == self.fail_at:
+            raise ConnectionError("broker down")
+        self.broker += [str(i) for i in intents]
+
+
+@pytest.mark.parametrize("kind", ["batching", "batched executor"])
+def test_a_flush_nested_in_another_sends_and_fails_only_its_own(kind, events):
+    # Intent 2's executor runs its task inline; the task's own scope flushes inside the outer
+    # flush, on the same batch executor, and that send fails. Before, it also took intent 1
+    # (handed over by the outer flush, in the same context), and the outer flush, finding
+    # nothing left, reported 1 dispatched.
+    if kind == "batching":
+        broker = Planned({1: ConnectionError})
+        shared = batching(broker, size=10)
+    else:
+        shared = InMemoryBatches(fail_at=1)
+
+    def inline(intent: airlock.Intent) -> None:
+        with airlock.scope(executor=shared):
+            airlock.enqueue(send_email, 3)
+
+    airlock.register_executor("inline", inline)
+    with pytest.raises(airlock.DispatchError):
+        with airlock.scope(executor=shared):
+            airlock.enqueue(send_email, 1)
+            enqueue_to("inline", 2)
+    sent = [b for batch in broker.batches for b in batch] if kind == "batching" else shared.broker
+    assert sent == ["send_email(1)"]
+    assert fates(events) == [
+        ("failed", "send_email(3)"),
+        ("dispatched", "send_email(1)"),
+        ("failed", "send_email(2)"),
+    ]
 
 
 def test_another_librarys_errors_attribute_is_not_read_as_ours(events):

@@ -14,6 +14,7 @@ from collections.abc import Callable, Hashable, Sequence
 from contextvars import ContextVar
 from typing import Any, TypeAlias
 
+from airlock._dispatch import held, holding
 from airlock._intent import Intent
 from airlock.exceptions import BatchDispatchError
 from airlock.executors._base import name_unsent, naming_unsent
@@ -68,10 +69,7 @@ class BatchingExecutor(SupportsAfterFlush):
         )
 
     def __call__(self, intent: Intent) -> None:
-        pending = self._pending.get()
-        if pending is None:
-            pending = []
-            self._pending.set(pending)
+        pending: list[Intent] = holding(self, self._pending, list)
         pending.append(intent)
 
     def batch_groups(self, intents: list[Intent]) -> list[Hashable | None]:
@@ -84,16 +82,14 @@ class BatchingExecutor(SupportsAfterFlush):
         raise NotImplementedError
 
     def pending(self) -> list[Intent]:
-        """Intents recorded in this context and not yet published."""
-        return list(self._pending.get() or ())
+        """Intents recorded in this flush (or context) and not yet published."""
+        return list(held(self, self._pending) or ())
 
     def after_flush(self) -> None:
-        """Publish what this context recorded, in order; raise ``BatchDispatchError`` on failure."""
-        intents = self._pending.get()
-        if not intents:
-            return
-        self._pending.set(None)
-        self.publish_all(intents)
+        """Publish what this flush recorded, in order; raise ``BatchDispatchError`` on failure."""
+        intents = held(self, self._pending, take=True)
+        if intents:
+            self.publish_all(intents)
 
     def publish_all(self, intents: list[Intent]) -> None:
         """Publish ``intents`` now: runs of one group together, the rest one by one, in order."""
