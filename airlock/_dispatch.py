@@ -31,6 +31,7 @@ __all__ = [
     "RESERVED_OPTIONS",
     "Flush",
     "Sink",
+    "current_flush",
     "dispatch_error",
     "held",
     "holding",
@@ -58,6 +59,7 @@ class Flush:
 
 
 _flush: ContextVar[Flush | None] = ContextVar("airlock_flush", default=None)
+current_flush = _flush.get
 
 
 def holding(owner: object, fallback: ContextVar[Any], make: Callable[[], T]) -> T:
@@ -66,9 +68,9 @@ def holding(owner: object, fallback: ContextVar[Any], make: Callable[[], T]) -> 
     flush = _flush.get()
     if flush is not None:
         kept = flush.held.get(id(owner))
-        if kept is None:
-            kept = flush.held[id(owner)] = make()
-        return kept
+        if kept is None:  # setdefault: threads sharing this flush's context may race here
+            kept = flush.held.setdefault(id(owner), make())
+        return kept  # type: ignore[no-any-return]
     kept = fallback.get()
     if kept is None:
         kept = make()

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import threading
-from contextvars import ContextVar
 
-from airlock._dispatch import held, holding
+from airlock._dispatch import current_flush
 from airlock._intent import Intent
-from airlock.exceptions import DispatchError
+from airlock.exceptions import BatchDispatchError, DispatchError
 from airlock.executors._base import (
     Group,
     Wrapper,
@@ -56,7 +55,7 @@ def broadcast(*executors: Executor) -> _Broadcast:
 
 
 class _Held:
-    """What a ``batching`` executor holds in one context: intents not sent yet, and those sent
+    """What a ``batching`` executor holds for one flush: intents not sent yet, and those sent
     since the flush began (an interrupt's note speaks for them too)."""
 
     __slots__ = ("pending", "went")
@@ -67,84 +66,110 @@ class _Held:
 
 
 class _Batching(Wrapper):
-    """Holds intents per flush (``_dispatch.holding``; per context outside one): a flush sends
-    its own and learns what became of each. Shared across threads, or with a flush nested in
-    it, one flush's failing send took another's intents, which that one then reported
-    dispatched."""
+    """Holds intents per flush (``_dispatch.current_flush``): a flush sends its own and learns
+    what became of each. Shared across threads, or with a flush nested in it, one flush's
+    failing send took another's intents, which that one then reported dispatched. Calls made
+    outside any flush (a thread of the user's own) are held for whichever flush sends next,
+    and for ``close()``."""
 
     batch_capable = False  # it makes the batches: batching(batching(x)) is not a thing
 
     def __init__(self, executor: Executor, size: int) -> None:
         super().__init__(executor)
         self.size = size
-        self._held: ContextVar[_Held | None] = ContextVar(
-            f"airlock_batching_{id(self):x}", default=None
-        )
-        self._lock = threading.Lock()  # guards batches_sent
+        self._outside = _Held()  # calls made outside any flush
+        self._lock = threading.Lock()  # guards what is held and batches_sent
+        self._send_lock = threading.Lock()  # one send at a time keeps order
         self.batches_sent = 0
+
+    def _held(self, create: bool) -> _Held | None:
+        flush = current_flush()
+        if flush is None:
+            return self._outside
+        kept: _Held | None = flush.held.get(id(self))
+        if kept is None and create:
+            kept = flush.held.setdefault(id(self), _Held())
+        return kept
 
     @property
     def pending(self) -> list[Intent]:
-        """Intents collected in this flush (or context) and not yet sent."""
-        kept = held(self, self._held)
-        return list(kept.pending) if kept is not None else []
+        """Intents collected (in this flush, or outside any) and not yet sent."""
+        kept = self._held(create=False)
+        with self._lock:
+            mine = kept.pending if kept is not None and kept is not self._outside else []
+            return [*self._outside.pending, *mine]
 
     def __call__(self, intent: Intent) -> None:
-        kept = holding(self, self._held, _Held)
-        kept.pending.append(intent)
-        if len(kept.pending) >= self.size:
+        kept = self._held(create=True)
+        assert kept is not None
+        with self._lock:
+            kept.pending.append(intent)
+            full = len(kept.pending) >= self.size
+        if full:
             self.send()
 
     def send(self) -> None:
-        """Send everything pending in this context, ``size`` at a time, in order.
+        """Send everything pending (this flush's, and what came outside any), ``size`` at a
+        time, in order.
 
         Nothing stays pending: on a failure the ``DispatchError`` raised names the intents that
         failed and those never sent (each of them is ``failed``; none is kept for later). The
         intents of the failed batch that went (its ``send_batch`` said so) are not named.
         """
-        kept: _Held | None = held(self, self._held)
-        if kept is None or not kept.pending:
-            return
-        pending, kept.pending = kept.pending, []
-        for start in range(0, len(pending), self.size):
-            batch = pending[start : start + self.size]
-            try:
-                send_each(self.inner, batch)
-            except Exception as error:
-                _, failed, doubt = batch_failures(error, batch)
-                later = pending[start + self.size :]
-                not_sent = {i.id for i in getattr(error, "unsent", ())}
-                unsent = [i for i in batch if i.id in not_sent] + later
-                errors = [*failed, *((i, error) for i in doubt), *((i, error) for i in later)]
-                raise DispatchError(
-                    f"{self!r}: sending a batch of {len(batch)} failed "
-                    f"({type(error).__name__}: {error}); {len(unsent)} more not sent",
-                    errors,
-                    unsent=unsent,
-                ) from error
-            except BaseException as error:  # an interrupt: it goes on, naming the unsent
-                later = pending[start + self.size :]
-                name_unsent(error, (), batch, later, owner=self, went=kept.went)
-                raise
+        with self._send_lock:
+            kept = self._held(create=False) or self._outside
             with self._lock:
-                self.batches_sent += 1
-            kept.went += batch
+                pending, self._outside.pending = self._outside.pending, []
+                if kept is not self._outside:
+                    pending, kept.pending = pending + kept.pending, []
+            for start in range(0, len(pending), self.size):
+                batch = pending[start : start + self.size]
+                try:
+                    send_each(self.inner, batch)
+                except Exception as error:
+                    went, failed, doubt = batch_failures(error, batch)
+                    later = pending[start + self.size :]
+                    not_sent = {i.id for i in getattr(error, "unsent", ())}
+                    unsent = [i for i in batch if i.id in not_sent] + later
+                    errors = [*failed, *((i, error) for i in doubt), *((i, error) for i in later)]
+                    raise BatchDispatchError(
+                        f"{self!r}: sending a batch of {len(batch)} failed "
+                        f"({type(error).__name__}: {error}); {len(unsent)} more not sent",
+                        sent=[*pending[:start], *went],
+                        unsent=unsent,
+                        in_doubt=doubt,
+                        errors=errors,
+                    ) from error
+                except BaseException as error:  # an interrupt: it goes on, naming the unsent
+                    later = pending[start + self.size :]
+                    name_unsent(error, (), batch, later, owner=self, went=kept.went)
+                    raise
+                with self._lock:
+                    self.batches_sent += 1
+                kept.went += batch
 
     def after_flush(self) -> None:
         """Send the partial batch, then forward ``after_flush``."""
         try:
             self.send()
         finally:
-            held(self, self._held, take=True)
+            self._let_go()
             call_hooks([self.inner], "after_flush")
 
     def close(self) -> None:
-        """Send what is left in this context, then forward ``close``."""
+        """Send what is left, then forward ``close``."""
         try:
             self.send()
         finally:
-            held(self, self._held, take=True)
+            self._let_go()
             call_hooks([self.inner], "close")
+
+    def _let_go(self) -> None:
+        flush = current_flush()
+        if flush is not None:
+            flush.held.pop(id(self), None)
+        with self._lock:
+            self._outside.went = []
 
     def __repr__(self) -> str:
         return f"<batching {describe(self.inner)} size={self.size} pending={len(self.pending)}>"

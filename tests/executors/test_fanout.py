@@ -6,7 +6,8 @@ import pytest
 
 import airlock
 import airlock.testing
-from airlock.executors import batching, broadcast
+from airlock.exceptions import BatchDispatchError
+from airlock.executors import batching, broadcast, with_retry
 from tests.executors.helpers import Recorder, intent, noop, run_threads
 
 
@@ -164,6 +165,65 @@ def test_a_failed_send_in_one_thread_never_takes_another_flushs_intents() -> Non
         thread.join(10)
     assert sender.batches == [["a1"]]
     assert seen["a1"] == "dispatched"
+
+
+def test_calls_made_from_a_thread_outside_the_flush_go_with_that_flush() -> None:
+    # A wrapper of the user's own runs each call on a worker thread (which does not see the
+    # flush) and forwards after_flush: the intents still go, in that flush, and are dispatched.
+    import concurrent.futures
+
+    sender = BatchSender()
+    ex = batching(sender, size=10)
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+
+    class InWorker:
+        def __call__(self, intent: airlock.Intent) -> None:
+            pool.submit(ex, intent).result()
+
+        def after_flush(self) -> None:
+            ex.after_flush()
+
+    with airlock.testing.capture(execute=True) as seen, airlock.scope(executor=InWorker()):
+        airlock.enqueue(noop, _name="x1")
+        airlock.enqueue(noop, _name="x2")
+    pool.shutdown()
+    assert sender.batches == [["x1", "x2"]]
+    assert [(r.name, r.fate) for r in seen] == [("x1", "dispatched"), ("x2", "dispatched")]
+
+
+def test_close_sends_what_any_thread_handed_over_outside_a_flush() -> None:
+    sender = BatchSender()
+    ex = batching(sender, size=10)
+    thread = threading.Thread(target=ex, args=(intent("w1"),))
+    thread.start()
+    thread.join(10)
+    ex.close()
+    assert sender.batches == [["w1"]]
+
+
+def test_retry_around_batching_never_sends_again_what_is_in_doubt() -> None:
+    # The bulk endpoint took the batch but its answer was lost: in doubt. batching() passes
+    # that on (a BatchDispatchError), so with_retry does not send the batch a second time.
+    class Unanswered:
+        def __init__(self) -> None:
+            self.received: list[list[str]] = []
+
+        def __call__(self, intent: airlock.Intent) -> None:
+            raise AssertionError("send_batch should be used")
+
+        def send_batch(self, intents: list[airlock.Intent]) -> None:
+            self.received.append([i.name for i in intents])
+            lost = ConnectionError("the answer was lost")
+            raise BatchDispatchError(
+                "no answer", in_doubt=intents, errors=[(i, lost) for i in intents]
+            )
+
+    bulk = Unanswered()
+    ex = with_retry(batching(bulk, size=2), attempts=3, sleep=lambda s: None)
+    with pytest.raises(airlock.DispatchError), airlock.scope(executor=ex):
+        airlock.enqueue(noop, _name="x1")
+        airlock.enqueue(noop, _name="x2")
+    assert bulk.received == [["x1", "x2"]]
 
 
 def test_batching_rejects_a_bad_size() -> None:
