@@ -79,7 +79,7 @@ class _Batching(Wrapper):
         self.size = size
         self._outside = _Held()  # calls made outside any flush
         self._lock = threading.Lock()  # guards what is held and batches_sent
-        self._send_lock = threading.Lock()  # one send at a time keeps order
+        self._send_lock = threading.RLock()  # one send at a time; a nested flush re-enters
         self.batches_sent = 0
 
     def _held(self, create: bool) -> _Held | None:

@@ -226,6 +226,35 @@ def test_retry_around_batching_never_sends_again_what_is_in_doubt() -> None:
     assert bulk.received == [["x1", "x2"]]
 
 
+def test_a_task_run_by_a_batch_send_may_flush_through_the_same_batching() -> None:
+    # batching(sync_executor) runs each task inside its send; a task that enqueues flushes its
+    # own scope through the same batching, inside that send (a deadlock once, on the lock).
+    from airlock.integrations.executors.sync import sync_executor
+
+    done: list[object] = []
+
+    def follow_up(n: int) -> None:
+        done.append(("follow_up", n))
+
+    def task(n: int) -> None:
+        done.append(("task", n))
+        airlock.enqueue(follow_up, n)
+
+    ex = batching(sync_executor, size=10)
+    airlock.configure(executor=ex)  # the task's own scope uses it too
+
+    def flush() -> None:
+        with airlock.testing.capture(execute=True) as seen, airlock.scope():
+            airlock.enqueue(task, 1)
+        done.append([r.fate for r in seen])
+
+    thread = threading.Thread(target=flush, daemon=True)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive(), "the nested flush deadlocked"
+    assert done == [("task", 1), ("follow_up", 1), ["dispatched", "dispatched"]]
+
+
 def test_batching_rejects_a_bad_size() -> None:
     with pytest.raises(ValueError, match="size >= 1"):
         batching(Recorder(), size=0)
