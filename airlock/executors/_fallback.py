@@ -25,24 +25,12 @@ class _Fallback(Group):
 
     def _send_batch(self, intents: list[Intent]) -> None:
         """The batch to the primary; what failed (never what went or may have) to the next."""
-        self._through(0, intents, intents)
-
-    def _through(
-        self,
-        first: int,
-        intents: list[Intent],
-        todo: list[Intent],
-        doubt: list[Intent] | None = None,
-        last: BaseException | None = None,
-    ) -> None:
-        """Send ``todo`` (of the batch ``intents``) through the executors from ``first`` on,
-        each time only what failed (never what went, nor ``doubt``: what may have gone, by
-        ``last``); raise ``BatchDispatchError`` unless all of it went and none is in doubt."""
-        doubt = list(doubt or ())
-        skip = {i.id for i in todo} | {i.id for i in doubt}
-        sent: list[Intent] = [i for i in intents if i.id not in skip]
+        sent: list[Intent] = []
+        doubt: list[Intent] = []
+        todo = intents
         failed: list[tuple[Intent, BaseException]] = []
-        for executor in self.executors[first:]:
+        last: BaseException | None = None
+        for executor in self.executors:
             try:
                 send_each(executor, [only_known(executor, i) for i in todo])
             except Exception as exc:
@@ -72,22 +60,10 @@ class _Fallback(Group):
 
     def __call__(self, intent: Intent) -> object:
         errors: list[tuple[Intent | None, BaseException]] = []
-        for index, executor in enumerate(self.executors):
+        for executor in self.executors:
             try:
                 return executor(only_known(executor, intent))
             except Exception as exc:
-                batch = _batch_of(exc, intent)
-                if batch is not None:  # this call sent a batch (batching()): it falls back whole
-                    _, failed, doubt = batch_failures(exc, batch)
-                    todo = [i for i, _ in failed]
-                    if index + 1 < len(self.executors) and todo:
-                        logger.warning(
-                            "airlock: %s failed for %d intent(s) (%r); falling back",
-                            describe(executor), len(todo), exc,
-                        )
-                        self._through(index + 1, batch, todo, doubt, exc)
-                        return None
-                    raise
                 errors.append((intent, exc))
                 if len(errors) < len(self.executors):
                     logger.warning(
@@ -115,14 +91,3 @@ def with_fallback(primary: Executor, *fallbacks: Executor) -> _Fallback:
     ``prepare`` runs through every executor, so arguments one of them cannot send fail at enqueue.
     """
     return _Fallback((primary, *fallbacks), "with_fallback")
-
-
-def _batch_of(exc: BaseException, intent: Intent) -> list[Intent] | None:
-    """The intents a ``DispatchError`` raised by one call names besides ``intent`` (a batch
-    that call sent, as ``batching()`` does when it fills), with ``intent``; else None."""
-    if not isinstance(exc, DispatchError):
-        return None
-    named = [i for i, _ in exc.errors if i is not None]
-    if all(i.id == intent.id for i in named):
-        return None
-    return [*named, *(() if any(i.id == intent.id for i in named) else (intent,))]

@@ -173,37 +173,6 @@ def test_batching_around_fallback_sends_the_failed_batch_to_the_next_as_a_batch(
     assert down.delivered == [] and [r.fate for r in seen] == ["dispatched"] * 7
 
 
-@pytest.mark.parametrize(
-    ("down", "expected"),
-    [
-        # the whole batch failed: all of it falls back
-        (dict(fail=1), ([], ["t0", "t1", "t2"])),
-        # only t1 was refused: it alone falls back, what went is not sent again
-        (dict(refuse=("t1",)), (["t0", "t2"], ["t1"])),
-    ],
-)
-def test_fallback_around_batching_falls_back_with_the_batch_a_call_sent(down, expected) -> None:
-    # batching() sends a full batch from the call that fills it; with_fallback used to send only
-    # that call's intent on, and the rest of the batch was reported dispatched, never sent.
-    primary, spare = Bulk("primary", **down), Bulk("spare")
-    with airlock.testing.capture(execute=True) as seen:
-        with airlock.scope(executor=with_fallback(batching(primary, size=3), spare)):
-            for n in range(3):
-                airlock.enqueue(noop, _name=f"t{n}")
-    assert (primary.delivered, sorted(spare.delivered)) == expected
-    assert [r.fate for r in seen] == ["dispatched"] * 3
-
-
-def test_fallback_around_batching_fails_what_no_executor_took() -> None:
-    primary, spare = Bulk("primary", fail=1), Bulk("spare", fail=1)
-    with airlock.testing.capture(execute=True) as seen, pytest.raises(airlock.DispatchError):
-        with airlock.scope(executor=with_fallback(batching(primary, size=3), spare)):
-            for n in range(3):
-                airlock.enqueue(noop, _name=f"t{n}")
-    assert primary.delivered == spare.delivered == []
-    assert [r.fate for r in seen] == ["failed"] * 3
-
-
 def test_batching_around_route_splits_each_batch_by_route() -> None:
     even, odd = Bulk("even"), Bulk("odd")
     ex = route({0: even, 1: odd}, by=lambda i: int(i.name[1:]) % 2)
