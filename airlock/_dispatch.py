@@ -57,6 +57,13 @@ class Flush:
     def __init__(self) -> None:
         self.held: dict[int, Any] = {}
 
+    def of(self, owner: object, make: Callable[[], T] | None = None) -> T | None:
+        """What ``owner`` holds in this flush; with ``make``, made on first use."""
+        kept = self.held.get(id(owner))
+        if kept is None and make is not None:  # setdefault: threads sharing a flush may race
+            kept = self.held.setdefault(id(owner), make())
+        return kept
+
 
 _flush: ContextVar[Flush | None] = ContextVar("airlock_flush", default=None)
 current_flush = _flush.get
@@ -67,22 +74,19 @@ def holding(owner: object, fallback: ContextVar[Any], make: Callable[[], T]) -> 
     an executor used outside a flush); made on first use."""
     flush = _flush.get()
     if flush is not None:
-        kept = flush.held.get(id(owner))
-        if kept is None:  # setdefault: threads sharing this flush's context may race here
-            kept = flush.held.setdefault(id(owner), make())
-        return kept  # type: ignore[no-any-return]
+        return flush.of(owner, make)  # type: ignore[return-value]
     kept = fallback.get()
     if kept is None:
         kept = make()
         fallback.set(kept)
-    return kept
+    return kept  # type: ignore[no-any-return]
 
 
 def held(owner: object, fallback: ContextVar[Any], *, take: bool = False) -> Any:
     """What ``owner`` holds now (see ``holding``), or None; ``take``: and let go of it."""
     flush = _flush.get()
     if flush is not None:
-        return flush.held.pop(id(owner), None) if take else flush.held.get(id(owner))
+        return flush.held.pop(id(owner), None) if take else flush.of(owner)
     kept = fallback.get()
     if take and kept is not None:
         fallback.set(None)

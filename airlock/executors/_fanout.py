@@ -86,10 +86,7 @@ class _Batching(Wrapper):
         flush = current_flush()
         if flush is None:
             return self._outside
-        kept: _Held | None = flush.held.get(id(self))
-        if kept is None and create:
-            kept = flush.held.setdefault(id(self), _Held())
-        return kept
+        return flush.of(self, _Held if create else None)
 
     @property
     def pending(self) -> list[Intent]:

@@ -28,7 +28,6 @@ __all__ = [
     "Commands",
     "NotBatchable",
     "execute_pipeline",
-    "name_unsent",
     "pooled_connection",
     "publish_in_transactions",
     "refused",
