@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Union
 
 from airlock._intent import Intent
-from airlock.exceptions import PolicyEnqueueError
+from airlock.exceptions import PolicyEnqueueError, ScopeStateError
 
 if TYPE_CHECKING:
     from airlock._scope import Scope
@@ -33,6 +33,12 @@ NO_SCOPE_MESSAGE = (
 _IN_POLICY_MESSAGE = (
     "enqueue() was called from inside a policy callback; policies decide about intents, they "
     "may not create them. Enqueue from application code instead."
+)
+
+_FINISHED = (
+    "cannot enqueue: the unit of work this code ran in (a task, a command) already finished. "
+    "This code still held its context, e.g. a context copied into a thread or task that "
+    "outlived it; give that work a scope of its own (airlock.scope() or @airlock.scoped())."
 )
 
 Value = Union["Scope", "Frame", "LazyScope", None]
@@ -77,7 +83,7 @@ class LazyScope:
     _direct = None  # enqueue always goes through _enqueue
 
     def __init__(self, make: Callable[[], Scope]) -> None:
-        self.make = make
+        self.make: Callable[[], Scope] | None = make
         self.scope: Scope | None = None
         self.token: Token[Value] | None = None
 
@@ -97,6 +103,8 @@ class LazyScope:
         """The real scope, made and entered (in place, not as the context value) if needed."""
         scope = self.scope
         if scope is None:
+            if self.make is None:
+                raise ScopeStateError(_FINISHED)
             scope = self.make()
             scope._enter_under(self.prior)
             self.scope = scope
@@ -108,13 +116,14 @@ class LazyScope:
         return inherited_policies(self.prior)
 
     def _enqueue(self, *call: Any) -> Intent:
-        return self.get()._enqueue(*call)
+        return self.get()._enqueue(*call)  # a finished scope refuses it itself
 
     def finish(self, error: BaseException | None) -> None:
         """Stop being current, then settle the scope if one was made (as ``__exit__`` does)."""
-        if self.token is not None:
-            _reset(self.token, self, self.prior)
-            self.token = None
+        if self.make is not None:  # not finished yet (the token stays: ``prior`` reads it)
+            self.make = None  # finished: a late enqueue (from a copied context) is refused
+            if self.token is not None:
+                _reset(self.token, self, self.prior)
         scope = self.scope
         if scope is not None:
             scope._exit_in_place()
@@ -135,8 +144,8 @@ def scope_of(value: Value) -> Scope | None:
     """The scope a context value stands for (a lazy one is made here)."""
     if value is None or type(value) is Frame:
         return value.scope if value is not None else None
-    if type(value) is LazyScope:
-        return value.get()
+    if type(value) is LazyScope:  # a finished one that made no scope stands for none
+        return value.get() if value.make is not None else value.scope
     return value  # type: ignore[return-value]
 
 

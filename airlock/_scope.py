@@ -97,9 +97,11 @@ class Scope(Buffer):
     def executor(self) -> Executor:
         """The scope's executor: the one given, else the configured one (``sync_executor`` by
         default) as it was when the scope first buffered an intent."""
-        executor = self._executor or self._default
-        if executor is None:
-            executor = self._default = _config.resolved_executor()[0]
+        executor = self._executor
+        if executor is None:  # not ``or``: a falsy executor object is still the executor
+            executor = self._default
+            if executor is None:
+                executor = self._default = _config.resolved_executor()[0]
         return executor
 
     @property
@@ -222,7 +224,9 @@ class Scope(Buffer):
         )
         prepare = self._prepare
         if prepare is _UNRESOLVED:  # first enqueue: fix the executor and look up its prepare
-            executor = self._executor or self._default
+            executor = self._executor
+            if executor is None:
+                executor = self._default
             if executor is None:  # the configured one, as the ``executor`` property fixes it
                 self._default, prepare = _config.resolved_executor()
             else:
@@ -303,7 +307,7 @@ class Scope(Buffer):
     def dispatch(self, intents: list[Intent]) -> None:
         """Hand each intent to its executor in order, then call ``after_flush()`` once on each
         executor used. Fail-fast on a plain Scope (``DispatchError``); see ``_dispatch``."""
-        executor = self._executor or self._default or self.executor
+        executor = self.executor
         _dispatch.send(intents, self, executor, isolate=self._isolate, pinned=self._pinned)
 
     # -- context manager -----------------------------------------------------------------------

@@ -59,6 +59,7 @@ def sync_executor(intent: Intent) -> Any:
         raise
     if lazy.scope is None:  # the task enqueued nothing: only the context to restore
         _reset(lazy.token)
+        lazy.make = None  # finished (see LazyScope.finish)
     else:
         lazy.finish(None)
     return result
