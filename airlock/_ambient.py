@@ -49,4 +49,4 @@ def open_scope(policy: Policy | None = None, *, ambient: bool = True) -> Scope:
 def lazy(policy: Policy | None = None, *, ambient: bool = True) -> LazyScope:
     """``open_scope`` made on first use: a step that never enqueues builds nothing (and a
     misconfigured scope class only raises once something is enqueued)."""
-    return LazyScope(functools.partial(open_scope, policy, ambient=ambient))
+    return LazyScope.of(functools.partial(open_scope, policy, ambient=ambient))

@@ -10,7 +10,7 @@ from typing import Any, TypeVar, overload
 from airlock import _config, _events, _outside
 from airlock._context import current, policy
 from airlock._intent import EMPTY_OPTIONS, Intent, build
-from airlock._scope import Scope
+from airlock._scope import FRESH, Scope
 from airlock.policies import AllowAll
 from airlock.typing import Executor, Policy
 
@@ -58,8 +58,8 @@ def enqueue(
     if direct is not None and _dispatch_options is None and _key is None and not _events.listeners:
         # The scope needs nothing but the append (see Scope._direct).
         intent = build(task, args, kwargs, _name, _origin, EMPTY_OPTIONS, None, ())
-        direct.append(intent)
-        return intent
+        prepared = direct.append(intent)  # a scope's first intent may come back prepared
+        return intent if prepared is None else prepared
     return current._enqueue(task, args, kwargs, _name, _origin, _dispatch_options, _key)
 
 
@@ -83,10 +83,12 @@ def scope(
     if policy is None and executor is None and _cls is None and not scope_kwargs:
         plain = config["plain"]
         if plain is not None:  # the configured defaults, worked out by an earlier call
-            cls, policy = plain
+            cls, policy, simple = plain
             made: Scope = _new(cls)  # every other field is a class default
             if policy is not None:
                 made.policy = policy
+            elif simple:
+                made._direct = FRESH  # the defaults: enter() needs no checks
             return made
     cls = _cls or config["scope_cls"] or Scope
     configured = policy is None
@@ -100,10 +102,12 @@ def scope(
         if type(policy) is AllowAll:
             policy = None  # the class default, the AllowAll the fast paths recognise
         if _cls is None:
-            config["plain"] = (cls, policy)  # remember: scope() needs no __init__ here
+            config["plain"] = (cls, policy, cls._simple)  # scope() needs no __init__ here
         made = _new(cls)
         if policy is not None:
             made.policy = policy
+        elif cls._simple:
+            made._direct = FRESH
         return made
     return cls(policy)
 

@@ -8,7 +8,7 @@ machine, nesting and the flush; fates are ``Fates``' (``_fates``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from airlock import _events
 from airlock._fates import Fates
@@ -17,9 +17,15 @@ from airlock._intent import Intent
 if TYPE_CHECKING:
     from airlock._scope import Scope
 
-__all__ = ["Buffer", "Hooked", "on_buffered_default"]
+__all__ = ["Buffer", "Hooked"]
 
 _DUPLICATE = "duplicate key"
+
+
+class Appends(Protocol):
+    """What ``_direct`` holds: something ``enqueue`` hands a new intent to."""
+
+    def append(self, intent: Intent, /) -> Intent | None: ...
 
 
 class Hooked:
@@ -46,15 +52,19 @@ class Buffer(Fates):
     """The intents a scope holds, in FIFO order; every field starts as a class default."""
 
     _buffer: list[Intent] | None = None
-    _direct: list[Intent] | Hooked | None = None
+    _direct: Appends | None = None
     """While ``enqueue`` may hand a new intent straight to the buffer (``_direct.append``): the
     scope is active and an intent needs nothing but the append and the ``on_buffered`` hook (no
     prepare, no watching or local policy, no key, no listener). The buffer itself, or a
-    ``Hooked`` when the class has the hook. The one fast path: it follows from the scope's
-    structure, found at the first enqueue."""
-    _hooked: type[Hooked] = Hooked  # ``_direct`` when the class has an ``on_buffered`` hook
+    ``Hooked`` when the class has the hook; before the first intent of a scope entered with
+    nothing to link, the scope (``Scope.append``). It follows from the scope's structure, found
+    at ``enter()`` or at the first enqueue."""
+    _hooked: type[Hooked] | None = None
+    """What ``_direct`` is made of when the class has an ``on_buffered`` hook (``Hooked``), set
+    by ``__init_subclass__``; None exactly when it has none."""
     _captured: list[Intent] | None = None
     _keys: dict[str, Intent] | None = None
+    _plain = False  # see Scope._plain
 
     @property
     def intents(self) -> list[Intent]:
@@ -75,6 +85,11 @@ class Buffer(Fates):
         """The buffered intents that were enqueued directly into this scope."""
         captured = {id(i) for i in self._captured or ()}
         return [i for i in self._buffer or () if id(i) not in captured]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls._hooked is None and cls.on_buffered is not Buffer.on_buffered:
+            cls._hooked = Hooked
 
     def on_buffered(self, intent: Intent) -> None:
         """Hook: called for each intent entering this buffer (own or captured)."""
@@ -97,7 +112,9 @@ class Buffer(Fates):
         if buffer is None:
             buffer = self._buffer = []
         buffer.append(intent)
-        if type(self).on_buffered is not on_buffered_default:
+        if child is not None or intent.local_policies:
+            self._plain = False  # the flush has something to judge, or an executor pinned
+        if self._hooked is not None:
             try:
                 self.on_buffered(intent)
             except BaseException:
@@ -112,5 +129,3 @@ class Buffer(Fates):
                 _events.emit(_events.CAPTURED, intent, self, child)  # type: ignore[arg-type]
         return True
 
-
-on_buffered_default = Buffer.on_buffered

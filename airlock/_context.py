@@ -82,10 +82,17 @@ class LazyScope:
     __slots__ = ("make", "scope", "token")
     _direct = None  # enqueue always goes through _enqueue
 
-    def __init__(self, make: Callable[[], Scope]) -> None:
-        self.make: Callable[[], Scope] | None = make
-        self.scope: Scope | None = None
-        self.token: Token[Value] | None = None
+    make: Callable[[], Scope] | None
+    scope: Scope | None
+    token: Token[Value] | None
+
+    # No __init__: ``LazyScope()`` is then made in C, which the sync executor does per task.
+    @classmethod
+    def of(cls, make: Callable[[], Scope]) -> LazyScope:
+        """A lazy scope that ``make()`` builds on first use (not yet the context value)."""
+        lazy = cls()
+        lazy.make, lazy.scope, lazy.token = make, None, None
+        return lazy
 
     def enter(self) -> LazyScope:
         """Become the current context value (nothing is allocated yet)."""

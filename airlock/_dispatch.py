@@ -146,7 +146,6 @@ def send(
     intents: Sequence[Intent],
     sink: Sink,
     default: Executor,
-    *,
     isolate: bool,
     pinned: Mapping[int, Executor] | None = None,
 ) -> None:
@@ -157,8 +156,8 @@ def send(
     """
     if not pinned and not hasattr(default, "after_flush"):
         # One executor whose calls are the sends: each fate is known as its call returns.
-        done = 0  # intents[done:index] went out and are not reported yet
-        for index, intent in enumerate(intents):
+        done = index = 0  # intents[done:index] went out and are not reported yet
+        for intent in intents:
             if intent.dispatch_options:  # may name another executor: the general way
                 break
             try:
@@ -166,7 +165,7 @@ def send(
             except BaseException as exc:
                 sink.settle_all(intents[done:index], DISPATCHED, default)
                 sink.settle(intent, FAILED, exc)
-                done = index + 1
+                index = done = index + 1
                 if isinstance(exc, Exception) and isolate:
                     continue
                 rest = intents[done:]
@@ -174,8 +173,9 @@ def send(
                 if not isinstance(exc, Exception):
                     raise
                 raise dispatch_error([(intent, exc)] + [(i, exc) for i in rest], rest) from exc
+            index += 1
         else:
-            sink.settle_all(intents[done:], DISPATCHED, default)
+            sink.settle_all(intents[done:] if done else intents, DISPATCHED, default)
             return
         sink.settle_all(intents[done:index], DISPATCHED, default)
         intents = intents[index:]

@@ -62,6 +62,9 @@ class Fates:
             else:
                 self._dispatched.extend(intents)
             return
+        self._settle_each(intents, fate, detail)
+
+    def _settle_each(self, intents: Sequence[Intent], fate: str, detail: Any) -> None:
         for intent in intents:
             self.settle(intent, fate, detail)
 

@@ -25,7 +25,7 @@ def _new_prefix() -> str:
 
 _prefix = _new_prefix()
 # The counter is never replaced (a forked child gets a new prefix instead).
-_next_seq = itertools.count(1).__next__
+_seq = itertools.count(1)
 
 
 def _reseed() -> None:
@@ -83,7 +83,7 @@ def build(
     tuple, ``options`` a read-only mapping, ``kwargs`` None or a dict of our own). Without
     ``id`` a fresh one is assigned; ``seq`` completes a stored id prefix (copies, pickles)."""
     if id is None:
-        id, seq = _prefix, _next_seq()
+        id, seq = _prefix, next(_seq)
     return _new_tuple(
         Intent, (task, args, kwargs or None, name, origin, options, key, local_policies, id, seq)
     )

@@ -22,7 +22,7 @@ from airlock.policies import AllowAll
 if TYPE_CHECKING:
     from airlock._scope import Scope
 
-__all__ = ["allowed", "capture", "fail_all", "finish", "judge", "judging_error"]
+__all__ = ["allowed", "capture", "fail_all", "finish", "judge", "judging_error", "survivors"]
 
 logger = logging.getLogger("airlock")
 
@@ -55,6 +55,21 @@ def judge(scope: Scope, intents: list[Intent], failed: Failed) -> list[Intent]:
         remaining = [i for i in remaining if id(i) in kept]
     if ancestors and remaining:
         remaining = allowed(scope, remaining, failed, local=True, own=False)
+    return remaining
+
+
+def survivors(scope: Scope, intents: list[Intent]) -> list[Intent]:
+    """What a flushing ``scope`` dispatches itself (see ``judge``). Fail-fast (a plain
+    ``Scope``): a policy error fails the rest too and raises ``DispatchError`` before anything
+    is sent."""
+    failed: Failed = []
+    remaining = judge(scope, intents, failed)
+    if failed and not scope._isolate:
+        cause = failed[0][1]
+        for intent in remaining:
+            scope.settle(intent, _events.FAILED, cause)
+            failed.append((intent, cause))
+        raise dispatch_error(failed, remaining) from cause
     return remaining
 
 

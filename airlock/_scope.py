@@ -16,17 +16,18 @@ from types import TracebackType
 from typing import Any
 
 from airlock import _config, _dispatch, _events, _judging
-from airlock._buffer import Buffer, on_buffered_default
+from airlock._buffer import Buffer
 from airlock._context import Value, current, exit_by_exit, guard, inherited_policies, scope_of
 from airlock._intent import EMPTY_OPTIONS, Intent, build, read_only
 from airlock.exceptions import ScopeStateError
 from airlock.policies import AllowAll
 from airlock.typing import Executor, Policy
 
-__all__ = ["Scope"]
+__all__ = ["FRESH", "Scope"]
 
 logger = logging.getLogger("airlock")
 
+_EXIT_STEPS = ("exit", "should_flush", "flush", "dispatch", "executor")
 _NEW, _ACTIVE, _EXITED, _FLUSHED, _DISCARDED = "new", "active", "exited", "flushed", "discarded"
 _ALLOW_ALL = AllowAll()
 _UNRESOLVED: Any = object()
@@ -38,6 +39,18 @@ def _watches(policy: Policy) -> bool:
     return type(policy) is not AllowAll and (
         getattr(type(policy), "on_enqueue", None) is not Policy.on_enqueue
     )
+
+
+class _Fresh:
+    """``_direct`` of a scope ``airlock.scope()`` made with no arguments, until it is entered:
+    ``enter()`` then skips the checks a fresh scope with the defaults passes. Never current, so
+    ``enqueue`` never reaches it."""
+
+    def append(self, intent: Intent) -> Intent | None:
+        raise ScopeStateError("cannot enqueue into a scope that was never entered")
+
+
+FRESH = _Fresh()
 
 
 class Scope(Buffer):
@@ -62,11 +75,20 @@ class Scope(Buffer):
     _executor: Executor | None = None
     """The executor given to this scope, or None for the configured one."""
     _default: Executor | None = None
-    """The configured executor, as it was when this scope first needed it."""
+    """The configured executor, as it was when this scope was entered (set only when no
+    executor was given)."""
     _prepare: Any = _UNRESOLVED
     _pinned: dict[int, Executor] | None = None
     _isolate = False
     """Error mode: False fails fast (raise ``DispatchError``), True settles each intent alone."""
+    _simple = True
+    """The class overrides none of exit(), should_flush(), flush(), dispatch() and executor,
+    and does not isolate: ``airlock.scope()`` marks its new scopes ``FRESH`` and they may take
+    the plain way. Worked out in ``__init_subclass__``."""
+    _plain = False
+    """Entered with nothing to link (no enclosing scope, the default policy) on the configured
+    executor, and holding no intent with local policies or captured from a child: a flush
+    has nothing to judge and sends the buffer as it is."""
     policy: Policy = _ALLOW_ALL
     """The scope's own policy (default: ``AllowAll()``)."""
 
@@ -79,12 +101,23 @@ class Scope(Buffer):
         super().__init_subclass__(**kwargs)
         if "__init__" in cls.__dict__ and "bare_init" not in cls.__dict__:
             cls.bare_init = False
-        # ``with`` runs Scope's own enter() and an inlined exit(); a subclass that overrides
-        # either gets the plain versions that call its methods.
-        if cls.enter is not Scope.enter:
+        # A class that overrides a step of the exit, its executor, or isolates, never takes
+        # the plain way (see _simple); one that overrides enter() or exit() gets the __enter__ /
+        # __exit__ that call them, unless it writes (or inherits) its own.
+        cls._simple = not cls._isolate and all(
+            getattr(cls, name) is getattr(Scope, name) for name in _EXIT_STEPS
+        )
+        if cls.enter is not Scope.enter and cls.__enter__ is Scope.enter:
             cls.__enter__ = Scope._enter_by_method
-        if cls.exit is not Scope.exit:
+        if cls.exit is not Scope.exit and cls.__exit__ is Scope.__exit__:
             cls.__exit__ = Scope._exit_by_method  # type: ignore[method-assign]
+        if cls._hooked is not None and cls.append is Scope.append:
+            cls.append = Scope._append_hooked  # type: ignore[method-assign]
+        if cls.append not in (Scope.append, Scope._append_hooked):
+            raise TypeError(
+                f"{cls.__name__} has a method append(), the name Scope keeps for enqueue's "
+                "direct path; give it another name (override on_buffered() to see each intent)"
+            )
 
     def __init__(self, policy: Policy | None = None, *, executor: Executor | None = None) -> None:
         if policy is not None:
@@ -133,19 +166,69 @@ class Scope(Buffer):
     # -- lifecycle -----------------------------------------------------------------------------
     def enter(self) -> Scope:
         """Make this the current scope of this context."""
-        if self._state is not _NEW:
-            raise ScopeStateError(f"{self!r} was already entered; create a new scope instead")
-        prior = _get()
-        if prior is not None or self.policy is not _ALLOW_ALL:  # else: nothing to link
-            self._link(prior)
+        if self._direct is FRESH:  # made by airlock.scope() with no arguments, not entered
+            prior = _get()
+            if prior is None and self.policy is _ALLOW_ALL:  # nothing to link
+                self._plain = True
+                self._direct = self  # the first intent comes direct: append() below
+            else:
+                self._direct = None
+                self._link(prior)
+        else:
+            if self._state is not _NEW:
+                raise ScopeStateError(f"{self!r} was already entered; create a new scope instead")
+            prior = _get()
+            if prior is not None or self.policy is not _ALLOW_ALL:
+                self._link(prior)
         self._state = _ACTIVE
         self._token = _set(self)
         return self
+
+    def append(self, intent: Intent) -> Intent | None:
+        """``enqueue``'s direct path for the first intent of a scope entered with nothing to
+        link (no enclosing scope, the default policy) on the configured executor: fix that
+        executor, buffer the intent and arm ``_direct`` with the buffer for the next ones.
+        Returns the intent buffered when the executor prepared it (else None). Not for
+        application code."""
+        if self._state is not _ACTIVE:
+            raise self._inactive()
+        self._default, prepare = _live_config["resolved"] or _config.resolved_executor()
+        if prepare is not None:
+            return self._prepared(intent, prepare)
+        buffer = self._buffer  # None, unless a child's intents were captured first
+        if buffer is None:
+            buffer = self._buffer = [intent]
+        else:
+            buffer.append(intent)
+        if self._state is _ACTIVE:  # not exited (from another thread) meanwhile
+            self._direct = buffer
+        return None
+
+    def _append_hooked(self, intent: Intent) -> Intent | None:
+        # append() for a class with an on_buffered hook (see __init_subclass__).
+        if self._state is not _ACTIVE:
+            raise self._inactive()
+        self._default, prepare = _live_config["resolved"] or _config.resolved_executor()
+        if prepare is not None:
+            return self._prepared(intent, prepare)
+        if self._take(intent, None) and self._state is _ACTIVE:
+            self._direct = self._hooked(self)  # type: ignore[misc]
+        return None
+
+    def _prepared(self, intent: Intent, prepare: Any) -> Intent:
+        # The configured executor prepares each intent: this one and the next go the general
+        # way (_enqueue), which prepares them.
+        self._direct = None
+        self._prepare = prepare
+        prepared = _dispatch.prepare(intent, self._default, prepare)  # type: ignore[arg-type]
+        self._take(prepared, None)
+        return prepared
 
     def _enter_under(self, prior: Value) -> None:
         # Become active below ``prior`` without becoming the context value (LazyScope).
         if self._state is not _NEW:
             raise ScopeStateError(f"{self!r} was already entered; create a new scope instead")
+        self._direct = None  # not FRESH: its first intent comes through _enqueue
         self._link(prior)
         self._state = _ACTIVE
 
@@ -212,10 +295,7 @@ class Scope(Buffer):
         local: tuple[Policy, ...] | None = None,
     ) -> Intent:
         if self._state is not _ACTIVE:
-            raise ScopeStateError(
-                f"cannot enqueue into {self!r}: it is {self._state}. The scope finished while "
-                "this code still held it (e.g. a thread that outlived its request)."
-            )
+            raise self._inactive()
         if local is None:
             local = self._inherited
         intent = build(
@@ -232,6 +312,8 @@ class Scope(Buffer):
             else:
                 prepare = getattr(executor, "prepare", None)
             self._prepare = prepare
+            if self._direct is self:  # the executor is fixed now: append() must not fix it
+                self._direct = None
         if prepare is not None or intent.dispatch_options:
             intent = _dispatch.prepare(intent, self.executor, prepare)
         if self._watchers or local:
@@ -248,9 +330,15 @@ class Scope(Buffer):
             and options is None
             and key is None
         ):
-            hooked = type(self).on_buffered is not on_buffered_default
-            self._direct = self._hooked(self) if hooked else self._buffer
+            hooked = self._hooked
+            self._direct = self._buffer if hooked is None else hooked(self)
         return intent
+
+    def _inactive(self) -> ScopeStateError:
+        return ScopeStateError(
+            f"cannot enqueue into {self!r}: it is {self._state}. The scope finished while "
+            "this code still held it (e.g. a thread that outlived its request)."
+        )
 
     # -- flush / discard -----------------------------------------------------------------------
     def _finishing(self, what: str) -> list[Intent]:
@@ -273,23 +361,21 @@ class Scope(Buffer):
         first error stops the flush and raises ``DispatchError`` (the scope is still flushed).
         """
         intents = self._finishing("flush")
-        if not intents:
-            return []
-        failed: list[tuple[Intent, BaseException]] = []
-        if self._parent is None and self.policy is _ALLOW_ALL and _no_local(intents):
-            survivors = intents  # nobody to ask: the outermost scope with the default policy
-        else:
-            survivors = _judging.judge(self, intents, failed)
-        if failed and not self._isolate:
-            # Fail-fast: a policy error stops the flush before anything is sent.
-            cause = failed[0][1]
-            for intent in survivors:
-                self.settle(intent, _events.FAILED, cause)
-                failed.append((intent, cause))
-            raise _dispatch.dispatch_error(failed, survivors) from cause
-        if survivors:
-            self.dispatch(survivors)
-        return survivors
+        if intents and self._judges(intents):
+            intents = _judging.survivors(self, intents)
+        if intents:
+            self.dispatch(intents)
+        return intents
+
+    def _judges(self, intents: list[Intent]) -> bool:
+        """True when a flush must ask policies about ``intents``: this scope's own, an
+        enclosing scope's, or the local ones an intent carries."""
+        if self.policy is not _ALLOW_ALL or self._parent is not None:
+            return True
+        for intent in intents:  # noqa: SIM110 - a plain loop: no generator per flush
+            if intent.local_policies:
+                return True
+        return False
 
     def discard(self) -> list[Intent]:
         """Drop everything buffered; returns the discarded intents."""
@@ -307,8 +393,7 @@ class Scope(Buffer):
     def dispatch(self, intents: list[Intent]) -> None:
         """Hand each intent to its executor in order, then call ``after_flush()`` once on each
         executor used. Fail-fast on a plain Scope (``DispatchError``); see ``_dispatch``."""
-        executor = self.executor
-        _dispatch.send(intents, self, executor, isolate=self._isolate, pinned=self._pinned)
+        _dispatch.send(intents, self, self.executor, self._isolate, self._pinned)
 
     # -- context manager -----------------------------------------------------------------------
     __enter__ = enter
@@ -327,17 +412,19 @@ class Scope(Buffer):
         except (ValueError, RuntimeError):
             if _get() is self:  # exited from another context: see exit()
                 _set(self._prior)
-        if exc is None and type(self).should_flush is _should_flush:
-            if self._buffer is None:
+        self._direct = None
+        if exc is None:
+            if self._plain:  # a simple class, nothing to judge: flush() and dispatch(), inlined
+                self._state = _FLUSHED
+                intents = self._buffer
+                if intents is not None:
+                    _dispatch.send(intents, self, self._default, False, None)  # type: ignore[arg-type]
+                return
+            if self._buffer is None and type(self).should_flush is _should_flush:
                 self._state = _FLUSHED  # nothing was buffered: nothing to decide
                 return
-            self._state = _EXITED
-            self._direct = None
-            self.flush()
-            return
         self._state = _EXITED
-        self._direct = None
-        self._finish(exc)
+        self._finish(exc)  # should_flush(error), then flush() or discard()
 
     def _enter_by_method(self) -> Scope:
         return self.enter()
@@ -367,11 +454,5 @@ class Scope(Buffer):
 
 
 _should_flush = Scope.should_flush
-
-
-def _no_local(intents: list[Intent]) -> bool:
-    for intent in intents:  # noqa: SIM110 - a plain loop: no generator per flush
-        if intent.local_policies:
-            return False
-    return True
 _get, _set, _reset = current.get, current.set, current.reset
+_live_config = _config.current()  # updated in place by configure() / reset_configuration()

@@ -245,7 +245,7 @@ class TransactionalScope(Scope):
             or type(self).settle is not _settle
             or self._reports_dispatched()
         ):
-            Scope.settle_all(self, intents, fate, detail)
+            self._settle_each(intents, fate, detail)
             return
         tickets = self._tickets
         if tickets:

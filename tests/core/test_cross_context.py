@@ -179,7 +179,7 @@ def test_exiting_a_foreign_scope_leaves_the_exiting_contexts_own_scope_current(e
 def test_leaving_a_foreign_lazy_scope_leaves_the_exiting_contexts_own_scope_current():
     from airlock._context import LazyScope
 
-    lazy = in_thread(lambda: LazyScope(airlock.scope).enter())
+    lazy = in_thread(lambda: LazyScope.of(airlock.scope).enter())
     with airlock.scope(executor=Recorder()) as own:
         lazy.finish(None)
         assert airlock.get_current_scope() is own

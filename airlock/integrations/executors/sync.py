@@ -42,8 +42,8 @@ def sync_executor(intent: Intent) -> Any:
     not fail here. To have them checked, use the queue's executor (or
     ``logging_executor(like=...)``) in that environment.
     """
-    # LazyScope(airlock.scope).enter(), inlined: this runs for every task.
-    lazy = _new(LazyScope)
+    # LazyScope.of(airlock.scope).enter(), inlined: this runs for every task.
+    lazy = LazyScope()
     lazy.make, lazy.scope = airlock.scope, None
     lazy.token = _set(lazy)
     try:
@@ -89,5 +89,4 @@ def run_coroutine(coroutine: Any) -> Any:
     return outcome["result"]
 
 
-_new = object.__new__
 _set, _reset = current.set, current.reset
