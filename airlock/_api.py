@@ -86,7 +86,7 @@ def scope(
             cls, policy, simple = plain
             made: Scope = _new(cls)  # every other field is a class default
             if policy is not None:
-                made.policy = policy
+                made._policy = policy
             elif simple:
                 made._direct = FRESH  # the defaults: enter() needs no checks
             return made
@@ -105,7 +105,7 @@ def scope(
             config["plain"] = (cls, policy, cls._simple)  # scope() needs no __init__ here
         made = _new(cls)
         if policy is not None:
-            made.policy = policy
+            made._policy = policy
         elif cls._simple:
             made._direct = FRESH
         return made

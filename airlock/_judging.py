@@ -132,7 +132,7 @@ def allowed(
 ) -> list[Intent]:
     """The intents the scope's policy (``own``) and their local policies (``local``) let
     through; the others are dropped, naming the policy that refused them."""
-    policy = scope.policy if own and type(scope.policy) is not AllowAll else None
+    policy = scope._policy if own and type(scope._policy) is not AllowAll else None
     if policy is None:
         if not local:
             return intents

@@ -89,8 +89,7 @@ class Scope(Buffer):
     """Entered with nothing to link (no enclosing scope, the default policy) on the configured
     executor, and holding no intent with local policies or captured from a child: a flush
     has nothing to judge and sends the buffer as it is."""
-    policy: Policy = _ALLOW_ALL
-    """The scope's own policy (default: ``AllowAll()``)."""
+    _policy: Policy = _ALLOW_ALL
 
     bare_init = True
     """True when ``__init__`` called with no arguments leaves every field at its class default,
@@ -104,6 +103,10 @@ class Scope(Buffer):
         # A class that overrides a step of the exit, its executor, or isolates, never takes
         # the plain way (see _simple); one that overrides enter() or exit() gets the __enter__ /
         # __exit__ that call them, unless it writes (or inherits) its own.
+        policy = cls.__dict__.get("policy")
+        if policy is not None and not isinstance(policy, property):  # ``policy = ...`` in a body
+            cls._policy = _config.resolve_policy(policy)
+            del cls.policy
         cls._simple = not cls._isolate and all(
             getattr(cls, name) is getattr(Scope, name) for name in _EXIT_STEPS
         )
@@ -121,11 +124,22 @@ class Scope(Buffer):
 
     def __init__(self, policy: Policy | None = None, *, executor: Executor | None = None) -> None:
         if policy is not None:
-            self.policy = _config.resolve_policy(policy)
+            self._policy = _config.resolve_policy(policy)
         if executor is not None:
             self._executor = _config.resolve_executor(executor)
 
     # -- what it holds -------------------------------------------------------------------------
+    @property
+    def policy(self) -> Policy:
+        """The scope's own policy (default: ``AllowAll()``). Set it before the scope flushes;
+        a policy's ``on_enqueue`` sees the intents enqueued once it is set when entering."""
+        return self._policy
+
+    @policy.setter
+    def policy(self, policy: Policy) -> None:
+        self._policy = policy
+        self._plain = False  # the flush has a policy to ask
+
     @property
     def executor(self) -> Executor:
         """The scope's executor: the one given, else the configured one (``sync_executor`` by
@@ -135,6 +149,8 @@ class Scope(Buffer):
             executor = self._default
             if executor is None:
                 executor = self._default = _config.resolved_executor()[0]
+                if self._direct is self:  # fixed now: append() must not fix it again
+                    self._direct = None
         return executor
 
     @property
@@ -168,7 +184,7 @@ class Scope(Buffer):
         """Make this the current scope of this context."""
         if self._direct is FRESH:  # made by airlock.scope() with no arguments, not entered
             prior = _get()
-            if prior is None and self.policy is _ALLOW_ALL:  # nothing to link
+            if prior is None and self._policy is _ALLOW_ALL:  # nothing to link
                 self._plain = True
                 self._direct = self  # the first intent comes direct: append() below
             else:
@@ -178,7 +194,7 @@ class Scope(Buffer):
             if self._state is not _NEW:
                 raise ScopeStateError(f"{self!r} was already entered; create a new scope instead")
             prior = _get()
-            if prior is not None or self.policy is not _ALLOW_ALL:
+            if prior is not None or self._policy is not _ALLOW_ALL:
                 self._link(prior)
         self._state = _ACTIVE
         self._token = _set(self)
@@ -211,6 +227,7 @@ class Scope(Buffer):
         self._default, prepare = _live_config["resolved"] or _config.resolved_executor()
         if prepare is not None:
             return self._prepared(intent, prepare)
+        self._direct = None  # the executor is fixed: a refused intent must not fix it again
         if self._take(intent, None) and self._state is _ACTIVE:
             self._direct = self._hooked(self)  # type: ignore[misc]
         return None
@@ -241,7 +258,7 @@ class Scope(Buffer):
             self._inherited = inherited_policies(prior)
             if parent is not None:
                 watchers = parent._watchers
-        if _watches(self.policy):
+        if _watches(self._policy):
             watchers = (self, *watchers)
         if watchers:
             self._watchers = watchers
@@ -322,7 +339,7 @@ class Scope(Buffer):
                     policy.on_enqueue(intent)
                 for scope in self._watchers:
                     if scope._state is _ACTIVE:  # a finished ancestor is absent (SPEC 2.2)
-                        scope.policy.on_enqueue(intent)
+                        scope._policy.on_enqueue(intent)
         if (
             self._take(intent, None)
             and self._state is _ACTIVE  # not exited (from another thread) while taking it
@@ -370,7 +387,7 @@ class Scope(Buffer):
     def _judges(self, intents: list[Intent]) -> bool:
         """True when a flush must ask policies about ``intents``: this scope's own, an
         enclosing scope's, or the local ones an intent carries."""
-        if self.policy is not _ALLOW_ALL or self._parent is not None:
+        if self._policy is not _ALLOW_ALL or self._parent is not None:
             return True
         for intent in intents:  # noqa: SIM110 - a plain loop: no generator per flush
             if intent.local_policies:
@@ -414,13 +431,13 @@ class Scope(Buffer):
                 _set(self._prior)
         self._direct = None
         if exc is None:
+            intents = self._buffer
             if self._plain:  # a simple class, nothing to judge: flush() and dispatch(), inlined
                 self._state = _FLUSHED
-                intents = self._buffer
                 if intents is not None:
                     _dispatch.send(intents, self, self._default, False, None)  # type: ignore[arg-type]
                 return
-            if self._buffer is None and type(self).should_flush is _should_flush:
+            if intents is None and type(self).should_flush is _should_flush:
                 self._state = _FLUSHED  # nothing was buffered: nothing to decide
                 return
         self._state = _EXITED
@@ -449,7 +466,7 @@ class Scope(Buffer):
     def __repr__(self) -> str:
         return (
             f"<{type(self).__name__} {self._state} intents={len(self._buffer or ())} "
-            f"policy={self.policy!r}>"
+            f"policy={self._policy!r}>"
         )
 
 

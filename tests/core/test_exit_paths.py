@@ -376,3 +376,69 @@ def test_an_executor_fixed_by_a_first_intent_on_the_general_way_stays_fixed(firs
         airlock.enqueue(notify, 2)  # the direct way: must not fix the executor again
     assert fixed.calls == ["send_email(1)", "notify(2)"] and later.calls == []
     assert len(scope.dispatched) == 2
+
+
+def test_a_policy_set_after_entering_is_asked_at_flush():
+    executor = Plain()
+    airlock.configure(executor=executor)
+    with airlock.scope() as scope:
+        airlock.enqueue(send_email, 1)
+        scope.policy = airlock.DropAll()
+    assert executor.calls == [] and len(scope.dropped) == 1
+
+
+def test_a_subclass_that_sets_its_policy_in_enter_has_it_asked():
+    class DryRun(airlock.Scope):
+        def enter(self):
+            super().enter()
+            self.policy = airlock.DropAll()
+            return self
+
+    ran: list[int] = []
+
+    @airlock.scoped(_cls=DryRun)
+    def work() -> None:
+        airlock.enqueue(ran.append, 2)
+
+    work()
+    assert ran == []
+
+
+def test_a_policy_in_a_class_body_is_the_scopes_policy():
+    class Blocking(airlock.Scope):
+        policy = airlock.BlockTasks({"notify"})
+
+    executor = Plain()
+    airlock.configure(executor=executor)
+    with airlock.scope(_cls=Blocking) as scope:
+        airlock.enqueue(send_email, 1)
+        airlock.enqueue(notify, 2)
+    assert executor.calls == ["send_email(1)"]
+    assert isinstance(scope.policy, airlock.BlockTasks) and len(scope.dropped) == 1
+
+
+def test_reading_the_executor_before_the_first_intent_fixes_it():
+    before, after = Plain(), Plain()
+    airlock.configure(executor=before)
+    with airlock.scope() as scope:
+        assert scope.executor is before
+        airlock.configure(executor=after)
+        airlock.enqueue(send_email, 1)
+        assert scope.executor is before
+    assert before.calls == ["send_email(1)"] and after.calls == []
+
+
+def test_a_hook_refusing_the_first_intent_leaves_the_executor_fixed():
+    class Refusing(airlock.Scope):
+        def on_buffered(self, intent):
+            if intent.args == (0,):
+                raise ValueError("no zero")
+
+    before, after = Plain(), Plain()
+    airlock.configure(executor=before)
+    with airlock.scope(_cls=Refusing):
+        with pytest.raises(ValueError):
+            airlock.enqueue(send_email, 0)
+        airlock.configure(executor=after)
+        airlock.enqueue(send_email, 1)
+    assert before.calls == ["send_email(1)"] and after.calls == []
