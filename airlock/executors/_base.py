@@ -255,6 +255,38 @@ def call_hooks(executors: Iterable[Any], hook: Hook) -> None:
         raise first
 
 
+def joined(first: BaseException, second: BaseException) -> BaseException:
+    """One error for two raised by one step. An interrupt wins (what the other names as failed
+    joins its note; an error that fails everything drops the note, so the whole batch fails);
+    an error that names no intent (it failed everything) wins next; else one
+    ``BatchDispatchError`` names what either names."""
+    for error, other in ((first, second), (second, first)):
+        if not isinstance(error, Exception):
+            note = getattr(error, "airlock_unsent", None)
+            if note is not None and isinstance(other, Exception):
+                if fails_all(other):
+                    del error.airlock_unsent  # type: ignore[attr-defined]
+                else:
+                    note.errors += [(i, e) for i, e in other.errors if i is not None]  # type: ignore[attr-defined]
+            return error
+    for error in (first, second):
+        if fails_all(error):
+            return error
+    assert isinstance(first, DispatchError) and isinstance(second, DispatchError)
+    return BatchDispatchError(
+        f"{first}; and {second}",
+        sent=[i for e in (first, second) for i in getattr(e, "sent", ())],
+        unsent=[*first.unsent, *second.unsent],
+        in_doubt=[i for e in (first, second) for i in getattr(e, "in_doubt", ())],
+        errors=[*first.errors, *second.errors],
+    )
+
+
+def fails_all(error: BaseException) -> bool:
+    """True when ``error`` fails a whole batch: it names no intent (see ``batch_failures``)."""
+    return not isinstance(error, DispatchError) or not any(i is not None for i, _ in error.errors)
+
+
 class Wrapper(ExecutorWithHooks):
     """Base of the single-executor wrappers: forwards the optional executor methods.
 

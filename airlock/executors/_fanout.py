@@ -9,10 +9,12 @@ from airlock._intent import Intent
 from airlock.exceptions import BatchDispatchError, DispatchError
 from airlock.executors._base import (
     Group,
+    Hook,
     Wrapper,
     batch_failures,
     call_hooks,
     describe,
+    joined,
     name_unsent,
     only_known,
     send_each,
@@ -147,19 +149,30 @@ class _Batching(Wrapper):
 
     def after_flush(self) -> None:
         """Send the partial batch, then forward ``after_flush``."""
-        try:
-            self.send()
-        finally:
-            self._let_go()
-            call_hooks([self.inner], "after_flush")
+        self._finish("after_flush")
 
     def close(self) -> None:
         """Send what is left, then forward ``close``."""
+        self._finish("close")
+
+    def _finish(self, hook: Hook) -> None:
+        # Send, then the hook; an error of the hook (a wrapped with_fallback reporting what no
+        # executor took) joins the send's instead of hiding it.
+        error: BaseException | None = None
         try:
             self.send()
+        except BaseException as exc:
+            error = exc
         finally:
             self._let_go()
-            call_hooks([self.inner], "close")
+        try:
+            call_hooks([self.inner], hook)
+        except BaseException as later:
+            if error is None:
+                raise
+            raise joined(error, later) from error
+        if error is not None:
+            raise error
 
     def _let_go(self) -> None:
         flush = current_flush()

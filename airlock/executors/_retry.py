@@ -63,6 +63,7 @@ class RetryStatistics:
 class _Batches:
     tries: dict[str, int] = field(default_factory=dict)
     given_up: list[tuple[Intent, BaseException]] = field(default_factory=list)
+    in_doubt: list[Intent] = field(default_factory=list)  # of given_up: they may have gone
 
 
 class _Retry(Wrapper):
@@ -130,7 +131,9 @@ class _Retry(Wrapper):
             if i is not None and (intent is None or i.id != intent.id):
                 seen.setdefault(i.id, (i, e))
         # In doubt: may have gone, so never sent again; reported failed by after_flush.
-        self._batches.given_up += [pair for pair in seen.values() if pair[0].id in doubt]
+        unsure = [pair for pair in seen.values() if pair[0].id in doubt]
+        self._batches.given_up += unsure
+        self._batches.in_doubt += [i for i, _ in unsure]
         return [pair for pair in seen.values() if pair[0].id not in doubt]
 
     def _again(self, failed: list[tuple[Intent, BaseException]]) -> None:
@@ -172,11 +175,13 @@ class _Retry(Wrapper):
                     if intent.id not in named:  # this one went with the batch
                         self._tally(attempt, ok=True)
                         return None
-                    if any(i.id == intent.id for i in getattr(exc, "in_doubt", ())):
-                        self._tally(attempt, ok=False)  # may have gone: never sent again
-                        raise DispatchError(
-                            f"{self!r}: {intent} is in doubt: {exc}", [(intent, exc)]
-                        ) from exc
+                if any(i.id == intent.id for i in getattr(exc, "in_doubt", ())):
+                    self._tally(attempt, ok=False)  # may have gone: never sent again
+                    raise BatchDispatchError(  # in doubt: whoever catches it must not resend
+                        f"{self!r}: {intent} is in doubt: {exc}",
+                        in_doubt=[intent],
+                        errors=[(intent, exc)],
+                    ) from exc
                 if attempt >= self.attempts:
                     self._tally(attempt, ok=False)
                     if batch:  # name this intent alone: the others are retried or reported later
@@ -246,10 +251,11 @@ class _Retry(Wrapper):
                         break  # nothing was retried
             given_up = self._batches.given_up
             if given_up:
-                raise DispatchError(
+                raise BatchDispatchError(
                     f"{self!r} gave up on {len(given_up)} intent(s) of failed batches: "
                     + "; ".join(f"{i} ({type(e).__name__}: {e})" for i, e in given_up),
-                    given_up,
+                    in_doubt=self._batches.in_doubt,
+                    errors=given_up,
                 ) from given_up[-1][1]
         finally:
             self._flush.set(None)

@@ -184,4 +184,4 @@ def test_a_request_scope_is_built_without_init_or_policy_work(client, monkeypatc
     response = client.get("/status/200")
     scope = response.wsgi_request.airlock_scope
     assert type(scope) is DjangoScope and scope.is_flushed
-    assert "policy" not in vars(scope) and scope.policy is Scope.policy
+    assert "_policy" not in vars(scope) and scope.policy is Scope._policy
