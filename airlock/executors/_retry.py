@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from airlock._intent import Intent
 from airlock.exceptions import BatchDispatchError, DispatchError
-from airlock.executors._base import Wrapper, batch_failures, describe
+from airlock.executors._base import Wrapper, batch_failures, describe, joined
 from airlock.typing import Executor
 
 __all__ = ["RetryStatistics", "exponential_backoff", "with_retry"]
@@ -243,22 +243,34 @@ class _Retry(Wrapper):
                     break
                 except Exception as exc:
                     others = self._others(exc, None)
-                    if not others:
-                        raise
+                    if not others:  # nothing to retry: say it, with what was given up before
+                        report = self._given_up()
+                        if report is None:
+                            raise
+                        raise joined(exc, report) from exc
                     before = len(self._batches.given_up)
                     self._again(others)
                     if len(self._batches.given_up) - before == len(others):
                         break  # nothing was retried
-            given_up = self._batches.given_up
-            if given_up:
-                raise BatchDispatchError(
-                    f"{self!r} gave up on {len(given_up)} intent(s) of failed batches: "
-                    + "; ".join(f"{i} ({type(e).__name__}: {e})" for i, e in given_up),
-                    in_doubt=self._batches.in_doubt,
-                    errors=given_up,
-                ) from given_up[-1][1]
+            report = self._given_up()
+            if report is not None:
+                raise report
         finally:
             self._flush.set(None)
+
+    def _given_up(self) -> BatchDispatchError | None:
+        # What this flush gave up on, as the error after_flush raises; None if nothing.
+        given_up = self._batches.given_up
+        if not given_up:
+            return None
+        report = BatchDispatchError(
+            f"{self!r} gave up on {len(given_up)} intent(s) of failed batches: "
+            + "; ".join(f"{i} ({type(e).__name__}: {e})" for i, e in given_up),
+            in_doubt=self._batches.in_doubt,
+            errors=given_up,
+        )
+        report.__cause__ = given_up[-1][1]
+        return report
 
     def __repr__(self) -> str:
         return f"<with_retry {describe(self.inner)} attempts={self.attempts}>"

@@ -251,3 +251,39 @@ def test_an_interrupt_keeps_what_a_hook_named_failed() -> None:
                   default=with_fallback(batching(down, size=10), Recorder("spare", fail=9)))
     assert run(batching(inner, size=10), 2) == {"t0": "failed", "t1": "failed"}
     assert down.delivered == []
+
+
+class Scripted:
+    """A bulk API that answers each send_batch by its script: "ok", a set of names it refuses
+    (the rest go), or ("doubt", names): those may have gone."""
+
+    __name__ = "scripted"
+
+    def __init__(self, *script: object) -> None:
+        self.script = list(script)
+        self.got: list[str] = []
+
+    def __call__(self, intent: airlock.Intent) -> None:
+        raise AssertionError("batches only")
+
+    def send_batch(self, intents: list[airlock.Intent]) -> None:
+        step = self.script.pop(0) if self.script else "ok"
+        error = ConnectionError("refused")
+        if step == "ok":
+            self.got += [i.name for i in intents]
+            return
+        doubt = isinstance(step, tuple)
+        names = step[1] if isinstance(step, tuple) else step
+        bad = [i for i in intents if i.name in names]  # type: ignore[operator]
+        went = [i for i in intents if i not in bad]
+        self.got += [i.name for i in went]
+        raise BatchDispatchError("refused", sent=went, in_doubt=bad if doubt else (),
+                                 unsent=() if doubt else bad, errors=[(i, error) for i in bad])
+
+
+def test_a_retry_reports_what_it_gave_up_on_when_the_last_batch_is_in_doubt() -> None:
+    # t0 is refused twice (given up); the last batch, t3, is in doubt: both are failed.
+    bulk = Scripted({"t0"}, {"t0"}, ("doubt", {"t3"}))
+    seen = run(with_retry(batching(bulk, size=2), attempts=2, sleep=no_sleep), 4)
+    assert bulk.got == ["t1", "t2"]
+    assert seen == {"t0": "failed", "t1": "dispatched", "t2": "dispatched", "t3": "failed"}
