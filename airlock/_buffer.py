@@ -64,7 +64,11 @@ class Buffer(Fates):
     by ``__init_subclass__``; None exactly when it has none."""
     _captured: list[Intent] | None = None
     _keys: dict[str, Intent] | None = None
-    _plain = False  # see Scope._plain
+    _plain = False
+    """Entered by ``Scope.enter()`` with nothing to link (no enclosing scope, the default
+    policy) on the configured executor, and holding no intent with local policies or captured
+    from a child (``_take`` clears it): ``with``'s exit has nothing to judge and sends the
+    buffer as it is."""
 
     @property
     def intents(self) -> list[Intent]:

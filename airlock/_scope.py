@@ -75,8 +75,8 @@ class Scope(Buffer):
     _executor: Executor | None = None
     """The executor given to this scope, or None for the configured one."""
     _default: Executor | None = None
-    """The configured executor, as it was when this scope was entered (set only when no
-    executor was given)."""
+    """The configured executor, as it was when this scope first needed it (its first intent;
+    set only when no executor was given)."""
     _prepare: Any = _UNRESOLVED
     _pinned: dict[int, Executor] | None = None
     _isolate = False
@@ -85,10 +85,6 @@ class Scope(Buffer):
     """The class overrides none of exit(), should_flush(), flush(), dispatch() and executor,
     and does not isolate: ``airlock.scope()`` marks its new scopes ``FRESH`` and they may take
     the plain way. Worked out in ``__init_subclass__``."""
-    _plain = False
-    """Entered with nothing to link (no enclosing scope, the default policy) on the configured
-    executor, and holding no intent with local policies or captured from a child: a flush
-    has nothing to judge and sends the buffer as it is."""
     _policy: Policy = _ALLOW_ALL
 
     bare_init = True
