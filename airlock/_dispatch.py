@@ -222,6 +222,8 @@ def _send_each(
             fates[id(intent)] = (FAILED, exc)
             if named_errors(exc, executor) is not None:  # a batch went from this call
                 _settle_reported(entry[1], exc, executor, fates)
+                if _went(intent, exc):  # it failed others of that batch, not this one
+                    fates[id(intent)] = (DISPATCHED, executor)
             _collect_named(exc, named)
             if not isinstance(exc, Exception):
                 interrupt = stop = exc
@@ -286,6 +288,13 @@ def _settle_reported(
         else:
             continue
         waiting.remove(intent)
+
+
+def _went(intent: Intent, exc: BaseException) -> bool:
+    """Whether ``exc`` (a failed batch) says ``intent`` went: in its ``sent``, not named."""
+    if not any(i.id == intent.id for i in getattr(exc, "sent", ())):
+        return False
+    return not any(i is not None and i.id == intent.id for i, _ in named_errors(exc) or ())
 
 
 def named_errors(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import Literal
 
@@ -15,6 +15,7 @@ from airlock.executors._base import (
     batch_failures,
     describe,
     fails_all,
+    joined,
     only_known,
     send_each,
 )
@@ -30,12 +31,13 @@ class _Taken:
     (one that buffers, such as ``batching()``, may later name it in a failed batch), and the
     intents no executor took, which ``after_flush`` reports."""
 
-    __slots__ = ("at", "given_up", "in_doubt")
+    __slots__ = ("at", "foreign", "given_up", "in_doubt")
 
     def __init__(self) -> None:
         self.at: dict[str, tuple[int, Intent]] = {}
         self.given_up: list[tuple[Intent, BaseException]] = []
         self.in_doubt: list[Intent] = []  # of given_up: they may have gone
+        self.foreign: list[BaseException] = []  # what failed batches said of others' intents
 
 
 class _Fallback(Group):
@@ -52,9 +54,9 @@ class _Fallback(Group):
     def _send_batch(self, intents: list[Intent]) -> None:
         """The batch to the primary; what failed (never what went or may have) to the next."""
         sent: list[Intent] = []
-        doubt: list[Intent] = []
+        doubt: list[tuple[Intent, BaseException]] = []
         todo = intents
-        failed: list[tuple[Intent, BaseException]] = []
+        failed: list[tuple[Intent, BaseException]] = []  # by the last executor that tried
         last: BaseException | None = None
         for executor in self.executors:
             try:
@@ -63,7 +65,7 @@ class _Fallback(Group):
                 last = exc
                 went, failed, unsure = batch_failures(exc, todo)
                 sent += went
-                doubt += unsure
+                doubt += [(i, _named(exc).get(i.id, exc)) for i in unsure]
                 todo = [i for i, _ in failed]
                 if todo:
                     logger.warning(
@@ -73,15 +75,15 @@ class _Fallback(Group):
                     continue
             else:
                 sent += todo
-                todo = []
+                todo, failed = [], []
             break
         if todo or doubt:
             raise BatchDispatchError(
                 f"every executor failed for {len(todo)} intent(s) of a batch of {len(intents)}"
                 + (f"; {len(doubt)} in doubt" if doubt else ""),
                 sent=sent,
-                in_doubt=doubt,
-                errors=[*failed, *((i, last) for i in doubt if last is not None)],
+                in_doubt=[i for i, _ in doubt],
+                errors=[*failed, *doubt],
             ) from last
 
     def __call__(self, intent: Intent) -> object:
@@ -91,6 +93,8 @@ class _Fallback(Group):
         outcome, result, errors = self._hand(intent, 0, taken)
         if outcome == "taken":
             return result
+        if outcome == "passed on":
+            raise result  # type: ignore[misc]
         last = errors[-1][1]
         if outcome == "in doubt":  # it may have gone: whoever catches this must not resend it
             raise BatchDispatchError(
@@ -118,8 +122,14 @@ class _Fallback(Group):
             except Exception as exc:
                 errors.append((intent, exc))
                 handed = self._reroute(exc, level, taken, intent, done)
-                if handed and intent.id not in _named(exc):
-                    return "taken", None, errors  # a batch went from this call, with this intent
+                if intent.id not in _named(exc) and (handed or _went(intent, exc)):
+                    # A batch went from this call, with this intent: never sent again. What
+                    # the error says of intents not ours (another path's, on a shared
+                    # batching) still goes up.
+                    if hasattr(executor, "after_flush"):
+                        taken.at[intent.id] = (level, intent)
+                    rest = _rest(exc, handed, sent=[intent])
+                    return ("passed on", rest, errors) if rest else ("taken", None, errors)
                 if intent.id in _in_doubt(exc):
                     return "in doubt", None, errors  # it may have gone: never sent again
                 if level + 1 < len(self.executors):
@@ -160,11 +170,13 @@ class _Fallback(Group):
                 taken.in_doubt.append(intent)
                 continue
             try:
-                outcome, _, errors = self._hand(intent, level + 1, taken, done)
+                outcome, result, errors = self._hand(intent, level + 1, taken, done)
             except BaseException:  # an interrupt: what it stopped is given up (failed)
                 taken.given_up += mine[count:]
                 raise
-            if outcome != "taken":
+            if outcome == "passed on":
+                taken.foreign.append(result)  # type: ignore[arg-type]
+            elif outcome != "taken":
                 taken.given_up.append((intent, errors[-1][1] if errors else error))
                 if outcome == "in doubt":
                     taken.in_doubt.append(intent)
@@ -207,6 +219,8 @@ class _Fallback(Group):
                     first = first or rest
         taken = held(self, self._outside, take=True)
         given_up = taken.given_up if taken is not None else []
+        for error in taken.foreign if taken is not None else ():
+            first = error if first is None else joined(first, error)
         if first is not None and (not given_up or fails_all(first)):
             raise first
         if given_up:
@@ -221,6 +235,11 @@ class _Fallback(Group):
 
     def __repr__(self) -> str:
         return f"<with_fallback {' -> '.join(describe(e) for e in self.executors)}>"
+
+
+def _went(intent: Intent, exc: BaseException) -> bool:
+    """Whether a failed batch's error says ``intent`` went (its ``sent``)."""
+    return any(i.id == intent.id for i in getattr(exc, "sent", ()))
 
 
 def _named(exc: BaseException) -> dict[str, BaseException]:
@@ -238,15 +257,21 @@ def _in_doubt(exc: BaseException) -> set[str]:
     return {i.id for i in _in_doubt_of(exc)}
 
 
-def _rest(exc: BaseException, handed: set[str]) -> BaseException | None:
-    """``exc`` less the intents ``handed`` on: None when it named only those."""
-    if not handed or not isinstance(exc, DispatchError):
+def _rest(
+    exc: BaseException, handed: set[str], sent: Sequence[Intent] = ()
+) -> BaseException | None:
+    """``exc`` less the intents ``handed`` on (and saying ``sent`` went): None when it named
+    only those."""
+    if not (handed or sent) or not isinstance(exc, DispatchError):
         return exc
     errors = [(i, e) for i, e in exc.errors if i is None or i.id not in handed]
     if not errors:
         return None
     rest = BatchDispatchError(
-        str(exc), in_doubt=[i for i in _in_doubt_of(exc) if i.id not in handed], errors=errors
+        str(exc),
+        sent=sent,
+        in_doubt=[i for i in _in_doubt_of(exc) if i.id not in handed],
+        errors=errors,
     )
     rest.__cause__ = exc
     return rest

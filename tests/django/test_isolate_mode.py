@@ -13,7 +13,7 @@ import pytest
 from django.db import transaction
 
 import airlock
-from airlock.exceptions import PolicyError
+from airlock.exceptions import BatchDispatchError, PolicyError
 from airlock.executors import batching
 from airlock.integrations.django import DjangoScope, signals
 from airlock.testing import capture
@@ -220,6 +220,36 @@ def test_a_failing_batch_does_not_strand_the_other_executors_batch(in_atomic, ev
     ]
     assert [label for label, _ in failures] == ["record(0)", "record(2)"]
     assert all(isinstance(error, ConnectionError) for _, error in failures)
+
+
+class Refusing(Broker):
+    """Refuses ``record(0)`` and sends the rest of its batch (a partial batch failure)."""
+
+    def send_batch(self, intents):
+        refused = [i for i in intents if str(i) == "record(0)"]
+        went = [i for i in intents if i not in refused]
+        self.batches.append([str(i) for i in went])
+        if refused:
+            error = ConnectionError("refused")
+            raise BatchDispatchError("refused", sent=went, unsent=refused,
+                                     errors=[(i, error) for i in refused])
+
+
+def test_the_intent_whose_call_sent_a_batch_failing_another_is_dispatched(events, failures):
+    # record(1)'s call fills the batch, which fails record(0) only: record(1) went. Before, it
+    # was reported failed, as if its own call had failed.
+    broker = Refusing()
+    airlock.register_executor("bulk", batching(broker, size=2))
+    with django_scope():
+        for n in range(3):
+            airlock.enqueue(record, n, _dispatch_options={"executor": "bulk"})
+    assert broker.batches == [["record(1)"], ["record(2)"]]
+    assert events == [
+        ("failed", "record(0)"),
+        ("dispatched", "record(1)"),
+        ("dispatched", "record(2)"),
+    ]
+    assert [label for label, _ in failures] == ["record(0)"]
 
 
 # -- interrupts -------------------------------------------------------------------------------

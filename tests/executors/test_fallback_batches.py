@@ -255,7 +255,7 @@ def test_an_interrupt_keeps_what_a_hook_named_failed() -> None:
 
 class Scripted:
     """A bulk API that answers each send_batch by its script: "ok", a set of names it refuses
-    (the rest go), or ("doubt", names): those may have gone."""
+    (the rest go), ("doubt", names): those may have gone, or ("both", refused, in doubt)."""
 
     __name__ = "scripted"
 
@@ -272,13 +272,14 @@ class Scripted:
         if step == "ok":
             self.got += [i.name for i in intents]
             return
-        doubt = isinstance(step, tuple)
-        names = step[1] if isinstance(step, tuple) else step
-        bad = [i for i in intents if i.name in names]  # type: ignore[operator]
-        went = [i for i in intents if i not in bad]
+        refused, unsure = (step, set()) if not isinstance(step, tuple) else (
+            (set(), step[1]) if step[0] == "doubt" else (step[1], step[2]))
+        doubt = [i for i in intents if i.name in unsure]
+        unsent = [i for i in intents if i.name in refused]  # type: ignore[operator]
+        went = [i for i in intents if i not in doubt and i not in unsent]
         self.got += [i.name for i in went]
-        raise BatchDispatchError("refused", sent=went, in_doubt=bad if doubt else (),
-                                 unsent=() if doubt else bad, errors=[(i, error) for i in bad])
+        raise BatchDispatchError("refused", sent=went, in_doubt=doubt, unsent=unsent,
+                                 errors=[(i, error) for i in [*unsent, *doubt]])
 
 
 def test_a_retry_reports_what_it_gave_up_on_when_the_last_batch_is_in_doubt() -> None:
@@ -287,3 +288,36 @@ def test_a_retry_reports_what_it_gave_up_on_when_the_last_batch_is_in_doubt() ->
     seen = run(with_retry(batching(bulk, size=2), attempts=2, sleep=no_sleep), 4)
     assert bulk.got == ["t1", "t2"]
     assert seen == {"t0": "failed", "t1": "dispatched", "t2": "dispatched", "t3": "failed"}
+
+
+def test_a_batch_that_fails_others_reports_the_intent_whose_call_sent_it_dispatched() -> None:
+    # t1's call fills the batch; the broker refuses t0 only: t1 went (the error's ``sent``).
+    # Before, t1 was reported failed, as if its call had failed. The error stops the flush
+    # (fail-fast): t2 is not sent.
+    for wrap in (lambda b: b, lambda b: route({}, default=b)):
+        bulk = Scripted({"t0"})
+        seen = run(wrap(batching(bulk, size=2)), 3)
+        assert bulk.got == ["t1"]
+        assert seen == {"t0": "failed", "t1": "dispatched", "t2": "failed"}
+
+
+def test_a_shared_batch_that_fails_another_paths_intent_neither_resends_nor_hides_it() -> None:
+    # t0 goes straight to the shared batching; t1 through a fallback, and its call sends the
+    # batch [t0, t1], which fails t0 only. Before, t1 was sent again to the spare and t0's
+    # failure was swallowed (reported dispatched, never sent).
+    for size in (2, 10):  # sent from t1's call, or in after_flush
+        bulk, spare = Scripted({"t0"}), Recorder("spare")
+        shared = batching(bulk, size=size)
+        seen = run(route({"t1": with_fallback(shared, spare)}, default=shared), 2)
+        assert bulk.got == ["t1"] and spare.received == []
+        assert seen == {"t0": "failed", "t1": "dispatched"}
+
+
+def test_a_fallback_under_batching_never_fails_what_a_later_executor_delivered() -> None:
+    # The primary refuses t1 and leaves t0 in doubt; the second executor delivers t1. Before,
+    # the batch error still named t1 failed, and the outer fallback sent it a third time.
+    primary, second, last = Scripted(("both", {"t1"}, {"t0"})), Scripted(), Recorder("last")
+    inner = with_fallback(primary, second)
+    seen = run(batching(with_fallback(inner, last), size=3), 3)
+    assert primary.got == ["t2"] and second.got == ["t1"] and last.received == []
+    assert seen == {"t0": "failed", "t1": "dispatched", "t2": "dispatched"}
