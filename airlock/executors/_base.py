@@ -24,6 +24,7 @@ __all__ = [
     "Wrapper",
     "adopt_unsent",
     "batch_failures",
+    "buffers",
     "call_hooks",
     "check_options",
     "describe",
@@ -163,16 +164,24 @@ def send_each(executor: Any, batch: Sequence[Intent]) -> None:
             executor(intent)
         except Exception as exc:
             rest = list(batch[done + 1 :])
+            doubt = [i for i in getattr(exc, "in_doubt", ()) if i.id == intent.id]
             raise BatchDispatchError(
                 f"{describe(executor)} failed for {intent} ({type(exc).__name__}: {exc}); "
                 f"{len(rest)} more not sent",
                 sent=batch[:done],
                 unsent=rest,
+                in_doubt=doubt,  # it may have gone: whoever catches this must not resend it
                 errors=[(intent, exc), *((i, exc) for i in rest)],
             ) from exc
         except BaseException as exc:  # an interrupt: the ones before it went
             name_unsent(exc, batch[:done], batch)
             raise
+
+
+def buffers(executor: Any) -> bool:
+    """Whether ``executor`` holds intents past its call, to send them in ``after_flush``: a
+    ``batching()``, a batched executor, or a wrapper with one inside (its ``buffers``)."""
+    return getattr(executor, "buffers", False) is True
 
 
 def describe(executor: Any) -> str:
@@ -239,7 +248,8 @@ def unique(executors: Iterable[Any]) -> list[Any]:
 def call_hooks(executors: Iterable[Any], hook: Hook) -> None:
     """Call ``hook()`` on each executor that has it; every one is called, the first error raised.
 
-    One inner executor failing to send its batch must not stop the others from sending theirs.
+    One inner executor failing to send its batch must not stop the others from sending theirs;
+    what each says is kept (``joined``: an interrupt wins).
     """
     first: BaseException | None = None
     for executor in unique(executors):
@@ -249,8 +259,7 @@ def call_hooks(executors: Iterable[Any], hook: Hook) -> None:
         try:
             method()
         except BaseException as exc:
-            if first is None:
-                first = exc
+            first = exc if first is None else joined(first, exc)
     if first is not None:
         raise first
 
@@ -317,17 +326,29 @@ class Wrapper(ExecutorWithHooks):
         """The options the wrapped executor knows (``None``: it does not say)."""
         return known_options(self.inner)
 
+    @property
+    def buffers(self) -> bool:
+        """Whether the wrapped executor holds intents until ``after_flush``."""
+        return buffers(self.inner)
+
     def prepare(self, intent: Intent) -> Intent:
         """Forwarded to the wrapped executor (validation and delays happen at enqueue)."""
         return prepare_with(self.inner, intent)
 
     def after_flush(self) -> None:
         """Forwarded to the wrapped executor."""
-        call_hooks([self.inner], "after_flush")
+        self._forward("after_flush")
 
     def close(self) -> None:
         """Forwarded to the wrapped executor."""
-        call_hooks([self.inner], "close")
+        self._forward("close")
+
+    def _forward(self, hook: Hook) -> None:
+        try:
+            call_hooks([self.inner], hook)
+        except BaseException as exc:
+            adopt_unsent(exc, self.inner, self)  # what it said on an interrupt, as ours
+            raise
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {describe(self.inner)}>"
@@ -346,6 +367,11 @@ class Group(ExecutorWithHooks):
                 raise TypeError(f"{what} got {executor!r}, which is not a callable executor")
         self.executors = executors
         self.what = what
+
+    @property
+    def buffers(self) -> bool:
+        """Whether one of the executors holds intents until ``after_flush``."""
+        return any(buffers(e) for e in self.executors)
 
     @property
     def known_options(self) -> frozenset[str] | None:

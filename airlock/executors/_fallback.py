@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection
 from contextvars import ContextVar
 from typing import Literal
 
@@ -12,6 +12,7 @@ from airlock._intent import Intent
 from airlock.exceptions import BatchDispatchError, DispatchError
 from airlock.executors._base import (
     Group,
+    Unsent,
     batch_failures,
     describe,
     fails_all,
@@ -31,13 +32,14 @@ class _Taken:
     (one that buffers, such as ``batching()``, may later name it in a failed batch), and the
     intents no executor took, which ``after_flush`` reports."""
 
-    __slots__ = ("at", "foreign", "given_up", "in_doubt")
+    __slots__ = ("at", "given_up", "in_doubt", "others", "took")
 
     def __init__(self) -> None:
+        self.took: set[str] = set()  # every intent a call took: an interrupt's note covers them
         self.at: dict[str, tuple[int, Intent]] = {}
         self.given_up: list[tuple[Intent, BaseException]] = []
         self.in_doubt: list[Intent] = []  # of given_up: they may have gone
-        self.foreign: list[BaseException] = []  # what failed batches said of others' intents
+        self.others: list[BaseException] = []  # what failed batches said of others' intents
 
 
 class _Fallback(Group):
@@ -89,22 +91,30 @@ class _Fallback(Group):
     def __call__(self, intent: Intent) -> object:
         # Within a flush, what each executor took is kept until after_flush; outside one (a
         # direct call), nothing is kept: there is no after_flush to report to.
-        taken = holding(self, self._outside, _Taken) if current_flush() else _Taken()
+        flush = current_flush()
+        taken = holding(self, self._outside, _Taken) if flush else _Taken()
         outcome, result, errors = self._hand(intent, 0, taken)
-        if outcome == "taken":
-            return result
-        if outcome == "passed on":
-            raise result  # type: ignore[misc]
-        last = errors[-1][1]
+        error: BaseException | None = None
         if outcome == "in doubt":  # it may have gone: whoever catches this must not resend it
-            raise BatchDispatchError(
+            last = errors[-1][1]
+            error = BatchDispatchError(
                 f"{intent} is in doubt: {last}", in_doubt=[intent], errors=[(intent, last)]
-            ) from last
-        tried = "; ".join(
-            f"{describe(executor)}: {exc!r}"
-            for executor, (_, exc) in zip(self.executors[-len(errors):], errors, strict=True)
-        )
-        raise DispatchError(f"every executor failed for {intent} ({tried})", errors) from last
+            )
+            error.__cause__ = last
+        elif outcome == "failed":
+            tried = "; ".join(
+                f"{describe(executor)}: {exc!r}"
+                for executor, (_, exc) in zip(self.executors[-len(errors):], errors, strict=True)
+            )
+            error = DispatchError(f"every executor failed for {intent} ({tried})", errors)
+            error.__cause__ = errors[-1][1]
+        if not flush:  # no after_flush to tell what batches said of others' intents: now
+            for others in taken.others:
+                error = others if error is None else joined(error, others)
+        if error is not None:
+            raise error
+        taken.took.add(intent.id)
+        return result
 
     def _hand(
         self, intent: Intent, start: int, taken: _Taken, done: set[int] | None = None
@@ -122,14 +132,11 @@ class _Fallback(Group):
             except Exception as exc:
                 errors.append((intent, exc))
                 handed = self._reroute(exc, level, taken, intent, done)
+                others = _rest(exc, handed | {intent.id} | taken.at.keys())
+                if others is not None and not fails_all(others):
+                    taken.others.append(others)  # another path's, on a shared batching
                 if intent.id not in _named(exc) and (handed or _went(intent, exc)):
-                    # A batch went from this call, with this intent: never sent again. What
-                    # the error says of intents not ours (another path's, on a shared
-                    # batching) still goes up.
-                    if hasattr(executor, "after_flush"):
-                        taken.at[intent.id] = (level, intent)
-                    rest = _rest(exc, handed, sent=[intent])
-                    return ("passed on", rest, errors) if rest else ("taken", None, errors)
+                    return "taken", None, errors  # a batch went from this call, with this intent
                 if intent.id in _in_doubt(exc):
                     return "in doubt", None, errors  # it may have gone: never sent again
                 if level + 1 < len(self.executors):
@@ -170,13 +177,11 @@ class _Fallback(Group):
                 taken.in_doubt.append(intent)
                 continue
             try:
-                outcome, result, errors = self._hand(intent, level + 1, taken, done)
+                outcome, _, errors = self._hand(intent, level + 1, taken, done)
             except BaseException:  # an interrupt: what it stopped is given up (failed)
                 taken.given_up += mine[count:]
                 raise
-            if outcome == "passed on":
-                taken.foreign.append(result)  # type: ignore[arg-type]
-            elif outcome != "taken":
+            if outcome != "taken":
                 taken.given_up.append((intent, errors[-1][1] if errors else error))
                 if outcome == "in doubt":
                     taken.in_doubt.append(intent)
@@ -196,6 +201,7 @@ class _Fallback(Group):
         taken = held(self, self._outside)
         first: BaseException | None = None
         called: set[int] = set()
+        stopped: list[tuple[Intent, BaseException]] = []  # ours an interrupted hook held
         for level, executor in enumerate(self.executors):
             method = getattr(executor, hook, None)
             if method is None or id(executor) in called:
@@ -204,6 +210,8 @@ class _Fallback(Group):
             try:
                 method()
             except BaseException as exc:
+                if not isinstance(exc, Exception) and taken is not None:
+                    stopped += _unsent_at(level, executor, exc, taken)
                 # What it names of ours goes on; anything else it says stays an error.
                 try:
                     handed = (
@@ -212,15 +220,17 @@ class _Fallback(Group):
                         else set()
                     )
                 except BaseException as interrupt:  # every hook still runs, then it goes on
-                    first = first or interrupt
+                    first = interrupt if first is None else joined(first, interrupt)
                     continue
                 rest = _rest(exc, handed)
                 if rest is not None:
-                    first = first or rest
+                    first = rest if first is None else joined(first, rest)
         taken = held(self, self._outside, take=True)
         given_up = taken.given_up if taken is not None else []
-        for error in taken.foreign if taken is not None else ():
-            first = error if first is None else joined(first, error)
+        for others in taken.others if taken is not None else ():
+            first = others if first is None else joined(first, others)
+        if first is not None and not isinstance(first, Exception) and taken is not None:
+            _speak_for(first, taken, stopped, self)
         if first is not None and (not given_up or fails_all(first)):
             raise first
         if given_up:
@@ -242,6 +252,46 @@ def _went(intent: Intent, exc: BaseException) -> bool:
     return any(i.id == intent.id for i in getattr(exc, "sent", ()))
 
 
+def _unsent_at(
+    level: int, executor: object, interrupt: BaseException, taken: _Taken
+) -> list[tuple[Intent, BaseException]]:
+    """The intents ``taken`` holds at ``level`` whose send ``interrupt`` may have stopped:
+    all of them, unless the executor's note says which went."""
+    note: Unsent | None = getattr(interrupt, "airlock_unsent", None)
+    if note is not None and note.owner is not executor:
+        note = None
+    named = {i.id: e for i, e in note.errors} if note is not None else {}
+    return [
+        (intent, named.get(intent_id, interrupt))
+        for intent_id, (at, intent) in taken.at.items()
+        if at == level and (note is None or intent_id in named or intent_id not in note.covers)
+    ]
+
+
+def _speak_for(
+    interrupt: BaseException,
+    taken: _Taken,
+    stopped: list[tuple[Intent, BaseException]],
+    owner: object,
+) -> None:
+    """Put on ``interrupt`` what this flush of a ``with_fallback`` knows: every intent it took,
+    and of them those not surely sent (an interrupted hook held them, none took them, or an
+    error or an inner note names them); the engine then fails only those."""
+    note = Unsent()
+    note.owner = owner
+    before: Unsent | None = getattr(interrupt, "airlock_unsent", None)
+    said = [
+        *(before.errors if before is not None else ()),
+        *(pair for error in taken.others if isinstance(error, DispatchError)
+          for pair in error.errors),
+    ]
+    note.errors = [*stopped, *taken.given_up]
+    named = {i.id for i, _ in note.errors}
+    note.errors += [(i, e) for i, e in said if isinstance(i, Intent) and i.id not in named]
+    note.covers = taken.took | {i.id for i, _ in note.errors}
+    interrupt.airlock_unsent = note  # type: ignore[attr-defined]
+
+
 def _named(exc: BaseException) -> dict[str, BaseException]:
     """The intents a ``DispatchError`` names as failed, by id."""
     if not isinstance(exc, DispatchError):
@@ -257,21 +307,15 @@ def _in_doubt(exc: BaseException) -> set[str]:
     return {i.id for i in _in_doubt_of(exc)}
 
 
-def _rest(
-    exc: BaseException, handed: set[str], sent: Sequence[Intent] = ()
-) -> BaseException | None:
-    """``exc`` less the intents ``handed`` on (and saying ``sent`` went): None when it named
-    only those."""
-    if not (handed or sent) or not isinstance(exc, DispatchError):
+def _rest(exc: BaseException, handed: Collection[str]) -> BaseException | None:
+    """``exc`` less the intents ``handed`` on: None when it named only those."""
+    if not handed or not isinstance(exc, DispatchError):
         return exc
     errors = [(i, e) for i, e in exc.errors if i is None or i.id not in handed]
     if not errors:
         return None
     rest = BatchDispatchError(
-        str(exc),
-        sent=sent,
-        in_doubt=[i for i in _in_doubt_of(exc) if i.id not in handed],
-        errors=errors,
+        str(exc), in_doubt=[i for i in _in_doubt_of(exc) if i.id not in handed], errors=errors
     )
     rest.__cause__ = exc
     return rest

@@ -12,6 +12,7 @@ from airlock.executors._base import (
     Hook,
     Wrapper,
     batch_failures,
+    buffers,
     call_hooks,
     describe,
     joined,
@@ -75,6 +76,7 @@ class _Batching(Wrapper):
     and for ``close()``."""
 
     batch_capable = False  # it makes the batches: batching(batching(x)) is not a thing
+    buffers = True  # what it holds goes out in after_flush
 
     def __init__(self, executor: Executor, size: int) -> None:
         super().__init__(executor)
@@ -127,6 +129,7 @@ class _Batching(Wrapper):
                     send_each(self.inner, batch)
                 except Exception as error:
                     went, failed, doubt = batch_failures(error, batch)
+                    kept.went += went  # an interrupt's note in this flush speaks for them
                     later = pending[start + self.size :]
                     not_sent = {i.id for i in getattr(error, "unsent", ())}
                     unsent = [i for i in batch if i.id in not_sent] + later
@@ -199,4 +202,12 @@ def batching(executor: Executor, *, size: int = 100) -> _Batching:
     """
     if size < 1:
         raise ValueError(f"batching needs size >= 1, got {size!r}")
+    if buffers(executor):
+        raise TypeError(
+            f"batching() cannot wrap {describe(executor)}: it already holds intents until "
+            "after_flush (a batching() or a batched executor is inside it), so its batches "
+            "would be counted sent before they go. Put batching() around the executor that "
+            "sends, alone: batching(with_fallback(bulk, spare)) or "
+            "with_fallback(batching(bulk), spare)"
+        )
     return _Batching(executor, size)

@@ -204,6 +204,7 @@ class _Retry(Wrapper):
         todo = intents
         sent: list[Intent] = []
         doubt: list[Intent] = []
+        doubt_errors: dict[str, BaseException] = {}
         attempt = 1
         while True:
             try:
@@ -212,6 +213,7 @@ class _Retry(Wrapper):
                 if not isinstance(exc, self.retry_on):
                     raise
                 went, failed, unsure = batch_failures(exc, todo)
+                doubt_errors.update((i.id, exc) for i in unsure)
                 told = {i.id for i in getattr(exc, "unsent", ())}
                 not_sent = told if went or told else {i.id for i in todo}
                 sent += went
@@ -225,12 +227,19 @@ class _Retry(Wrapper):
                         sent=sent,
                         unsent=[i for i in todo if i.id in not_sent],
                         in_doubt=doubt,
-                        errors=[*failed, *((i, exc) for i in doubt)],
+                        errors=[*failed, *((i, doubt_errors[i.id]) for i in doubt)],
                     ) from exc
                 self._wait(attempt, f"a batch of {len(todo)}", exc)
                 attempt += 1
             else:
                 self._tally(attempt, ok=True)
+                if doubt:  # what an earlier attempt left in doubt is not sent again: say so
+                    raise BatchDispatchError(
+                        f"{self!r}: {len(doubt)} of a batch of {len(intents)} in doubt",
+                        sent=[*sent, *todo],
+                        in_doubt=doubt,
+                        errors=[(i, doubt_errors[i.id]) for i in doubt],
+                    )
                 return
 
     def after_flush(self) -> None:

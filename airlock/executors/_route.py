@@ -9,6 +9,7 @@ from airlock._intent import Intent
 from airlock.exceptions import BatchDispatchError, UsageError
 from airlock.executors._base import (
     batch_failures,
+    buffers,
     call_hooks,
     describe,
     known_options,
@@ -123,6 +124,11 @@ class _Route(ExecutorWithHooks):
     def __call__(self, intent: Intent) -> object:
         executor = self.choose(intent)
         return executor(intent.without_options(*self.strip) if self.strip else intent)
+
+    @property
+    def buffers(self) -> bool:
+        """Whether one of the routes holds intents until ``after_flush``."""
+        return any(buffers(e) for e in self._executors())
 
     def _executors(self) -> list[Executor]:
         return [*self.table.values(), *([self.default] if self.default is not None else [])]

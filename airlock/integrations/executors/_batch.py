@@ -60,6 +60,7 @@ class BatchingExecutor(SupportsAfterFlush):
     """
 
     single_batches = False
+    buffers = True  # what it records goes out in after_flush (batching() refuses to wrap it)
 
     def __init__(self, chunk_size: int = CHUNK_SIZE) -> None:
         self.chunk_size = chunk_size  # messages per Redis transaction

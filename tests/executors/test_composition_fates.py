@@ -1,0 +1,298 @@
+"""Compositions of ``batching`` and the wrappers, found by a fuzzer: each intent gets one true
+fate (``dispatched`` only if a broker took it), nothing in doubt is sent again, no failure or
+interrupt hides another, and ``batching`` around an executor that buffers past its call is
+refused when it is built (SPEC 2.6)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import airlock
+from airlock import _events
+from airlock.exceptions import BatchDispatchError
+from airlock.executors import (
+    batching,
+    broadcast,
+    instrumented,
+    route,
+    with_circuit_breaker,
+    with_fallback,
+    with_rate_limit,
+    with_retry,
+)
+from airlock.integrations.executors._batch import BatchingExecutor
+from tests.executors.helpers import Recorder, noop
+from tests.executors.test_wrapper_batches import Bulk, no_sleep
+
+
+class Broker:
+    """A fake broker that records what it *accepted*. ``plan``: intent name -> its answer per
+    attempt ("ok", "refuse", "doubt": no answer, it may have gone), "ok" past the plan;
+    ``down``: call numbers that fail whole; ``kbi``: the call number raising KeyboardInterrupt.
+    ``bulk=False``: no ``send_batch``, one intent per call."""
+
+    def __init__(
+        self, name: str, plan: dict[str, list[str]] | None = None, down: tuple[int, ...] = (),
+        kbi: int | None = None, bulk: bool = True,
+    ) -> None:
+        self.__name__ = name
+        self.plan, self.down, self.kbi = plan or {}, down, kbi
+        self.calls = 0
+        self.tries: dict[str, int] = {}
+        self.accepted: list[str] = []
+        self.log: list[str] = []  # what each call was handed
+        if bulk:
+            self.send_batch = self._send_batch
+
+    def _start(self, what: str) -> None:
+        call, self.calls = self.calls, self.calls + 1
+        self.log.append(what)
+        if call == self.kbi:
+            raise KeyboardInterrupt(self.__name__)
+        if call in self.down:
+            raise ConnectionError(f"{self.__name__} down")
+
+    def _answer(self, intent: airlock.Intent) -> str:
+        n = self.tries[intent.name] = self.tries.get(intent.name, 0) + 1
+        plan = self.plan.get(intent.name, [])
+        answer = plan[n - 1] if n <= len(plan) else "ok"
+        if answer == "ok":
+            self.accepted.append(intent.name)
+        return answer
+
+    def __call__(self, intent: airlock.Intent) -> None:
+        self._start(intent.name)
+        answer = self._answer(intent)
+        if answer == "refuse":
+            raise ConnectionError(f"{self.__name__} refused {intent.name}")
+        if answer == "doubt":
+            raise BatchDispatchError("no answer", in_doubt=[intent],
+                                     errors=[(intent, ConnectionError("no answer"))])
+
+    def _send_batch(self, intents: list[airlock.Intent]) -> None:
+        self._start(",".join(i.name for i in intents))
+        answers = [(i, self._answer(i)) for i in intents]
+        if any(a != "ok" for _, a in answers):
+            error = ConnectionError("partial")
+            raise BatchDispatchError(
+                "partial", sent=[i for i, a in answers if a == "ok"],
+                unsent=[i for i, a in answers if a == "refuse"],
+                in_doubt=[i for i, a in answers if a == "doubt"],
+                errors=[(i, error) for i, a in answers if a != "ok"])
+
+
+def flush(executor: Any, names: list[str], fates: dict[str, list[str]]) -> None:
+    """Enqueue ``names`` on ``executor`` in one scope; each intent's fate events go in ``fates``
+    (a list each, so a second fate shows). What the flush raises propagates."""
+
+    def listen(event: str, intent: airlock.Intent, scope: object, detail: object) -> None:
+        if event in ("dispatched", "failed"):
+            fates.setdefault(intent.name, []).append(event)
+
+    unsubscribe = _events.subscribe(listen)
+    try:
+        with airlock.scope(executor=executor):
+            for name in names:
+                airlock.enqueue(noop, _name=name)
+    finally:
+        unsubscribe()
+
+
+class Publisher(BatchingExecutor):
+    """A batched executor (as the Celery, dramatiq and huey ones): it records in its call and
+    publishes in ``after_flush``."""
+
+    def batch_groups(self, intents: list[airlock.Intent]) -> list[Any]:
+        return ["all"] * len(intents)
+
+    def publish_batch(self, group: Any, intents: list[airlock.Intent]) -> None:
+        pass
+
+    def send_one(self, intent: airlock.Intent) -> None:
+        pass
+
+
+def _bulk() -> Bulk:
+    return Bulk()
+
+
+def _to_itself() -> Any:
+    bulk = _bulk()
+    return with_fallback(batching(bulk, size=2), bulk)
+
+
+def _shared_by_two_routes() -> Any:
+    shared = batching(_bulk(), size=2)
+    return route({"a": shared, "b": shared}, by=lambda i: "a")
+
+
+BUFFERING_INSIDE: dict[str, Callable[[], Any]] = {
+    # the inner batching only buffered t0, the fallback counted it sent; its later
+    # refusal was dropped and t0 was reported dispatched, never sent.
+    "fallback over a batching": lambda: with_fallback(batching(_bulk(), size=2), Recorder()),
+    # t1 went and t0 was in doubt, but the error was re-wrapped as "t1 failed": t1 was
+    # sent twice and t0 reported dispatched.
+    "fallback over a batching of the same broker": _to_itself,
+    # one batching on two paths: t0 (refused) dispatched, t1 (taken) failed.
+    "route to a shared batching": _shared_by_two_routes,
+    "a batching": lambda: batching(_bulk()),
+    "a batched executor": lambda: Publisher(),
+    "retry over a batching": lambda: with_retry(batching(_bulk()), sleep=no_sleep),
+    "retry over a batched executor": lambda: with_retry(Publisher(), sleep=no_sleep),
+    "a batching as the fallback": lambda: with_fallback(_bulk(), batching(_bulk())),
+    "route default a batching": lambda: route({}, default=batching(_bulk())),
+    "broadcast to a batching": lambda: broadcast(_bulk(), batching(_bulk())),
+    "instrumented batching": lambda: instrumented(batching(_bulk())),
+    "circuit breaker over a batching": lambda: with_circuit_breaker(batching(_bulk())),
+    "rate limit over a batching": lambda: with_rate_limit(batching(_bulk()), per_second=1e6),
+    "deep inside": lambda: with_retry(with_fallback(_bulk(), route({"x": instrumented(
+        Publisher())}, default=_bulk())), sleep=no_sleep),
+}
+
+
+@pytest.mark.parametrize("make", BUFFERING_INSIDE.values(), ids=BUFFERING_INSIDE)
+def test_batching_around_what_buffers_past_its_call_is_refused_when_built(make: Any) -> None:
+    # Before, these were built and lost fates: the outer batching took a buffered intent for
+    # one sent, and read the inner batch's errors against the wrong intents.
+    inner = make()
+    with pytest.raises(TypeError, match="batching"):
+        batching(inner, size=1)
+
+
+ALLOWED: dict[str, Callable[[Bulk, Recorder], Any]] = {
+    "batching(with_retry(bulk))": lambda b, s: batching(with_retry(b, sleep=no_sleep), size=2),
+    "batching(with_fallback(bulk, spare))": lambda b, s: batching(with_fallback(b, s), size=2),
+    "batching(route(bulk))": lambda b, s: batching(route({"a": b}, by=lambda i: "a"), size=2),
+    "with_retry(batching(bulk))": lambda b, s: with_retry(batching(b, size=2), sleep=no_sleep),
+    "with_fallback(batching(bulk), spare)": lambda b, s: with_fallback(batching(b, size=2), s),
+}
+
+
+@pytest.mark.parametrize("make", ALLOWED.values(), ids=ALLOWED)
+def test_batching_outermost_over_plain_wrappers_still_builds_and_sends_whole_batches(
+    make: Any,
+) -> None:
+    bulk, spare = Bulk(), Recorder("spare")
+    fates: dict[str, list[str]] = {}
+    flush(make(bulk, spare), ["t0", "t1", "t2"], fates)
+    assert bulk.batches == [["t0", "t1"], ["t2"]] and bulk.singles == []
+    assert spare.received == []
+    assert fates == {name: ["dispatched"] for name in ["t0", "t1", "t2"]}
+
+
+def test_what_a_single_executor_leaves_in_doubt_never_reaches_the_fallback() -> None:
+    # send_each re-wrapped the in-doubt answer as a plain failure, so with_fallback
+    # sent t0 again to the spare and reported it dispatched.
+    single, spare = Broker("single", {"t0": ["doubt"]}, bulk=False), Broker("spare")
+    fates: dict[str, list[str]] = {}
+    with pytest.raises(airlock.DispatchError):
+        flush(batching(with_fallback(single, spare), size=1), ["t0"], fates)
+    assert single.accepted == [] and spare.log == [] and spare.accepted == []
+    assert fates == {"t0": ["failed"]}
+
+
+def test_a_retry_that_resends_the_refused_still_fails_what_was_in_doubt() -> None:
+    # the retry resent [t1], which went, and returned as if the whole batch had: t2
+    # (no answer) was reported dispatched.
+    bulk = Broker("b", {"t1": ["refuse"], "t2": ["doubt"]})
+    fates: dict[str, list[str]] = {}
+    with pytest.raises(airlock.DispatchError):
+        flush(batching(with_retry(bulk, attempts=2, sleep=no_sleep), size=2), ["t1", "t2"], fates)
+    assert bulk.log == ["t1,t2", "t1"] and bulk.accepted == ["t1"]  # t2 never resent
+    assert fates == {"t1": ["dispatched"], "t2": ["failed"]}
+
+
+@pytest.mark.parametrize(
+    ("broker", "names", "raised"),
+    [
+        # both partial batches fail in after_flush; route kept only the first error,
+        # and t1 (refused) was reported dispatched.
+        (lambda: Broker("b", {"t1": ["refuse"]}, down=(0,), bulk=False), ["t0", "t1"],
+         airlock.DispatchError),
+        # the first fails, the second is interrupted; the interrupt was swallowed by
+        # the first error and t2 (never sent) was reported dispatched.
+        (lambda: Broker("b", {"t0": ["refuse"]}, kbi=1, bulk=False), ["t0", "t2"],
+         KeyboardInterrupt),
+    ],
+    ids=["both-fail", "second-interrupted"],
+)
+def test_a_route_reports_what_each_of_its_batchings_failed(
+    broker: Any, names: list[str], raised: type[BaseException]
+) -> None:
+    b = broker()
+    paths = dict(zip(names, "ab"))
+    executor = route({"a": batching(b, size=2), "b": batching(b, size=2)},
+                     by=lambda i: paths[i.name])
+    fates: dict[str, list[str]] = {}
+    with pytest.raises(raised):
+        flush(executor, names, fates)
+    assert b.log == names and b.accepted == []
+    assert fates == {name: ["failed"] for name in names}
+
+
+def test_an_interrupt_in_a_fallbacks_after_flush_is_not_swallowed_by_an_earlier_error() -> None:
+    # t2 is given up on (an error); sending t3 in after_flush is interrupted. The
+    # interrupt was swallowed for the earlier error and t3 reported dispatched, never sent.
+    # t0 and t1 went in [t0,t1,t2], which refused only t2: dispatched.
+    b = Broker("b", {"t2": ["refuse", "refuse"], "t3": ["refuse"]}, kbi=2)
+    shared = batching(b, size=3)
+    executor = with_fallback(with_retry(shared, attempts=1, sleep=no_sleep), shared)
+    fates: dict[str, list[str]] = {}
+    with pytest.raises(KeyboardInterrupt):
+        flush(executor, ["t0", "t1", "t2", "t3"], fates)
+    assert b.accepted == ["t0", "t1"]
+    assert fates == {"t0": ["dispatched"], "t1": ["dispatched"], "t2": ["failed"],
+                     "t3": ["failed"]}
+
+
+@pytest.mark.parametrize(
+    ("refused", "accepted", "spare_accepted"),
+    [
+        # the broker refuses both; t1 goes to the spare, but t0's refusal (another
+        # path's intent) was dropped: t0 was reported dispatched, never sent.
+        (["t0", "t1"], [], ["t1"]),
+        # t0 refused, t1 taken: t1 must not be sent again to the spare.
+        (["t0"], ["t1"], []),
+    ],
+    ids=["both-refused", "other-refused"],
+)
+def test_a_shared_batch_fails_the_other_paths_intent_and_sends_the_fallback_paths_once(
+    refused: list[str], accepted: list[str], spare_accepted: list[str]
+) -> None:
+    b = Broker("b", {name: ["refuse"] for name in refused})
+    spare = Broker("spare")
+    shared = batching(b, size=2)
+    executor = route({"a": shared, "b": with_fallback(shared, spare)},
+                     by=lambda i: {"t0": "a", "t1": "b"}[i.name])
+    fates: dict[str, list[str]] = {}
+    with pytest.raises(airlock.DispatchError):
+        flush(executor, ["t0", "t1"], fates)
+    assert b.accepted == accepted and spare.accepted == spare_accepted
+    assert (b.accepted + spare.accepted).count("t1") == 1
+    assert fates == {"t0": ["failed"], "t1": ["dispatched"]}
+
+
+@pytest.mark.parametrize(
+    ("make", "broker"),
+    [
+        (lambda b: with_retry(batching(b, size=2), attempts=1, sleep=no_sleep),
+         lambda: Broker("b", kbi=1)),  # [t0,t1] accepted, [t2] interrupted
+        (lambda b: with_fallback(batching(b, size=2), b),
+         lambda: Broker("b", kbi=2, bulk=False)),  # t0, t1 accepted, t2 interrupted
+    ],
+    ids=["with_retry", "with_fallback"],
+)
+def test_an_interrupt_in_a_wrappers_after_flush_keeps_what_went_before_it(
+    make: Any, broker: Any
+) -> None:
+    # the inner batching's note of what went was trusted only from the executor the
+    # engine called (the wrapper): t0 and t1, accepted, were reported failed.
+    b = broker()
+    fates: dict[str, list[str]] = {}
+    with pytest.raises(KeyboardInterrupt):
+        flush(make(b), ["t0", "t1", "t2"], fates)
+    assert b.accepted == ["t0", "t1"]
+    assert fates == {"t0": ["dispatched"], "t1": ["dispatched"], "t2": ["failed"]}
