@@ -222,7 +222,7 @@ def _send_each(
             fates[id(intent)] = (FAILED, exc)
             if named_errors(exc, executor) is not None:  # a batch went from this call
                 _settle_reported(entry[1], exc, executor, fates)
-                if _went(intent, exc):  # it failed others of that batch, not this one
+                if _went(intent, exc, executor):  # it failed others of the batch, not this one
                     fates[id(intent)] = (DISPATCHED, executor)
             _collect_named(exc, named)
             if not isinstance(exc, Exception):
@@ -290,11 +290,15 @@ def _settle_reported(
         waiting.remove(intent)
 
 
-def _went(intent: Intent, exc: BaseException) -> bool:
-    """Whether ``exc`` (a failed batch) says ``intent`` went: in its ``sent``, not named."""
-    if not any(i.id == intent.id for i in getattr(exc, "sent", ())):
+def _went(intent: Intent, exc: BaseException, executor: object) -> bool:
+    """Whether a failed batch says ``intent`` went: in its error's ``sent``, or covered by the
+    executor's note on an interrupt; and not named failed."""
+    note = _unsent(exc, executor)
+    known = note.covers if note is not None else {i.id for i in getattr(exc, "sent", ())}
+    if intent.id not in known:
         return False
-    return not any(i is not None and i.id == intent.id for i, _ in named_errors(exc) or ())
+    named = named_errors(exc, executor) or ()
+    return not any(i is not None and i.id == intent.id for i, _ in named)
 
 
 def named_errors(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection
 from contextvars import ContextVar
-from typing import Literal
+from typing import Any, Literal
 
 from airlock._dispatch import current_flush, held, holding
 from airlock._intent import Intent
@@ -14,9 +14,11 @@ from airlock.executors._base import (
     Group,
     Unsent,
     batch_failures,
+    buffers,
     describe,
     fails_all,
     joined,
+    name_unsent,
     only_known,
     send_each,
 )
@@ -63,7 +65,10 @@ class _Fallback(Group):
         for executor in self.executors:
             try:
                 send_each(executor, [only_known(executor, i) for i in todo])
-            except Exception as exc:
+            except BaseException as exc:
+                if not isinstance(exc, Exception):  # an interrupt: what went before it went
+                    name_unsent(exc, sent, intents)
+                    raise
                 last = exc
                 went, failed, unsure = batch_failures(exc, todo)
                 sent += went
@@ -321,6 +326,39 @@ def _rest(exc: BaseException, handed: Collection[str]) -> BaseException | None:
     return rest
 
 
+def _holders(executor: Any) -> dict[int, Any]:
+    """The executors inside ``executor`` (itself included) that hold intents until
+    ``after_flush``, by id: a ``batching()``, a batched executor."""
+    if not buffers(executor):
+        return {}
+    found = {id(executor): executor} if getattr(type(executor), "buffers", None) is True else {}
+    inner = getattr(executor, "inner", None)
+    parts = [inner] if inner is not None else [
+        *getattr(executor, "executors", ()),
+        *getattr(executor, "table", {}).values(),
+        getattr(executor, "default", None),
+    ]
+    for part in parts:
+        if part is not None:
+            found.update(_holders(part))
+    return found
+
+
+def _check_levels(executors: tuple[Executor, ...]) -> None:
+    """Refuse one executor that buffers at two levels: a batch it failed would go back to it,
+    and what it holds for one level cannot be told from what it holds for the other."""
+    seen: dict[int, int] = {}
+    for level, executor in enumerate(executors):
+        for key, holder in _holders(executor).items():
+            if seen.setdefault(key, level) != level:
+                raise TypeError(
+                    f"with_fallback: {describe(holder)} holds intents until after_flush and is "
+                    f"at levels {seen[key] + 1} and {level + 1}: what one of its batches failed "
+                    "would go back to it. Fall back to another executor; with_retry(...) "
+                    "retries the same one"
+                )
+
+
 def with_fallback(primary: Executor, *fallbacks: Executor) -> _Fallback:
     """Try ``primary``, then each fallback in order, until one returns without an error.
 
@@ -328,4 +366,6 @@ def with_fallback(primary: Executor, *fallbacks: Executor) -> _Fallback:
     chained from the last error. A failure that leads to a fallback is logged as a warning.
     ``prepare`` runs through every executor, so arguments one of them cannot send fail at enqueue.
     """
-    return _Fallback((primary, *fallbacks), "with_fallback")
+    executors = (primary, *fallbacks)
+    _check_levels(executors)
+    return _Fallback(executors, "with_fallback")

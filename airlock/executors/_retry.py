@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from airlock._intent import Intent
 from airlock.exceptions import BatchDispatchError, DispatchError
-from airlock.executors._base import Wrapper, batch_failures, describe, joined
+from airlock.executors._base import Wrapper, batch_failures, describe, joined, name_unsent
 from airlock.typing import Executor
 
 __all__ = ["RetryStatistics", "exponential_backoff", "with_retry"]
@@ -211,6 +211,8 @@ class _Retry(Wrapper):
                 self.inner.send_batch(todo)  # type: ignore[attr-defined]
             except BaseException as exc:
                 if not isinstance(exc, self.retry_on):
+                    if not isinstance(exc, Exception):  # an interrupt: what went before it went
+                        name_unsent(exc, sent, intents)
                     raise
                 went, failed, unsure = batch_failures(exc, todo)
                 doubt_errors.update((i.id, exc) for i in unsure)

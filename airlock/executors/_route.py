@@ -13,6 +13,7 @@ from airlock.executors._base import (
     call_hooks,
     describe,
     known_options,
+    name_unsent,
     prepare_with,
     send_each,
 )
@@ -65,7 +66,10 @@ class _Route(ExecutorWithHooks):
         for executor, originals, stripped in parts.values():
             try:
                 send_each(executor, stripped)
-            except Exception as exc:
+            except BaseException as exc:
+                if not isinstance(exc, Exception):  # an interrupt: the parts before it went
+                    name_unsent(exc, sent, intents)
+                    raise
                 went, failed, unsure = batch_failures(exc, originals)
                 sent += went
                 doubt += unsure
@@ -79,6 +83,7 @@ class _Route(ExecutorWithHooks):
                 in_doubt=doubt,
                 errors=errors,
             ) from errors[0][1]
+
     def _key(self, intent: Intent) -> Hashable:
         if callable(self.by):
             return self.by(intent)

@@ -238,12 +238,12 @@ def test_an_interrupt_in_a_fallbacks_after_flush_is_not_swallowed_by_an_earlier_
     # interrupt was swallowed for the earlier error and t3 reported dispatched, never sent.
     # t0 and t1 went in [t0,t1,t2], which refused only t2: dispatched.
     b = Broker("b", {"t2": ["refuse", "refuse"], "t3": ["refuse"]}, kbi=2)
-    shared = batching(b, size=3)
-    executor = with_fallback(with_retry(shared, attempts=1, sleep=no_sleep), shared)
+    executor = with_fallback(with_retry(batching(b, size=3), attempts=1, sleep=no_sleep),
+                             batching(b, size=3))
     fates: dict[str, list[str]] = {}
     with pytest.raises(KeyboardInterrupt):
         flush(executor, ["t0", "t1", "t2", "t3"], fates)
-    assert b.accepted == ["t0", "t1"]
+    assert b.accepted == ["t0", "t1"] and b.log == ["t0,t1,t2", "t3", "t2,t3"]
     assert fates == {"t0": ["dispatched"], "t1": ["dispatched"], "t2": ["failed"],
                      "t3": ["failed"]}
 
@@ -296,3 +296,38 @@ def test_an_interrupt_in_a_wrappers_after_flush_keeps_what_went_before_it(
         flush(make(b), ["t0", "t1", "t2"], fates)
     assert b.accepted == ["t0", "t1"]
     assert fates == {"t0": ["dispatched"], "t1": ["dispatched"], "t2": ["failed"]}
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda b, single: with_retry(b, attempts=2, sleep=no_sleep),  # the retry of [t1]
+        lambda b, single: with_fallback(b, single),  # t1 handed to the fallback
+    ],
+    ids=["with_retry", "with_fallback"],
+)
+def test_an_interrupt_while_a_batch_is_retried_or_falls_back_keeps_what_went(make: Any) -> None:
+    # [t0,t1,t2] goes but for t1; handing t1 on is interrupted. Before, the interrupt said
+    # nothing of the batch, and t0 and t2, accepted, were reported failed with it.
+    b = Broker("b", {"t1": ["refuse"]}, kbi=1)
+    single = Broker("single", kbi=0, bulk=False)
+    fates: dict[str, list[str]] = {}
+    with pytest.raises(KeyboardInterrupt):
+        flush(batching(make(b, single), size=3), ["t0", "t1", "t2", "t3"], fates)
+    assert b.accepted == ["t0", "t2"] and single.accepted == []
+    assert fates == {"t0": ["dispatched"], "t1": ["failed"], "t2": ["dispatched"],
+                     "t3": ["failed"]}
+
+
+def test_an_interrupt_in_one_part_of_a_routed_batch_keeps_the_parts_before_it() -> None:
+    # route splits [t0,t1,t2] into a: [t0,t2] and b: [t1]; b is interrupted. Before, t0 and t2,
+    # accepted, were reported failed with it.
+    a, b = Broker("a"), Broker("b", kbi=0)
+    paths = {"t0": "a", "t1": "b", "t2": "a", "t3": "a"}
+    executor = batching(route({"a": a, "b": b}, by=lambda i: paths[i.name]), size=3)
+    fates: dict[str, list[str]] = {}
+    with pytest.raises(KeyboardInterrupt):
+        flush(executor, ["t0", "t1", "t2", "t3"], fates)
+    assert a.accepted == ["t0", "t2"] and b.accepted == []
+    assert fates == {"t0": ["dispatched"], "t1": ["failed"], "t2": ["dispatched"],
+                     "t3": ["failed"]}

@@ -10,7 +10,7 @@ import pytest
 import airlock
 import airlock.testing
 from airlock.exceptions import BatchDispatchError
-from airlock.executors import batching, route, with_fallback, with_retry
+from airlock.executors import batching, instrumented, route, with_fallback, with_retry
 from tests.executors.helpers import Recorder, noop, run_threads
 from tests.executors.test_wrapper_batches import NAMES, Bulk, flush_seven, no_sleep
 
@@ -205,11 +205,16 @@ def test_an_interrupt_while_a_failed_batch_goes_to_the_fallback_fails_what_it_st
     assert seen == dict.fromkeys(["t0", "t1", "t2", "t3"], "failed")
 
 
-def test_the_same_buffering_executor_twice_never_holds_an_intent_past_its_send() -> None:
-    down = Bulk("down", fail=1)
-    shared = batching(down, size=10)
-    assert run(with_fallback(shared, shared), 1) == {"t0": "failed"}
-    assert down.delivered == []
+def test_the_same_buffering_executor_at_two_levels_is_refused_when_built() -> None:
+    # A batch it failed went back to it, and what it held for one level was taken for the
+    # other's: an intent it refused twice was reported dispatched.
+    shared = batching(Bulk("down"), size=10)
+    for make in (lambda: with_fallback(shared, shared),
+                 lambda: with_fallback(with_retry(shared, sleep=no_sleep), Recorder(), shared),
+                 lambda: with_fallback(route({}, default=shared), instrumented(shared))):
+        with pytest.raises(TypeError, match="is at levels"):
+            make()
+    with_fallback(shared, batching(Bulk("spare"), size=10))  # another one: fine
 
 
 class LosesItsBuffer:

@@ -216,7 +216,7 @@ WRAPPERS: dict[str, Callable[[Any], Any]] = {
     ),
     "route": lambda executor: route({}, default=executor),
     "route by option": lambda executor: route({"fast": executor}, by="lane", default=executor),
-    "with_fallback": lambda executor: with_fallback(executor, executor),
+    "with_fallback": lambda executor: with_fallback(executor, logging_executor(like=executor)),
     "broadcast": lambda executor: broadcast(executor),
     "logging_executor(like=...)": lambda executor: logging_executor(like=executor),
 }
