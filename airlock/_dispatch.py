@@ -10,7 +10,9 @@ every intent has its fate.
 
 A fate is reported through the ``Sink`` the caller passes, exactly once per intent:
 ``dispatched`` when the executor returned (for an executor with ``after_flush()``, when that
-returned too: a batch is only sent there), ``failed`` with the error otherwise.
+returned too: a batch is only sent there), or when the error it raised says the intent went
+(a batch sent from its call failed others: the error's ``sent``, or the executor's note on an
+interrupt); ``failed`` with the error otherwise.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ __all__ = [
     "named_errors",
     "resolve",
     "send",
+    "went_with",
 ]
 
 logger = logging.getLogger("airlock")
@@ -222,7 +225,7 @@ def _send_each(
             fates[id(intent)] = (FAILED, exc)
             if named_errors(exc, executor) is not None:  # a batch went from this call
                 _settle_reported(entry[1], exc, executor, fates)
-                if _went(intent, exc, executor):  # it failed others of the batch, not this one
+                if went_with(intent, exc, executor):  # it failed others of the batch, not this one
                     fates[id(intent)] = (DISPATCHED, executor)
             _collect_named(exc, named)
             if not isinstance(exc, Exception):
@@ -290,7 +293,7 @@ def _settle_reported(
         waiting.remove(intent)
 
 
-def _went(intent: Intent, exc: BaseException, executor: object) -> bool:
+def went_with(intent: Intent, exc: BaseException, executor: object) -> bool:
     """Whether a failed batch says ``intent`` went: in its error's ``sent``, or covered by the
     executor's note on an interrupt; and not named failed."""
     note = _unsent(exc, executor)

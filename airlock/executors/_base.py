@@ -31,6 +31,7 @@ __all__ = [
     "guarded",
     "known_options",
     "name_unsent",
+    "named_by",
     "naming_unsent",
     "only_known",
     "prepare_with",
@@ -88,6 +89,10 @@ def batch_failures(
     return sent, failed, [i for i in batch if i.id in doubt]
 
 
+#: The owner of an ``Unsent`` note no executor may vouch with: it still names what failed.
+NOBODY: Any = object()
+
+
 class Unsent:
     """What a batch publisher says on an interrupt (``KeyboardInterrupt``, ``SystemExit``) it
     lets through, as its ``airlock_unsent`` attribute: the intents it had not surely sent
@@ -120,8 +125,11 @@ def name_unsent(
     ids = {i.id for i in intents}
     if note is None or note.owner is not None or not ids <= note.covers:
         gone = {i.id for i in sent}
+        before = note.errors if note is not None else []
         note = Unsent()
         note.errors = [(i, interrupt) for i in intents if i.id not in gone]
+        named = {i.id for i, _ in note.errors}
+        note.errors += [(i, e) for i, e in before if i.id not in named]  # what it named stays
     note.errors += [(i, interrupt) for i in later]
     note.covers |= ids | {i.id for i in later} | {i.id for i in went}
     note.owner = owner
@@ -246,7 +254,8 @@ def unique(executors: Iterable[Any]) -> list[Any]:
 
 
 def call_hooks(executors: Iterable[Any], hook: Hook) -> None:
-    """Call ``hook()`` on each executor that has it; every one is called, the first error raised.
+    """Call ``hook()`` on each executor that has it; every one is called, and what they raise
+    is raised as one error (``joined``).
 
     One inner executor failing to send its batch must not stop the others from sending theirs;
     what each says is kept (``joined``: an interrupt wins).
@@ -265,18 +274,22 @@ def call_hooks(executors: Iterable[Any], hook: Hook) -> None:
 
 
 def joined(first: BaseException, second: BaseException) -> BaseException:
-    """One error for two raised by one step. An interrupt wins (what the other names as failed
-    joins its note; an error that fails everything drops the note, so the whole batch fails);
-    an error that names no intent (it failed everything) wins next; else one
-    ``BatchDispatchError`` names what either names."""
+    """One error for two raised by one step. An interrupt wins, and what the other names as
+    failed joins its note (made if it has none); when the other fails everything, the note
+    no longer says what went (no executor may vouch with it). Else an error that names no
+    intent (it failed everything) wins; else one ``BatchDispatchError`` names what either
+    names."""
     for error, other in ((first, second), (second, first)):
         if not isinstance(error, Exception):
-            note = getattr(error, "airlock_unsent", None)
-            if note is not None and isinstance(other, Exception):
+            if isinstance(other, Exception):
+                note: Unsent | None = getattr(error, "airlock_unsent", None)
+                if note is None:
+                    note = error.airlock_unsent = Unsent()  # type: ignore[attr-defined]
+                    note.owner = NOBODY
+                if isinstance(other, DispatchError):
+                    note.errors += [(i, e) for i, e in other.errors if i is not None]
                 if fails_all(other):
-                    del error.airlock_unsent  # type: ignore[attr-defined]
-                else:
-                    note.errors += [(i, e) for i, e in other.errors if i is not None]  # type: ignore[attr-defined]
+                    note.owner, note.covers = NOBODY, set()
             return error
     for error in (first, second):
         if fails_all(error):
@@ -289,6 +302,13 @@ def joined(first: BaseException, second: BaseException) -> BaseException:
         in_doubt=[i for e in (first, second) for i in getattr(e, "in_doubt", ())],
         errors=[*first.errors, *second.errors],
     )
+
+
+def named_by(exc: BaseException) -> dict[str, BaseException]:
+    """The intents a ``DispatchError`` names as failed, by id (none for any other error)."""
+    if not isinstance(exc, DispatchError):
+        return {}
+    return {i.id: e for i, e in exc.errors if i is not None}
 
 
 def fails_all(error: BaseException) -> bool:

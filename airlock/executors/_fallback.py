@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection
 from contextvars import ContextVar
 from typing import Any, Literal
 
-from airlock._dispatch import current_flush, held, holding
+from airlock._dispatch import current_flush, held, holding, went_with
 from airlock._intent import Intent
 from airlock.exceptions import BatchDispatchError, DispatchError
 from airlock.executors._base import (
@@ -19,6 +19,7 @@ from airlock.executors._base import (
     fails_all,
     joined,
     name_unsent,
+    named_by,
     only_known,
     send_each,
 )
@@ -72,7 +73,7 @@ class _Fallback(Group):
                 last = exc
                 went, failed, unsure = batch_failures(exc, todo)
                 sent += went
-                doubt += [(i, _named(exc).get(i.id, exc)) for i in unsure]
+                doubt += [(i, named_by(exc).get(i.id, exc)) for i in unsure]
                 todo = [i for i, _ in failed]
                 if todo:
                     logger.warning(
@@ -140,7 +141,7 @@ class _Fallback(Group):
                 others = _rest(exc, handed | {intent.id} | taken.at.keys())
                 if others is not None and not fails_all(others):
                     taken.others.append(others)  # another path's, on a shared batching
-                if intent.id not in _named(exc) and (handed or _went(intent, exc)):
+                if intent.id not in named_by(exc) and (handed or went_with(intent, exc, executor)):
                     return "taken", None, errors  # a batch went from this call, with this intent
                 if intent.id in _in_doubt(exc):
                     return "in doubt", None, errors  # it may have gone: never sent again
@@ -170,7 +171,7 @@ class _Fallback(Group):
         after it, or, in doubt or refused by all, to ``taken.given_up``. Returns their ids."""
         doubt = _in_doubt(exc)
         mine: list[tuple[Intent, BaseException]] = []
-        for intent_id, error in _named(exc).items():
+        for intent_id, error in named_by(exc).items():
             held_at = taken.at.get(intent_id)
             if held_at is None or held_at[0] != level or (calling and intent_id == calling.id):
                 continue  # not ours: this call's own, or another flush's (a nested one)
@@ -215,7 +216,7 @@ class _Fallback(Group):
             try:
                 method()
             except BaseException as exc:
-                if not isinstance(exc, Exception) and taken is not None:
+                if taken is not None:
                     stopped += _unsent_at(level, executor, exc, taken)
                 # What it names of ours goes on; anything else it says stays an error.
                 try:
@@ -226,6 +227,7 @@ class _Fallback(Group):
                     )
                 except BaseException as interrupt:  # every hook still runs, then it goes on
                     first = interrupt if first is None else joined(first, interrupt)
+                    first = joined(first, exc)  # what the batch said of others still stands
                     continue
                 rest = _rest(exc, handed)
                 if rest is not None:
@@ -252,22 +254,22 @@ class _Fallback(Group):
         return f"<with_fallback {' -> '.join(describe(e) for e in self.executors)}>"
 
 
-def _went(intent: Intent, exc: BaseException) -> bool:
-    """Whether a failed batch's error says ``intent`` went (its ``sent``)."""
-    return any(i.id == intent.id for i in getattr(exc, "sent", ()))
-
-
 def _unsent_at(
-    level: int, executor: object, interrupt: BaseException, taken: _Taken
+    level: int, executor: object, error: BaseException, taken: _Taken
 ) -> list[tuple[Intent, BaseException]]:
-    """The intents ``taken`` holds at ``level`` whose send ``interrupt`` may have stopped:
-    all of them, unless the executor's note says which went."""
-    note: Unsent | None = getattr(interrupt, "airlock_unsent", None)
-    if note is not None and note.owner is not executor:
+    """The intents ``taken`` holds at ``level`` that the hook's ``error`` leaves unsent (none
+    when it names the failed ones: those go on): all of them for an error that fails
+    everything, or an interrupt, unless the executor's note on it says which went."""
+    note: Unsent | None = getattr(error, "airlock_unsent", None)
+    if isinstance(error, Exception):
+        if not fails_all(error):
+            return []
+        note = None
+    elif note is not None and note.owner is not executor:
         note = None
     named = {i.id: e for i, e in note.errors} if note is not None else {}
     return [
-        (intent, named.get(intent_id, interrupt))
+        (intent, named.get(intent_id, error))
         for intent_id, (at, intent) in taken.at.items()
         if at == level and (note is None or intent_id in named or intent_id not in note.covers)
     ]
@@ -297,13 +299,6 @@ def _speak_for(
     interrupt.airlock_unsent = note  # type: ignore[attr-defined]
 
 
-def _named(exc: BaseException) -> dict[str, BaseException]:
-    """The intents a ``DispatchError`` names as failed, by id."""
-    if not isinstance(exc, DispatchError):
-        return {}
-    return {i.id: e for i, e in exc.errors if i is not None}
-
-
 def _in_doubt_of(exc: BaseException | None) -> list[Intent]:
     return list(exc.in_doubt) if isinstance(exc, BatchDispatchError) else []
 
@@ -331,7 +326,8 @@ def _holders(executor: Any) -> dict[int, Any]:
     ``after_flush``, by id: a ``batching()``, a batched executor."""
     if not buffers(executor):
         return {}
-    found = {id(executor): executor} if getattr(type(executor), "buffers", None) is True else {}
+    derived = isinstance(getattr(type(executor), "buffers", None), property)  # a wrapper's
+    found = {} if derived else {id(executor): executor}
     inner = getattr(executor, "inner", None)
     parts = [inner] if inner is not None else [
         *getattr(executor, "executors", ()),
@@ -365,6 +361,8 @@ def with_fallback(primary: Executor, *fallbacks: Executor) -> _Fallback:
     When all fail: ``airlock.DispatchError`` whose ``errors`` holds every ``(intent, error)``,
     chained from the last error. A failure that leads to a fallback is logged as a warning.
     ``prepare`` runs through every executor, so arguments one of them cannot send fail at enqueue.
+    One executor that holds intents until ``after_flush`` (a ``batching()``) at two levels:
+    ``TypeError``.
     """
     executors = (primary, *fallbacks)
     _check_levels(executors)

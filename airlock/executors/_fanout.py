@@ -6,7 +6,7 @@ import threading
 
 from airlock._dispatch import current_flush
 from airlock._intent import Intent
-from airlock.exceptions import BatchDispatchError, DispatchError
+from airlock.exceptions import BatchDispatchError
 from airlock.executors._base import (
     Group,
     Hook,
@@ -15,6 +15,7 @@ from airlock.executors._base import (
     buffers,
     call_hooks,
     describe,
+    fails_all,
     joined,
     name_unsent,
     only_known,
@@ -33,13 +34,18 @@ class _Broadcast(Group):
             try:
                 executor(only_known(executor, intent))
             except Exception as exc:
-                errors.append((intent, exc))
                 failed.append(f"{describe(executor)}: {exc!r}")
+                if fails_all(exc):
+                    errors.append((intent, exc))
+                else:  # a batch went from this call (a batching): what it names failed
+                    errors += exc.errors  # type: ignore[attr-defined]
         if errors:
-            raise DispatchError(
-                f"broadcast of {intent}: {len(errors)} of {len(self.executors)} executors "
+            mine = any(i is not None and i.id == intent.id for i, _ in errors)
+            raise BatchDispatchError(
+                f"broadcast of {intent}: {len(failed)} of {len(self.executors)} executors "
                 f"failed ({'; '.join(failed)})",
-                errors,
+                sent=() if mine else [intent],  # only others' intents failed: it went
+                errors=errors,
             ) from errors[0][1]
 
     def __repr__(self) -> str:
@@ -198,7 +204,9 @@ def batching(executor: Executor, *, size: int = 100) -> _Batching:
     sent (their fate is ``failed``; nothing is kept to be sent twice). Thread-safe; order kept.
     Wrappers inside it (``with_retry``, ``with_fallback``, ``route``, ``instrumented``,
     ``with_circuit_breaker``, ``with_rate_limit``) forward ``send_batch``, so batches stay
-    whole; a batch error naming intents (``BatchDispatchError``) fails only those.
+    whole; a batch error naming intents (``BatchDispatchError``) fails only those. Around an
+    executor that already holds intents until ``after_flush`` (its ``buffers`` is true: a
+    ``batching()``, a batched executor, a wrapper with one inside): ``TypeError``.
     """
     if size < 1:
         raise ValueError(f"batching needs size >= 1, got {size!r}")

@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 
 from airlock._intent import Intent
 from airlock.exceptions import BatchDispatchError, DispatchError
-from airlock.executors._base import Wrapper, batch_failures, describe, joined, name_unsent
+from airlock.executors._base import (
+    Wrapper,
+    batch_failures,
+    describe,
+    joined,
+    name_unsent,
+    named_by,
+)
 from airlock.typing import Executor
 
 __all__ = ["RetryStatistics", "exponential_backoff", "with_retry"]
@@ -215,7 +222,8 @@ class _Retry(Wrapper):
                         name_unsent(exc, sent, intents)
                     raise
                 went, failed, unsure = batch_failures(exc, todo)
-                doubt_errors.update((i.id, exc) for i in unsure)
+                named = named_by(exc)
+                doubt_errors.update((i.id, named.get(i.id, exc)) for i in unsure)
                 told = {i.id for i in getattr(exc, "unsent", ())}
                 not_sent = told if went or told else {i.id for i in todo}
                 sent += went

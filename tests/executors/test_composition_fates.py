@@ -84,9 +84,12 @@ class Broker:
                 errors=[(i, error) for i, a in answers if a != "ok"])
 
 
-def flush(executor: Any, names: list[str], fates: dict[str, list[str]]) -> None:
-    """Enqueue ``names`` on ``executor`` in one scope; each intent's fate events go in ``fates``
-    (a list each, so a second fate shows). What the flush raises propagates."""
+def flush(
+    executor: Any, names: list[str], fates: dict[str, list[str]], by_name: str = ""
+) -> None:
+    """Enqueue ``names`` on ``executor`` in one scope (the one called ``p`` goes to the named
+    executor ``by_name`` if given); each intent's fate events go in ``fates`` (a list each, so
+    a second fate shows). What the flush raises propagates."""
 
     def listen(event: str, intent: airlock.Intent, scope: object, detail: object) -> None:
         if event in ("dispatched", "failed"):
@@ -96,7 +99,8 @@ def flush(executor: Any, names: list[str], fates: dict[str, list[str]]) -> None:
     try:
         with airlock.scope(executor=executor):
             for name in names:
-                airlock.enqueue(noop, _name=name)
+                options = {"executor": by_name} if by_name and name == "p" else {}
+                airlock.enqueue(noop, _name=name, _dispatch_options=options)
     finally:
         unsubscribe()
 
@@ -331,3 +335,86 @@ def test_an_interrupt_in_one_part_of_a_routed_batch_keeps_the_parts_before_it() 
     assert a.accepted == ["t0", "t2"] and b.accepted == []
     assert fates == {"t0": ["dispatched"], "t1": ["failed"], "t2": ["dispatched"],
                      "t3": ["failed"]}
+
+
+class FailingPublisher(Publisher):
+    """A batched executor whose whole publish fails before anything goes (a plain error)."""
+
+    def batch_groups(self, intents: list[airlock.Intent]) -> list[Any]:
+        raise ConnectionError("redis down")
+
+
+class InterruptedHook(Recorder):
+    """Takes each intent in its call; its after_flush is interrupted (Ctrl-C while it closes)."""
+
+    def after_flush(self) -> None:
+        raise KeyboardInterrupt("ctrl-c")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        # A level whose after_flush failed its whole batch, then an interrupt in the next one's:
+        # the interrupt won, and its note vouched for the failed level's intents.
+        lambda b: with_fallback(FailingPublisher(), InterruptedHook("spare")),
+        # The first batch is refused whole and goes to a batched executor that then fails it
+        # whole, after the last batch's send was interrupted.
+        lambda b: with_fallback(batching(b, size=2), FailingPublisher()),
+    ],
+    ids=["fails-all-then-interrupt", "rerouted-then-fails-all"],
+)
+def test_an_interrupt_never_vouches_for_what_a_hook_failed_whole(make: Any) -> None:
+    b = Broker("b", {"t0": ["refuse"], "t1": ["refuse"]}, kbi=1)
+    fates: dict[str, list[str]] = {}
+    with pytest.raises(KeyboardInterrupt):
+        flush(make(b), ["t0", "t1", "t2"], fates)
+    assert b.accepted == []
+    assert fates == {name: ["failed"] for name in ["t0", "t1", "t2"]}
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        # The batch refuses p, another path's intent; then a later hook is interrupted without a
+        # note, and the interrupt won over the error naming p: p was reported dispatched.
+        lambda shared: with_fallback(shared, InterruptedHook("spare")),
+        lambda shared: route({}, default=with_fallback(shared, InterruptedHook("spare"))),
+        # p's refusal came with f's, which went on to a spare whose call was interrupted.
+        lambda shared: with_fallback(shared, Broker("spare", kbi=0, bulk=False)),
+    ],
+    ids=["fallback", "route", "interrupt-while-rerouting"],
+)
+def test_what_a_batch_said_of_another_paths_intent_outlives_an_interrupt(make: Any) -> None:
+    b = Broker("b", {"p": ["refuse"], "f": ["refuse"]})
+    shared = batching(b, size=10)
+    airlock.register_executor("plain", shared)
+    fates: dict[str, list[str]] = {}
+    with pytest.raises(KeyboardInterrupt):
+        flush(make(shared), ["f", "p"], fates, by_name="plain")
+    assert "p" not in b.accepted
+    assert fates["p"] == ["failed"] and len(fates["f"]) == 1
+
+
+def test_an_interrupt_note_outlives_an_error_that_fails_everything() -> None:
+    # route's hooks: the shared batch's send is interrupted (its note names x and p unsent),
+    # then another path's hook fails everything. The note was deleted, and p (held under the
+    # shared batching, by name) was reported dispatched, never sent.
+    shared = batching(Broker("b", kbi=0), size=10)
+    airlock.register_executor("plain", shared)
+    failer = FailingPublisher()
+    fates: dict[str, list[str]] = {}
+    with pytest.raises(KeyboardInterrupt):
+        flush(route({"x": shared, "y": failer}), ["x", "y", "p"], fates, by_name="plain")
+    assert fates == {"x": ["failed"], "y": ["failed"], "p": ["failed"]}
+
+
+def test_a_broadcast_to_a_batching_fails_what_the_batch_refused_not_the_caller() -> None:
+    # b's call sends [a, b], which refuses a. broadcast pinned the error on b: b (accepted by
+    # both) was reported failed and a (refused) dispatched.
+    b = Broker("b", {"a": ["refuse"]})
+    plain = Recorder("plain")
+    fates: dict[str, list[str]] = {}
+    with pytest.raises(airlock.DispatchError):
+        flush(broadcast(batching(b, size=2), plain), ["a", "b"], fates)
+    assert b.accepted == ["b"] and [i.name for i in plain.received] == ["a", "b"]
+    assert fates == {"a": ["failed"], "b": ["dispatched"]}
