@@ -325,16 +325,12 @@ def _unsent(exc: BaseException, executor: object) -> Any:
 
 
 def _collect_named(exc: BaseException, named: dict[str, BaseException]) -> None:
-    """Note the intents ``exc`` names as failed (a ``DispatchError``, or an interrupt's note
-    from whichever executor: failing is always safe), then drop the note: said once, read once
-    (the same interrupt object may come back in a later flush)."""
-    if isinstance(exc, DispatchError):
-        errors: Sequence[tuple[Intent | None, BaseException]] = exc.errors
-    elif isinstance(exc, Exception):
-        return
-    else:
-        note = vars(exc).pop("airlock_unsent", None)
-        errors = getattr(note, "errors", ())
+    """Note the intents ``exc`` names as failed (a ``DispatchError``'s, and those of a note on
+    it from whichever executor: failing is always safe), then drop the note: said once, read
+    once (the same error object may come back in a later flush)."""
+    errors = list(exc.errors) if isinstance(exc, DispatchError) else []
+    note = vars(exc).pop("airlock_unsent", None) if hasattr(exc, "__dict__") else None
+    errors += getattr(note, "errors", ())
     for intent, error in errors:
         if intent is not None:
             named.setdefault(intent.id, error)

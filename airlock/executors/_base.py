@@ -277,8 +277,8 @@ def joined(first: BaseException, second: BaseException) -> BaseException:
     """One error for two raised by one step. An interrupt wins, and what the other names as
     failed joins its note (made if it has none); when the other fails everything, the note
     no longer says what went (no executor may vouch with it). Else an error that names no
-    intent (it failed everything) wins; else one ``BatchDispatchError`` names what either
-    names."""
+    intent (it failed everything) wins, with what the other named in a note (the engine
+    fails those too); else one ``BatchDispatchError`` names what either names."""
     for error, other in ((first, second), (second, first)):
         if not isinstance(error, Exception):
             if isinstance(other, Exception):
@@ -291,8 +291,14 @@ def joined(first: BaseException, second: BaseException) -> BaseException:
                 if fails_all(other):
                     note.owner, note.covers = NOBODY, set()
             return error
-    for error in (first, second):
+    for error, other in ((first, second), (second, first)):
         if fails_all(error):
+            if isinstance(other, DispatchError):  # what it named stays failed, in a note
+                note = getattr(error, "airlock_unsent", None)
+                if note is None:
+                    note = error.airlock_unsent = Unsent()  # type: ignore[attr-defined]
+                    note.owner = NOBODY
+                note.errors += [(i, e) for i, e in other.errors if i is not None]
             return error
     assert isinstance(first, DispatchError) and isinstance(second, DispatchError)
     return BatchDispatchError(

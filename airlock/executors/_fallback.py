@@ -142,6 +142,8 @@ class _Fallback(Group):
                 if others is not None and not fails_all(others):
                     taken.others.append(others)  # another path's, on a shared batching
                 if intent.id not in named_by(exc) and (handed or went_with(intent, exc, executor)):
+                    if hasattr(executor, "after_flush"):  # another part of it may hold it
+                        taken.at[intent.id] = (level, intent)
                     return "taken", None, errors  # a batch went from this call, with this intent
                 if intent.id in _in_doubt(exc):
                     return "in doubt", None, errors  # it may have gone: never sent again

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
+from contextvars import ContextVar
 
-from airlock._dispatch import current_flush
+from airlock._dispatch import current_flush, held, holding
 from airlock._intent import Intent
 from airlock.exceptions import BatchDispatchError
 from airlock.executors._base import (
@@ -27,8 +28,16 @@ __all__ = ["batching", "broadcast"]
 
 
 class _Broadcast(Group):
+    def __init__(self, executors: tuple[Executor, ...], what: str) -> None:
+        super().__init__(executors, what)
+        # Per flush: what batches sent from calls said of other intents (after_flush says it).
+        self._later: ContextVar[list[BaseException] | None] = ContextVar(
+            f"airlock_broadcast_{id(self):x}", default=None
+        )
+
     def __call__(self, intent: Intent) -> None:
         errors: list[tuple[Intent | None, BaseException]] = []
+        doubt: list[Intent] = []
         failed: list[str] = []
         for executor in self.executors:
             try:
@@ -39,14 +48,47 @@ class _Broadcast(Group):
                     errors.append((intent, exc))
                 else:  # a batch went from this call (a batching): what it names failed
                     errors += exc.errors  # type: ignore[attr-defined]
+                    doubt += getattr(exc, "in_doubt", ())
+            except BaseException as interrupt:  # what the members before it said still stands
+                if errors:
+                    joined(interrupt, BatchDispatchError("broadcast", errors=errors))
+                raise
         if errors:
-            mine = any(i is not None and i.id == intent.id for i, _ in errors)
-            raise BatchDispatchError(
+            error = BatchDispatchError(
                 f"broadcast of {intent}: {len(failed)} of {len(self.executors)} executors "
                 f"failed ({'; '.join(failed)})",
-                sent=() if mine else [intent],  # only others' intents failed: it went
+                in_doubt=doubt,
                 errors=errors,
-            ) from errors[0][1]
+            )
+            error.__cause__ = errors[0][1]
+            if current_flush() is not None and all(i is None or i.id != intent.id
+                                                   for i, _ in errors):
+                # Only others' intents failed (a batch sent from this call): this one is
+                # taken, and may still be held by a member; after_flush reports the rest.
+                later: list[BaseException] = holding(self, self._later, list)
+                later.append(error)
+                return
+            raise error
+
+    def after_flush(self) -> None:
+        """Forwarded to every executor; also raises what a batch sent in a call said of
+        other intents."""
+        self._finish("after_flush")
+
+    def close(self) -> None:
+        """As ``after_flush``, with each executor's ``close``."""
+        self._finish("close")
+
+    def _finish(self, hook: Hook) -> None:
+        first: BaseException | None = None
+        try:
+            call_hooks(self.executors, hook)
+        except BaseException as exc:
+            first = exc
+        for later in held(self, self._later, take=True) or ():
+            first = later if first is None else joined(first, later)
+        if first is not None:
+            raise first
 
     def __repr__(self) -> str:
         return f"<broadcast {', '.join(describe(e) for e in self.executors)}>"

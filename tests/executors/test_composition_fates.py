@@ -418,3 +418,77 @@ def test_a_broadcast_to_a_batching_fails_what_the_batch_refused_not_the_caller()
         flush(broadcast(batching(b, size=2), plain), ["a", "b"], fates)
     assert b.accepted == ["b"] and [i.name for i in plain.received] == ["a", "b"]
     assert fates == {"a": ["failed"], "b": ["dispatched"]}
+
+
+class HookedBroker(Broker):
+    """A ``Broker`` whose ``after_flush`` raises ``hook`` (each time, or ``times`` times)."""
+
+    def __init__(self, name: str, plan: dict[str, list[str]] | None = None,
+                 hook: BaseException | None = None, times: int = 99, bulk: bool = True) -> None:
+        super().__init__(name, plan, bulk=bulk)
+        self.hook, self.times = hook, times
+
+    def after_flush(self) -> None:
+        if self.hook is not None and self.times:
+            self.times -= 1
+            raise self.hook
+
+
+def test_a_broadcast_member_still_holding_an_intent_decides_its_fate() -> None:
+    # t1's call made A send [t0, t1] (A refused t0); B still held t1 and refused it in
+    # after_flush, and A's own hook failed. Before, t1 was reported dispatched at its call and
+    # the hook's error hid B's refusal: dispatched, though B never got it.
+    a = HookedBroker("A", {"t0": ["refuse"]}, hook=RuntimeError("A: close failed"))
+    b = HookedBroker("B", {"t1": ["refuse"]})
+    fates: dict[str, list[str]] = {}
+    with pytest.raises(airlock.DispatchError):
+        flush(broadcast(batching(a, size=2), batching(b, size=3)), ["t0", "t1", "t2"], fates)
+    assert b.accepted == ["t0", "t2"]
+    assert fates["t1"] == ["failed"] and fates["t0"] == ["failed"]
+
+
+def test_an_error_that_fails_a_whole_batch_keeps_what_another_named() -> None:
+    # One batching behind two engine entries (the default, and a with_retry by name): its
+    # send refuses p, then its broker's hook fails once. The hook's error won and dropped
+    # p's name; the second entry found nothing to send: p dispatched, never sent.
+    a = HookedBroker("A", {"p": ["refuse"]}, hook=RuntimeError("A: hook failed"), times=1)
+    shared = batching(a, size=10)
+    airlock.register_executor("plain", with_retry(shared, attempts=1, sleep=no_sleep))
+    fates: dict[str, list[str]] = {}
+    with pytest.raises(airlock.DispatchError):
+        flush(shared, ["t0", "p"], fates, by_name="plain")
+    assert fates["p"] == ["failed"] and len(fates["t0"]) == 1  # t0 went; failed: conservative
+
+
+def test_an_interrupt_in_a_broadcast_keeps_what_the_members_before_it_said() -> None:
+    # A's batch [t0, t1, t2] fails whole on t2's call; then P is interrupted on t2. The
+    # interrupt dropped what A said: t0 and t1 were reported dispatched, A never took them.
+    a, p = Broker("A", down=(0,)), Broker("P", kbi=2, bulk=False)
+    fates: dict[str, list[str]] = {}
+    with pytest.raises(KeyboardInterrupt):
+        flush(broadcast(batching(a, size=3), p), ["t0", "t1", "t2", "t3"], fates)
+    assert a.accepted == []
+    assert fates == {name: ["failed"] for name in ["t0", "t1", "t2", "t3"]}
+
+
+def test_a_fallback_never_vouches_for_what_a_broadcast_member_still_held() -> None:
+    # B still held t1 when the fallback took it; B refused it, t1 went to C, whose hook then
+    # failed whole; D's hook was interrupted. The fallback's note vouched for t1.
+    a, b = HookedBroker("A", {"t0": ["refuse"]}), HookedBroker("B", {"t1": ["refuse"]})
+    c = HookedBroker("C", hook=RuntimeError("C: hook failed"), bulk=False)
+    d = HookedBroker("D", hook=KeyboardInterrupt("D: hook"), bulk=False)
+    fates: dict[str, list[str]] = {}
+    executor = with_fallback(broadcast(batching(a, size=2), batching(b, size=3)), c, d)
+    with pytest.raises(KeyboardInterrupt):
+        flush(executor, ["t0", "t1"], fates)
+    assert "t1" not in b.accepted and fates["t1"] == ["failed"]
+
+
+def test_a_broadcast_passes_on_what_a_member_left_in_doubt() -> None:
+    # A's batch left t0 in doubt; broadcast's error dropped that, and the fallback sent t0
+    # again to C.
+    a, p, c = Broker("A", {"t0": ["doubt"]}), Broker("P", bulk=False), Broker("C", bulk=False)
+    fates: dict[str, list[str]] = {}
+    with pytest.raises(airlock.DispatchError):
+        flush(with_fallback(broadcast(batching(a, size=2), p), c), ["t0", "t1"], fates)
+    assert c.log == [] and fates == {"t0": ["failed"], "t1": ["dispatched"]}
