@@ -16,6 +16,7 @@ from airlock.executors._base import (
     Wrapper,
     batch_failures,
     describe,
+    fails_all,
     joined,
     name_unsent,
     named_by,
@@ -162,11 +163,10 @@ class _Retry(Wrapper):
         for i in retry:
             try:
                 self.inner(i)
-            except BaseException as exc:
-                others = self._others(exc, None)
-                if not others:
-                    raise
-                self._again(others)
+            except Exception as exc:
+                # It refused this one, or a batch went and failed: what failed is retried, or
+                # given up (in doubt, out of attempts) and reported by after_flush.
+                self._again([(i, exc)] if fails_all(exc) else self._others(exc, None))
 
     def __call__(self, intent: Intent) -> object:
         attempt = 1

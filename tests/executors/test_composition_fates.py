@@ -492,3 +492,21 @@ def test_a_broadcast_passes_on_what_a_member_left_in_doubt() -> None:
     with pytest.raises(airlock.DispatchError):
         flush(with_fallback(broadcast(batching(a, size=2), p), c), ["t0", "t1"], fates)
     assert c.log == [] and fates == {"t0": ["failed"], "t1": ["dispatched"]}
+
+
+def test_a_retry_in_after_flush_reports_what_it_gave_up_when_a_resend_is_in_doubt() -> None:
+    # Found by the fuzzer: the outer retry re-hands what failed to the inner one in its
+    # after_flush; one re-handed call sent a batch that left t5 in doubt, and that error
+    # escaped the loop without the report of what was given up before (t2, t3, t4, in doubt):
+    # they were reported dispatched, never sent.
+    plan = {"t0": ["refuse", "refuse"], "t2": ["doubt"], "t3": ["doubt"], "t4": ["doubt"],
+            "t5": ["doubt", "doubt"]}
+    single, spare = Broker("single", plan, bulk=False), Broker("spare")
+    inner = with_retry(batching(single, size=3), attempts=1, sleep=no_sleep)
+    executor = with_fallback(with_retry(inner, attempts=3, sleep=no_sleep), batching(spare))
+    fates: dict[str, list[str]] = {}
+    with pytest.raises(airlock.DispatchError):
+        flush(executor, [f"t{n}" for n in range(6)], fates)
+    assert single.accepted == ["t0", "t1"] and spare.log == []
+    assert fates == {"t0": ["dispatched"], "t1": ["dispatched"], "t2": ["failed"],
+                     "t3": ["failed"], "t4": ["failed"], "t5": ["failed"]}
