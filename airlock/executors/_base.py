@@ -32,11 +32,14 @@ __all__ = [
     "known_options",
     "name_unsent",
     "named_by",
+    "named_pairs",
     "naming_unsent",
     "only_known",
     "prepare_with",
     "send_each",
+    "speak_for",
     "unique",
+    "unsent_after",
 ]
 
 
@@ -308,6 +311,57 @@ def joined(first: BaseException, second: BaseException) -> BaseException:
         in_doubt=[i for e in (first, second) for i in getattr(e, "in_doubt", ())],
         errors=[*first.errors, *second.errors],
     )
+
+
+def unsent_after(
+    executor: object, error: BaseException, held: Iterable[Intent]
+) -> list[tuple[Intent, BaseException]]:
+    """Of the intents ``held`` (``executor`` held them until its hook), those the hook's
+    ``error`` leaves unsent: none for an error that names the failed ones (they are named);
+    all for one that fails everything, or an interrupt, unless the executor's note on it
+    says which went."""
+    note: Unsent | None = getattr(error, "airlock_unsent", None)
+    if isinstance(error, Exception):
+        if not fails_all(error):
+            return []
+        note = None
+    elif note is not None and note.owner is not executor:
+        note = None
+    named = {i.id: e for i, e in note.errors} if note is not None else {}
+    return [
+        (intent, named.get(intent.id, error))
+        for intent in held
+        if note is None or intent.id in named or intent.id not in note.covers
+    ]
+
+
+def speak_for(
+    interrupt: BaseException,
+    owner: object,
+    took: set[str],
+    unsent: list[tuple[Intent, BaseException]],
+    said: Iterable[tuple[Intent | None, BaseException]] = (),
+) -> None:
+    """Put on ``interrupt`` what ``owner`` (a wrapper the engine may call) knows of a flush:
+    it took the intents ``took`` (by id), and of them ``unsent`` did not surely go; what an
+    earlier note on it, or ``said``, names failed stays failed. The engine then fails only
+    those, and reports the other intents it took dispatched."""
+    before: Unsent | None = getattr(interrupt, "airlock_unsent", None)
+    note = Unsent()
+    note.owner = owner
+    note.errors = list(unsent)
+    named = {i.id for i, _ in note.errors}
+    for intent, error in [*(before.errors if before is not None else ()), *said]:
+        if intent is not None and intent.id not in named:
+            named.add(intent.id)
+            note.errors.append((intent, error))
+    note.covers = took | named
+    interrupt.airlock_unsent = note  # type: ignore[attr-defined]
+
+
+def named_pairs(exc: BaseException) -> list[tuple[Intent | None, BaseException]]:
+    """A ``DispatchError``'s ``(intent, error)`` pairs; none for any other error."""
+    return list(exc.errors) if isinstance(exc, DispatchError) else []
 
 
 def named_by(exc: BaseException) -> dict[str, BaseException]:

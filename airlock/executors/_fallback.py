@@ -12,7 +12,6 @@ from airlock._intent import Intent
 from airlock.exceptions import BatchDispatchError, DispatchError
 from airlock.executors._base import (
     Group,
-    Unsent,
     batch_failures,
     buffers,
     describe,
@@ -20,8 +19,11 @@ from airlock.executors._base import (
     joined,
     name_unsent,
     named_by,
+    named_pairs,
     only_known,
     send_each,
+    speak_for,
+    unsent_after,
 )
 from airlock.typing import Executor
 
@@ -219,7 +221,8 @@ class _Fallback(Group):
                 method()
             except BaseException as exc:
                 if taken is not None:
-                    stopped += _unsent_at(level, executor, exc, taken)
+                    held_here = [i for at, i in taken.at.values() if at == level]
+                    stopped += unsent_after(executor, exc, held_here)
                 # What it names of ours goes on; anything else it says stays an error.
                 try:
                     handed = (
@@ -239,7 +242,10 @@ class _Fallback(Group):
         for others in taken.others if taken is not None else ():
             first = others if first is None else joined(first, others)
         if first is not None and not isinstance(first, Exception) and taken is not None:
-            _speak_for(first, taken, stopped, self)
+            # What this flush of ours knows: every intent it took, and of them those not
+            # surely sent (an interrupted hook held them, none took them, an error names them).
+            said = [pair for error in taken.others for pair in named_pairs(error)]
+            speak_for(first, self, taken.took, [*stopped, *taken.given_up], said)
         if first is not None and (not given_up or fails_all(first)):
             raise first
         if given_up:
@@ -254,51 +260,6 @@ class _Fallback(Group):
 
     def __repr__(self) -> str:
         return f"<with_fallback {' -> '.join(describe(e) for e in self.executors)}>"
-
-
-def _unsent_at(
-    level: int, executor: object, error: BaseException, taken: _Taken
-) -> list[tuple[Intent, BaseException]]:
-    """The intents ``taken`` holds at ``level`` that the hook's ``error`` leaves unsent (none
-    when it names the failed ones: those go on): all of them for an error that fails
-    everything, or an interrupt, unless the executor's note on it says which went."""
-    note: Unsent | None = getattr(error, "airlock_unsent", None)
-    if isinstance(error, Exception):
-        if not fails_all(error):
-            return []
-        note = None
-    elif note is not None and note.owner is not executor:
-        note = None
-    named = {i.id: e for i, e in note.errors} if note is not None else {}
-    return [
-        (intent, named.get(intent_id, error))
-        for intent_id, (at, intent) in taken.at.items()
-        if at == level and (note is None or intent_id in named or intent_id not in note.covers)
-    ]
-
-
-def _speak_for(
-    interrupt: BaseException,
-    taken: _Taken,
-    stopped: list[tuple[Intent, BaseException]],
-    owner: object,
-) -> None:
-    """Put on ``interrupt`` what this flush of a ``with_fallback`` knows: every intent it took,
-    and of them those not surely sent (an interrupted hook held them, none took them, or an
-    error or an inner note names them); the engine then fails only those."""
-    note = Unsent()
-    note.owner = owner
-    before: Unsent | None = getattr(interrupt, "airlock_unsent", None)
-    said = [
-        *(before.errors if before is not None else ()),
-        *(pair for error in taken.others if isinstance(error, DispatchError)
-          for pair in error.errors),
-    ]
-    note.errors = [*stopped, *taken.given_up]
-    named = {i.id for i, _ in note.errors}
-    note.errors += [(i, e) for i, e in said if isinstance(i, Intent) and i.id not in named]
-    note.covers = taken.took | {i.id for i, _ in note.errors}
-    interrupt.airlock_unsent = note  # type: ignore[attr-defined]
 
 
 def _in_doubt_of(exc: BaseException | None) -> list[Intent]:

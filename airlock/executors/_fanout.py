@@ -21,17 +21,30 @@ from airlock.executors._base import (
     name_unsent,
     only_known,
     send_each,
+    speak_for,
+    unique,
+    unsent_after,
 )
 from airlock.typing import Executor
 
 __all__ = ["batching", "broadcast"]
 
 
+class _Sent:
+    """What a ``broadcast`` holds for one flush: the intents it took, and what batches sent
+    from its calls said of other intents (its ``after_flush`` raises that)."""
+
+    __slots__ = ("later", "took")
+
+    def __init__(self) -> None:
+        self.took: dict[str, Intent] = {}
+        self.later: list[BaseException] = []
+
+
 class _Broadcast(Group):
     def __init__(self, executors: tuple[Executor, ...], what: str) -> None:
         super().__init__(executors, what)
-        # Per flush: what batches sent from calls said of other intents (after_flush says it).
-        self._later: ContextVar[list[BaseException] | None] = ContextVar(
+        self._flush: ContextVar[_Sent | None] = ContextVar(
             f"airlock_broadcast_{id(self):x}", default=None
         )
 
@@ -61,14 +74,14 @@ class _Broadcast(Group):
                 errors=errors,
             )
             error.__cause__ = errors[0][1]
-            if current_flush() is not None and all(i is None or i.id != intent.id
-                                                   for i, _ in errors):
-                # Only others' intents failed (a batch sent from this call): this one is
-                # taken, and may still be held by a member; after_flush reports the rest.
-                later: list[BaseException] = holding(self, self._later, list)
-                later.append(error)
-                return
-            raise error
+            if current_flush() is None or any(i is not None and i.id == intent.id
+                                              for i, _ in errors):
+                raise error
+            # Only others' intents failed (a batch sent from this call): this one is taken,
+            # and may still be held by a member; after_flush reports the rest.
+            holding(self, self._flush, _Sent).later.append(error)
+        if current_flush() is not None:
+            holding(self, self._flush, _Sent).took[intent.id] = intent
 
     def after_flush(self) -> None:
         """Forwarded to every executor; also raises what a batch sent in a call said of
@@ -80,15 +93,25 @@ class _Broadcast(Group):
         self._finish("close")
 
     def _finish(self, hook: Hook) -> None:
+        sent: _Sent = held(self, self._flush, take=True) or _Sent()
         first: BaseException | None = None
-        try:
-            call_hooks(self.executors, hook)
-        except BaseException as exc:
-            first = exc
-        for later in held(self, self._later, take=True) or ():
+        unsent: list[tuple[Intent, BaseException]] = []
+        for executor in unique(self.executors):
+            method = getattr(executor, hook, None)
+            if method is None:
+                continue
+            try:
+                method()
+            except BaseException as exc:  # each member got every intent
+                unsent += unsent_after(executor, exc, sent.took.values())
+                first = exc if first is None else joined(first, exc)
+        for later in sent.later:
             first = later if first is None else joined(first, later)
-        if first is not None:
-            raise first
+        if first is None:
+            return
+        if not isinstance(first, Exception) and sent.took:
+            speak_for(first, self, set(sent.took), unsent)  # went where every member took it
+        raise first
 
     def __repr__(self) -> str:
         return f"<broadcast {', '.join(describe(e) for e in self.executors)}>"

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
+from airlock._dispatch import current_flush, held, holding
 from airlock._intent import Intent
 from airlock.exceptions import BatchDispatchError, UsageError
 from airlock.executors._base import (
+    Hook,
     batch_failures,
     buffers,
-    call_hooks,
     describe,
+    joined,
     known_options,
     name_unsent,
     prepare_with,
     send_each,
+    speak_for,
+    unique,
+    unsent_after,
 )
 from airlock.typing import Executor, ExecutorWithHooks
 
@@ -36,6 +42,11 @@ class _Route(ExecutorWithHooks):
         self.by = by
         self.default = default
         self.strip = strip
+        # Per flush: which executor took each intent, so an interrupt in after_flush can say
+        # what of the others went.
+        self._routed: ContextVar[dict[str, tuple[int, Intent]] | None] = ContextVar(
+            f"airlock_route_{id(self):x}", default=None
+        )
         if any(getattr(e, "send_batch", None) is not None for e in self._executors()):
             self.send_batch = self._send_batch
 
@@ -128,7 +139,11 @@ class _Route(ExecutorWithHooks):
 
     def __call__(self, intent: Intent) -> object:
         executor = self.choose(intent)
-        return executor(intent.without_options(*self.strip) if self.strip else intent)
+        result = executor(intent.without_options(*self.strip) if self.strip else intent)
+        if current_flush() is not None:
+            routed: dict[str, tuple[int, Intent]] = holding(self, self._routed, dict)
+            routed[intent.id] = (id(executor), intent)
+        return result
 
     @property
     def buffers(self) -> bool:
@@ -139,10 +154,32 @@ class _Route(ExecutorWithHooks):
         return [*self.table.values(), *([self.default] if self.default is not None else [])]
 
     def after_flush(self) -> None:
-        call_hooks(self._executors(), "after_flush")
+        """Every route's ``after_flush``; what they raise is raised as one error."""
+        self._finish("after_flush")
 
     def close(self) -> None:
-        call_hooks(self._executors(), "close")
+        """Every route's ``close``, as ``after_flush``."""
+        self._finish("close")
+
+    def _finish(self, hook: Hook) -> None:
+        routed: dict[str, tuple[int, Intent]] = held(self, self._routed, take=True) or {}
+        first: BaseException | None = None
+        unsent: list[tuple[Intent, BaseException]] = []
+        for executor in unique(self._executors()):
+            method = getattr(executor, hook, None)
+            if method is None:
+                continue
+            try:
+                method()
+            except BaseException as exc:
+                mine = [i for key, i in routed.values() if key == id(executor)]
+                unsent += unsent_after(executor, exc, mine)
+                first = exc if first is None else joined(first, exc)
+        if first is None:
+            return
+        if not isinstance(first, Exception) and routed:
+            speak_for(first, self, set(routed), unsent)  # what the other routes sent went
+        raise first
 
     def __repr__(self) -> str:
         by = describe(self.by) if callable(self.by) else repr(self.by)

@@ -510,3 +510,30 @@ def test_a_retry_in_after_flush_reports_what_it_gave_up_when_a_resend_is_in_doub
     assert single.accepted == ["t0", "t1"] and spare.log == []
     assert fates == {"t0": ["dispatched"], "t1": ["dispatched"], "t2": ["failed"],
                      "t3": ["failed"], "t4": ["failed"], "t5": ["failed"]}
+
+
+def test_an_interrupt_in_one_routes_after_flush_keeps_what_the_others_sent() -> None:
+    # Path b's last batch is interrupted; path a's went. The engine holds every routed intent
+    # under route, which did not say which path took which: all were reported failed, also
+    # t0 and t2, which A accepted (a relay would have sent them again).
+    a, b = Broker("A"), Broker("B", kbi=0)
+    paths = {"t0": "a", "t1": "b", "t2": "a", "t3": "b"}
+    executor = route({"a": batching(a, size=10), "b": batching(b, size=10)},
+                     by=lambda i: paths[i.name])
+    fates: dict[str, list[str]] = {}
+    with pytest.raises(KeyboardInterrupt):
+        flush(executor, ["t0", "t1", "t2", "t3"], fates)
+    assert a.accepted == ["t0", "t2"] and b.accepted == []
+    assert fates == {"t0": ["dispatched"], "t1": ["failed"], "t2": ["dispatched"],
+                     "t3": ["failed"]}
+
+
+def test_an_interrupt_in_a_broadcast_members_after_flush_keeps_what_all_members_took() -> None:
+    # B's last batch [t2] is interrupted; [t0, t1] had reached both members. Before, the
+    # engine could not tell and reported all three failed.
+    a, b = Broker("A"), Broker("B", kbi=1)
+    fates: dict[str, list[str]] = {}
+    with pytest.raises(KeyboardInterrupt):
+        flush(broadcast(batching(a, size=2), batching(b, size=2)), ["t0", "t1", "t2"], fates)
+    assert a.accepted == ["t0", "t1", "t2"] and b.accepted == ["t0", "t1"]
+    assert fates == {"t0": ["dispatched"], "t1": ["dispatched"], "t2": ["failed"]}
