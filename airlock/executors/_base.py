@@ -29,6 +29,7 @@ __all__ = [
     "check_options",
     "describe",
     "guarded",
+    "hook_errors",
     "known_options",
     "name_unsent",
     "named_by",
@@ -256,14 +257,11 @@ def unique(executors: Iterable[Any]) -> list[Any]:
     return seen
 
 
-def call_hooks(executors: Iterable[Any], hook: Hook) -> None:
-    """Call ``hook()`` on each executor that has it; every one is called, and what they raise
-    is raised as one error (``joined``).
-
-    One inner executor failing to send its batch must not stop the others from sending theirs;
-    what each says is kept (``joined``: an interrupt wins).
-    """
-    first: BaseException | None = None
+def hook_errors(executors: Iterable[Any], hook: Hook) -> list[tuple[Any, BaseException]]:
+    """Call ``hook()`` on each executor that has it, each once, every one even when one
+    raises (one inner executor failing to send its batch must not stop the others); what
+    they raised, with who raised it."""
+    errors: list[tuple[Any, BaseException]] = []
     for executor in unique(executors):
         method = getattr(executor, hook, None)
         if method is None:
@@ -271,7 +269,16 @@ def call_hooks(executors: Iterable[Any], hook: Hook) -> None:
         try:
             method()
         except BaseException as exc:
-            first = exc if first is None else joined(first, exc)
+            errors.append((executor, exc))
+    return errors
+
+
+def call_hooks(executors: Iterable[Any], hook: Hook) -> None:
+    """Call ``hook()`` on each executor that has it (``hook_errors``); what they raise is
+    raised as one error (``joined``: an interrupt wins)."""
+    first: BaseException | None = None
+    for _, exc in hook_errors(executors, hook):
+        first = exc if first is None else joined(first, exc)
     if first is not None:
         raise first
 

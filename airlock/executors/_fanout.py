@@ -17,12 +17,12 @@ from airlock.executors._base import (
     call_hooks,
     describe,
     fails_all,
+    hook_errors,
     joined,
     name_unsent,
     only_known,
     send_each,
     speak_for,
-    unique,
     unsent_after,
 )
 from airlock.typing import Executor
@@ -96,15 +96,9 @@ class _Broadcast(Group):
         sent: _Sent = held(self, self._flush, take=True) or _Sent()
         first: BaseException | None = None
         unsent: list[tuple[Intent, BaseException]] = []
-        for executor in unique(self.executors):
-            method = getattr(executor, hook, None)
-            if method is None:
-                continue
-            try:
-                method()
-            except BaseException as exc:  # each member got every intent
-                unsent += unsent_after(executor, exc, sent.took.values())
-                first = exc if first is None else joined(first, exc)
+        for executor, exc in hook_errors(self.executors, hook):  # each member got every intent
+            unsent += unsent_after(executor, exc, sent.took.values())
+            first = exc if first is None else joined(first, exc)
         for later in sent.later:
             first = later if first is None else joined(first, later)
         if first is None:

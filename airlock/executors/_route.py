@@ -14,13 +14,13 @@ from airlock.executors._base import (
     batch_failures,
     buffers,
     describe,
+    hook_errors,
     joined,
     known_options,
     name_unsent,
     prepare_with,
     send_each,
     speak_for,
-    unique,
     unsent_after,
 )
 from airlock.typing import Executor, ExecutorWithHooks
@@ -165,16 +165,10 @@ class _Route(ExecutorWithHooks):
         routed: dict[str, tuple[int, Intent]] = held(self, self._routed, take=True) or {}
         first: BaseException | None = None
         unsent: list[tuple[Intent, BaseException]] = []
-        for executor in unique(self._executors()):
-            method = getattr(executor, hook, None)
-            if method is None:
-                continue
-            try:
-                method()
-            except BaseException as exc:
-                mine = [i for key, i in routed.values() if key == id(executor)]
-                unsent += unsent_after(executor, exc, mine)
-                first = exc if first is None else joined(first, exc)
+        for executor, exc in hook_errors(self._executors(), hook):
+            mine = [i for key, i in routed.values() if key == id(executor)]
+            unsent += unsent_after(executor, exc, mine)
+            first = exc if first is None else joined(first, exc)
         if first is None:
             return
         if not isinstance(first, Exception) and routed:

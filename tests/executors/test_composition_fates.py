@@ -323,20 +323,6 @@ def test_an_interrupt_while_a_batch_is_retried_or_falls_back_keeps_what_went(mak
                      "t3": ["failed"]}
 
 
-def test_an_interrupt_in_one_part_of_a_routed_batch_keeps_the_parts_before_it() -> None:
-    # route splits [t0,t1,t2] into a: [t0,t2] and b: [t1]; b is interrupted. Before, t0 and t2,
-    # accepted, were reported failed with it.
-    a, b = Broker("a"), Broker("b", kbi=0)
-    paths = {"t0": "a", "t1": "b", "t2": "a", "t3": "a"}
-    executor = batching(route({"a": a, "b": b}, by=lambda i: paths[i.name]), size=3)
-    fates: dict[str, list[str]] = {}
-    with pytest.raises(KeyboardInterrupt):
-        flush(executor, ["t0", "t1", "t2", "t3"], fates)
-    assert a.accepted == ["t0", "t2"] and b.accepted == []
-    assert fates == {"t0": ["dispatched"], "t1": ["failed"], "t2": ["dispatched"],
-                     "t3": ["failed"]}
-
-
 class FailingPublisher(Publisher):
     """A batched executor whose whole publish fails before anything goes (a plain error)."""
 
@@ -512,17 +498,26 @@ def test_a_retry_in_after_flush_reports_what_it_gave_up_when_a_resend_is_in_doub
                      "t3": ["failed"], "t4": ["failed"], "t5": ["failed"]}
 
 
-def test_an_interrupt_in_one_routes_after_flush_keeps_what_the_others_sent() -> None:
-    # Path b's last batch is interrupted; path a's went. The engine holds every routed intent
-    # under route, which did not say which path took which: all were reported failed, also
-    # t0 and t2, which A accepted (a relay would have sent them again).
+@pytest.mark.parametrize(
+    ("make", "last"),
+    [
+        # route splits the batch [t0,t1,t2] into a: [t0,t2] and b: [t1]; b is interrupted
+        # (t3 was never sent). Before, t0 and t2, accepted, were reported failed with it.
+        (lambda a, b, by: batching(route({"a": a, "b": b}, by=by), size=3), "a"),
+        # Path b's last batch is interrupted in after_flush; path a's went. The engine holds
+        # every routed intent under route, which did not say which path took which: all were
+        # reported failed (a relay would have sent t0 and t2 again).
+        (lambda a, b, by: route({"a": batching(a, size=10), "b": batching(b, size=10)}, by=by),
+         "b"),
+    ],
+    ids=["split-batch", "after-flush"],
+)
+def test_an_interrupt_on_one_route_keeps_what_the_others_sent(make: Any, last: str) -> None:
     a, b = Broker("A"), Broker("B", kbi=0)
-    paths = {"t0": "a", "t1": "b", "t2": "a", "t3": "b"}
-    executor = route({"a": batching(a, size=10), "b": batching(b, size=10)},
-                     by=lambda i: paths[i.name])
+    paths = {"t0": "a", "t1": "b", "t2": "a", "t3": last}
     fates: dict[str, list[str]] = {}
     with pytest.raises(KeyboardInterrupt):
-        flush(executor, ["t0", "t1", "t2", "t3"], fates)
+        flush(make(a, b, lambda i: paths[i.name]), ["t0", "t1", "t2", "t3"], fates)
     assert a.accepted == ["t0", "t2"] and b.accepted == []
     assert fates == {"t0": ["dispatched"], "t1": ["failed"], "t2": ["dispatched"],
                      "t3": ["failed"]}
