@@ -274,6 +274,13 @@ class _Retry(Wrapper):
             report = self._given_up()
             if report is not None:
                 raise report
+        except Exception:
+            raise
+        except BaseException as interrupt:  # what it gave up on stays failed
+            report = self._given_up()
+            if report is not None:
+                joined(interrupt, report)
+            raise
         finally:
             self._flush.set(None)
 

@@ -14,10 +14,12 @@ from airlock.executors._base import (
     batch_failures,
     buffers,
     describe,
+    fails_all,
     hook_errors,
     joined,
     known_options,
     name_unsent,
+    named_by,
     prepare_with,
     send_each,
     speak_for,
@@ -139,11 +141,19 @@ class _Route(ExecutorWithHooks):
 
     def __call__(self, intent: Intent) -> object:
         executor = self.choose(intent)
-        result = executor(intent.without_options(*self.strip) if self.strip else intent)
+        try:
+            result = executor(intent.without_options(*self.strip) if self.strip else intent)
+        except Exception as exc:
+            if not fails_all(exc) and intent.id not in named_by(exc):
+                self._took(intent, executor)  # a batch went from this call, failing others
+            raise
+        self._took(intent, executor)
+        return result
+
+    def _took(self, intent: Intent, executor: Executor) -> None:
         if current_flush() is not None:
             routed: dict[str, tuple[int, Intent]] = holding(self, self._routed, dict)
             routed[intent.id] = (id(executor), intent)
-        return result
 
     @property
     def buffers(self) -> bool:

@@ -532,3 +532,19 @@ def test_an_interrupt_in_a_broadcast_members_after_flush_keeps_what_all_members_
         flush(broadcast(batching(a, size=2), batching(b, size=2)), ["t0", "t1", "t2"], fates)
     assert a.accepted == ["t0", "t1", "t2"] and b.accepted == ["t0", "t1"]
     assert fates == {"t0": ["dispatched"], "t1": ["dispatched"], "t2": ["failed"]}
+
+
+def test_an_interrupt_keeps_what_a_retry_gave_up_on_and_what_a_route_took() -> None:
+    # Found by the fuzzer. t2's call sends [t0, t1, t2] on path b, which leaves t1 in doubt:
+    # the retry gives it up, to report in after_flush. There, path a's broker hook is
+    # interrupted. Before, the retry's report was lost with the interrupt (t1 dispatched, in
+    # doubt) and route, which had not recorded t2 (its call raised for t1), failed t2.
+    a = HookedBroker("A", hook=KeyboardInterrupt("A: hook"))
+    b = Broker("B", {"t1": ["doubt"]})
+    routes = route({"a": batching(with_retry(a, sleep=no_sleep), size=2),
+                    "b": batching(b, size=3)}, by=lambda i: "b")
+    fates: dict[str, list[str]] = {}
+    with pytest.raises(KeyboardInterrupt):
+        flush(with_retry(routes, sleep=no_sleep), ["t0", "t1", "t2"], fates)
+    assert b.accepted == ["t0", "t2"]
+    assert fates == {"t0": ["dispatched"], "t1": ["failed"], "t2": ["dispatched"]}
