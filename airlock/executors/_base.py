@@ -37,6 +37,7 @@ __all__ = [
     "naming_unsent",
     "only_known",
     "prepare_with",
+    "refuse_shared_holder",
     "send_each",
     "speak_for",
     "unique",
@@ -196,6 +197,39 @@ def buffers(executor: Any) -> bool:
     return getattr(executor, "buffers", False) is True
 
 
+def _holders(executor: Any) -> dict[int, Any]:
+    """The executors inside ``executor`` (itself included) that hold intents until
+    ``after_flush``, by id: a ``batching()``, a batched executor."""
+    if not buffers(executor):
+        return {}
+    derived = isinstance(getattr(type(executor), "buffers", None), property)  # a wrapper's
+    found = {} if derived else {id(executor): executor}
+    inner = getattr(executor, "inner", None)
+    parts = [inner] if inner is not None else [
+        *getattr(executor, "executors", ()),
+        *getattr(executor, "table", {}).values(),
+        getattr(executor, "default", None),
+    ]
+    for part in parts:
+        if part is not None:
+            found.update(_holders(part))
+    return found
+
+
+def refuse_shared_holder(executors: Sequence[Any], what: str, parts: str, why: str) -> None:
+    """Raise ``TypeError`` when one executor that holds intents until ``after_flush`` is
+    reached from two of ``executors`` (``parts``: "levels", "members"): what it holds for
+    one could not be told from what it holds for the other."""
+    seen: dict[int, int] = {}
+    for position, executor in enumerate(executors):
+        for key, holder in _holders(executor).items():
+            if seen.setdefault(key, position) != position:
+                raise TypeError(
+                    f"{what}: {describe(holder)} holds intents until after_flush and is reached "
+                    f"from {parts} {seen[key] + 1} and {position + 1}: {why}"
+                )
+
+
 def describe(executor: Any) -> str:
     """A short readable name for an executor in messages and reprs."""
     name = getattr(executor, "__qualname__", None) or getattr(executor, "__name__", None)
@@ -284,40 +318,54 @@ def call_hooks(executors: Iterable[Any], hook: Hook) -> None:
 
 
 def joined(first: BaseException, second: BaseException) -> BaseException:
-    """One error for two raised by one step. An interrupt wins, and what the other names as
-    failed joins its note (made if it has none); when the other fails everything, the note
-    no longer says what went (no executor may vouch with it). Else an error that names no
-    intent (it failed everything) wins, with what the other named in a note (the engine
-    fails those too); else one ``BatchDispatchError`` names what either names."""
+    """One error for two raised by one step, losing no intent either names as failed.
+
+    An interrupt wins; an error that names no intent (it failed everything) wins next; the
+    winner carries in a note (made if it has none) what the other named, in its ``errors`` or
+    its own note. A note stops saying what went (no executor may vouch with it) when the other
+    failed everything or is an interrupt with no note. Two errors that both name intents
+    become one ``BatchDispatchError`` naming what either names.
+    """
     for error, other in ((first, second), (second, first)):
         if not isinstance(error, Exception):
-            if isinstance(other, Exception):
-                note: Unsent | None = getattr(error, "airlock_unsent", None)
-                if note is None:
-                    note = error.airlock_unsent = Unsent()  # type: ignore[attr-defined]
-                    note.owner = NOBODY
-                if isinstance(other, DispatchError):
-                    note.errors += [(i, e) for i, e in other.errors if i is not None]
-                if fails_all(other):
-                    note.owner, note.covers = NOBODY, set()
+            silent = not isinstance(other, Exception) and _note(other) is None
+            _carry(error, other, untrust=fails_all(other) if isinstance(other, Exception)
+                   else silent)
             return error
     for error, other in ((first, second), (second, first)):
         if fails_all(error):
-            if isinstance(other, DispatchError):  # what it named stays failed, in a note
-                note = getattr(error, "airlock_unsent", None)
-                if note is None:
-                    note = error.airlock_unsent = Unsent()  # type: ignore[attr-defined]
-                    note.owner = NOBODY
-                note.errors += [(i, e) for i, e in other.errors if i is not None]
+            _carry(error, other, untrust=False)
             return error
     assert isinstance(first, DispatchError) and isinstance(second, DispatchError)
-    return BatchDispatchError(
+    both = BatchDispatchError(
         f"{first}; and {second}",
         sent=[i for e in (first, second) for i in getattr(e, "sent", ())],
         unsent=[*first.unsent, *second.unsent],
         in_doubt=[i for e in (first, second) for i in getattr(e, "in_doubt", ())],
         errors=[*first.errors, *second.errors],
     )
+    for error in (first, second):
+        _carry(both, error, untrust=False, errors_too=False)
+    return both
+
+
+def _note(error: BaseException) -> Unsent | None:
+    return getattr(error, "airlock_unsent", None)
+
+
+def _carry(winner: BaseException, other: BaseException, untrust: bool,
+           errors_too: bool = True) -> None:
+    """Put on ``winner``'s note what ``other`` names failed (its ``errors``, its note's)."""
+    said = [*(named_pairs(other) if errors_too else ()), *getattr(_note(other), "errors", ())]
+    if not said and not untrust:
+        return
+    note = _note(winner)
+    if note is None:
+        note = winner.airlock_unsent = Unsent()  # type: ignore[attr-defined]
+        note.owner = NOBODY
+    note.errors += [(i, e) for i, e in said if i is not None]
+    if untrust:
+        note.owner, note.covers = NOBODY, set()
 
 
 def unsent_after(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection
 from contextvars import ContextVar
-from typing import Any, Literal
+from typing import Literal
 
 from airlock._dispatch import current_flush, held, holding, went_with
 from airlock._intent import Intent
@@ -13,7 +13,6 @@ from airlock.exceptions import BatchDispatchError, DispatchError
 from airlock.executors._base import (
     Group,
     batch_failures,
-    buffers,
     describe,
     fails_all,
     joined,
@@ -21,6 +20,7 @@ from airlock.executors._base import (
     named_by,
     named_pairs,
     only_known,
+    refuse_shared_holder,
     send_each,
     speak_for,
     unsent_after,
@@ -139,7 +139,11 @@ class _Fallback(Group):
                 result = executor(only_known(executor, intent))
             except Exception as exc:
                 errors.append((intent, exc))
-                handed = self._reroute(exc, level, taken, intent, done)
+                try:
+                    handed = self._reroute(exc, level, taken, intent, done)
+                except BaseException as interrupt:  # what the batch said still stands
+                    joined(interrupt, exc)
+                    raise
                 others = _rest(exc, handed | {intent.id} | taken.at.keys())
                 if others is not None and not fails_all(others):
                     taken.others.append(others)  # another path's, on a shared batching
@@ -284,40 +288,6 @@ def _rest(exc: BaseException, handed: Collection[str]) -> BaseException | None:
     return rest
 
 
-def _holders(executor: Any) -> dict[int, Any]:
-    """The executors inside ``executor`` (itself included) that hold intents until
-    ``after_flush``, by id: a ``batching()``, a batched executor."""
-    if not buffers(executor):
-        return {}
-    derived = isinstance(getattr(type(executor), "buffers", None), property)  # a wrapper's
-    found = {} if derived else {id(executor): executor}
-    inner = getattr(executor, "inner", None)
-    parts = [inner] if inner is not None else [
-        *getattr(executor, "executors", ()),
-        *getattr(executor, "table", {}).values(),
-        getattr(executor, "default", None),
-    ]
-    for part in parts:
-        if part is not None:
-            found.update(_holders(part))
-    return found
-
-
-def _check_levels(executors: tuple[Executor, ...]) -> None:
-    """Refuse one executor that buffers at two levels: a batch it failed would go back to it,
-    and what it holds for one level cannot be told from what it holds for the other."""
-    seen: dict[int, int] = {}
-    for level, executor in enumerate(executors):
-        for key, holder in _holders(executor).items():
-            if seen.setdefault(key, level) != level:
-                raise TypeError(
-                    f"with_fallback: {describe(holder)} holds intents until after_flush and is "
-                    f"at levels {seen[key] + 1} and {level + 1}: what one of its batches failed "
-                    "would go back to it. Fall back to another executor; with_retry(...) "
-                    "retries the same one"
-                )
-
-
 def with_fallback(primary: Executor, *fallbacks: Executor) -> _Fallback:
     """Try ``primary``, then each fallback in order, until one returns without an error.
 
@@ -328,5 +298,8 @@ def with_fallback(primary: Executor, *fallbacks: Executor) -> _Fallback:
     ``TypeError``.
     """
     executors = (primary, *fallbacks)
-    _check_levels(executors)
+    refuse_shared_holder(
+        executors, "with_fallback", "levels", "what one of its batches failed would go back "
+        "to it. Fall back to another executor; with_retry(...) retries the same one"
+    )
     return _Fallback(executors, "with_fallback")

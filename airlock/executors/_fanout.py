@@ -21,6 +21,7 @@ from airlock.executors._base import (
     joined,
     name_unsent,
     only_known,
+    refuse_shared_holder,
     send_each,
     speak_for,
     unsent_after,
@@ -119,6 +120,7 @@ def broadcast(*executors: Executor) -> _Broadcast:
     """
     if not executors:
         raise TypeError("broadcast() needs at least one executor")
+    refuse_shared_holder(executors, "broadcast", "members", "each intent would go to it twice")
     return _Broadcast(executors, "broadcast")
 
 

@@ -548,3 +548,63 @@ def test_an_interrupt_keeps_what_a_retry_gave_up_on_and_what_a_route_took() -> N
         flush(with_retry(routes, sleep=no_sleep), ["t0", "t1", "t2"], fates)
     assert b.accepted == ["t0", "t2"]
     assert fates == {"t0": ["dispatched"], "t1": ["failed"], "t2": ["dispatched"]}
+
+
+def _named_and_interrupted() -> tuple[Any, list[str], str]:
+    # p goes by name to a batching that is also a route; another route's hook is interrupted
+    # first, then the batching's send: the second interrupt's note (naming p) was dropped.
+    shared = batching(Broker("X", kbi=0), size=10)
+    airlock.register_executor("plain", shared)
+    hooked = HookedBroker("Y", hook=KeyboardInterrupt("Y: hook"), bulk=False)
+    return route({"a": hooked, "b": shared}, by=lambda i: "a" if i.name == "t0" else "b"), [
+        "t0", "p"], "plain"
+
+
+def _sent_by_another_route() -> tuple[Any, list[str], str]:
+    # The fallback route sends the shared batch [t1, p] and is interrupted; route c (the same
+    # batching) then had nothing left to send and counted p as sent.
+    shared = batching(Broker("A", kbi=0), size=10)
+    hooked = HookedBroker("Y", hook=KeyboardInterrupt("Y: hook"), bulk=False)
+    keys = {"t0": "a", "t1": "b", "p": "c"}
+    return route({"a": hooked, "b": with_fallback(shared, Broker("X", bulk=False)),
+                  "c": shared}, by=lambda i: keys[i.name]), ["t0", "t1", "p"], ""
+
+
+def _named_then_fails_all_then_interrupted() -> tuple[Any, list[str], str]:
+    # Route a's batch names p failed; route b's hook fails everything (it won, keeping p in a
+    # note); route c is interrupted, and the interrupt dropped that note.
+    keys = {"t0": "b", "t1": "c", "p": "a"}
+    return route({"a": batching(Broker("A", {"p": ["refuse"]}), size=3),
+                  "b": HookedBroker("Y", hook=RuntimeError("Y: hook"), bulk=False),
+                  "c": batching(Broker("C", kbi=0), size=3)}, by=lambda i: keys[i.name]), [
+        "t0", "t1", "p"], ""
+
+
+def _interrupted_while_falling_back() -> tuple[Any, list[str], str]:
+    # The shared batch [t0, p, t2] fails whole in t2's call; handing t0 on is interrupted,
+    # and what the batch said of p (sent to the batching by name) was lost.
+    shared = batching(Broker("B", down=(0,)), size=3)
+    airlock.register_executor("plain", shared)
+    spare = with_retry(Broker("S", {"t0": ["refuse"]}, kbi=1, bulk=False), sleep=no_sleep)
+    return with_fallback(shared, spare), ["t0", "p", "t2"], "plain"
+
+
+@pytest.mark.parametrize(
+    "make",
+    [_named_and_interrupted, _sent_by_another_route, _named_then_fails_all_then_interrupted,
+     _interrupted_while_falling_back],
+)
+def test_what_one_error_names_failed_survives_every_interrupt_joined_to_it(make: Any) -> None:
+    executor, names, by_name = make()
+    fates: dict[str, list[str]] = {}
+    with pytest.raises(KeyboardInterrupt):
+        flush(executor, names, fates, by_name=by_name)
+    assert fates["p"] == ["failed"]  # no broker took it
+    assert all(len(fate) == 1 for fate in fates.values()) and set(fates) == set(names)
+
+
+def test_a_broadcast_reaching_one_buffering_executor_twice_is_refused() -> None:
+    # Each intent went to it twice, and one copy's failure hid the other's.
+    shared = batching(Broker("A"), size=2)
+    with pytest.raises(TypeError, match="from members 1 and 2"):
+        broadcast(shared, with_fallback(shared, Broker("X", bulk=False)))
