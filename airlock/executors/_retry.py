@@ -160,13 +160,17 @@ class _Retry(Wrapper):
         if retry:
             attempt = max(batches.tries[i.id] for i in retry) - 1
             self._wait(attempt, f"a batch of {len(retry)}", failed[0][1])
-        for i in retry:
+        for index, i in enumerate(retry):
             try:
                 self.inner(i)
             except Exception as exc:
                 # It refused this one, or a batch went and failed: what failed is retried, or
                 # given up (in doubt, out of attempts) and reported by after_flush.
                 self._again([(i, exc)] if fails_all(exc) else self._others(exc, None))
+            except BaseException as interrupt:  # what it had not handed back stays failed
+                stopped = [(j, interrupt) for j in retry[index:]]
+                joined(interrupt, BatchDispatchError("retry stopped", errors=stopped))
+                raise
 
     def __call__(self, intent: Intent) -> object:
         attempt = 1

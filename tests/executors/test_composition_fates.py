@@ -608,3 +608,18 @@ def test_a_broadcast_reaching_one_buffering_executor_twice_is_refused() -> None:
     shared = batching(Broker("A"), size=2)
     with pytest.raises(TypeError, match="from members 1 and 2"):
         broadcast(shared, with_fallback(shared, Broker("X", bulk=False)))
+
+
+def test_an_interrupt_while_a_retry_hands_a_failed_batch_back_keeps_it_failed() -> None:
+    # Found by the fuzzer: t2's call sends [t0, t1, t2], which refuses t1; handing t1 back to
+    # the broadcast is interrupted (its first member). Before, the batch's word on t1 was
+    # lost: t1 was reported dispatched, though B never took it.
+    single = Broker("S", kbi=3, bulk=False)
+    bulk = Broker("B", {"t1": ["refuse"], "t2": ["refuse"]}, down=(1,))
+    executor = with_retry(broadcast(single, batching(bulk, size=3)), attempts=2,
+                          sleep=no_sleep)
+    fates: dict[str, list[str]] = {}
+    with pytest.raises(KeyboardInterrupt):
+        flush(executor, ["t0", "t1", "t2", "t3"], fates)
+    assert bulk.accepted == ["t0"] and fates["t1"] == ["failed"]
+    assert all(len(fate) == 1 for fate in fates.values()) and len(fates) == 4
