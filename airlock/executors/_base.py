@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any, Literal, TypeAlias
 
+from airlock._dispatch import named_errors
 from airlock._intent import Intent
 from airlock.exceptions import BatchDispatchError, DispatchError, UnknownOptionError
 from airlock.typing import Executor, ExecutorWithHooks
@@ -28,12 +29,12 @@ __all__ = [
     "call_hooks",
     "check_options",
     "describe",
+    "finish_hooks",
     "guarded",
     "hook_errors",
     "known_options",
     "name_unsent",
     "named_by",
-    "named_pairs",
     "naming_unsent",
     "only_known",
     "prepare_with",
@@ -85,7 +86,7 @@ def batch_failures(
     """
     if not isinstance(exc, DispatchError):
         return [], [(i, exc) for i in batch], []
-    named = {i.id: e for i, e in exc.errors if i is not None}
+    named = named_by(exc)
     if not named:
         return [], [(i, exc) for i in batch], []
     doubt = {i.id for i in exc.in_doubt} if isinstance(exc, BatchDispatchError) else set()
@@ -310,11 +311,33 @@ def hook_errors(executors: Iterable[Any], hook: Hook) -> list[tuple[Any, BaseExc
 def call_hooks(executors: Iterable[Any], hook: Hook) -> None:
     """Call ``hook()`` on each executor that has it (``hook_errors``); what they raise is
     raised as one error (``joined``: an interrupt wins)."""
+    finish_hooks(None, executors, hook)
+
+
+def finish_hooks(
+    owner: object,
+    executors: Iterable[Any],
+    hook: Hook,
+    held_by: Callable[[Any], Iterable[Intent]] = lambda executor: (),
+    took: Collection[str] = (),
+    later: Iterable[BaseException] = (),
+) -> None:
+    """``call_hooks`` for a wrapper that kept, per flush, the intents it ``took`` (by id) and
+    which of them each executor held (``held_by``): errors from the hooks, then ``later``
+    ones, are raised as one; on an interrupt, ``owner`` speaks for what it took (``speak_for``),
+    failing what a hook's error leaves unsent (``unsent_after``)."""
     first: BaseException | None = None
-    for _, exc in hook_errors(executors, hook):
+    unsent: list[tuple[Intent, BaseException]] = []
+    for executor, exc in hook_errors(executors, hook):
+        unsent += unsent_after(executor, exc, held_by(executor))
         first = exc if first is None else joined(first, exc)
-    if first is not None:
-        raise first
+    for error in later:
+        first = error if first is None else joined(first, error)
+    if first is None:
+        return
+    if not isinstance(first, Exception) and took:
+        speak_for(first, owner, set(took), unsent)
+    raise first
 
 
 def joined(first: BaseException, second: BaseException) -> BaseException:
@@ -356,7 +379,8 @@ def _note(error: BaseException) -> Unsent | None:
 def _carry(winner: BaseException, other: BaseException, untrust: bool,
            errors_too: bool = True) -> None:
     """Put on ``winner``'s note what ``other`` names failed (its ``errors``, its note's)."""
-    said = [*(named_pairs(other) if errors_too else ()), *getattr(_note(other), "errors", ())]
+    said = [*((named_errors(other) or ()) if errors_too else ()),
+            *getattr(_note(other), "errors", ())]
     if not said and not untrust:
         return
     note = _note(winner)
@@ -375,7 +399,7 @@ def unsent_after(
     ``error`` leaves unsent: none for an error that names the failed ones (they are named);
     all for one that fails everything, or an interrupt, unless the executor's note on it
     says which went."""
-    note: Unsent | None = getattr(error, "airlock_unsent", None)
+    note = _note(error)
     if isinstance(error, Exception):
         if not fails_all(error):
             return []
@@ -401,7 +425,7 @@ def speak_for(
     it took the intents ``took`` (by id), and of them ``unsent`` did not surely go; what an
     earlier note on it, or ``said``, names failed stays failed. The engine then fails only
     those, and reports the other intents it took dispatched."""
-    before: Unsent | None = getattr(interrupt, "airlock_unsent", None)
+    before = _note(interrupt)
     note = Unsent()
     note.owner = owner
     note.errors = list(unsent)
@@ -412,11 +436,6 @@ def speak_for(
             note.errors.append((intent, error))
     note.covers = took | named
     interrupt.airlock_unsent = note  # type: ignore[attr-defined]
-
-
-def named_pairs(exc: BaseException) -> list[tuple[Intent | None, BaseException]]:
-    """A ``DispatchError``'s ``(intent, error)`` pairs; none for any other error."""
-    return list(exc.errors) if isinstance(exc, DispatchError) else []
 
 
 def named_by(exc: BaseException) -> dict[str, BaseException]:

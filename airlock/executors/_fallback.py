@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection
 from contextvars import ContextVar
 from typing import Literal
 
-from airlock._dispatch import current_flush, held, holding, went_with
+from airlock._dispatch import current_flush, held, holding, named_errors, went_with
 from airlock._intent import Intent
 from airlock.exceptions import BatchDispatchError, DispatchError
 from airlock.executors._base import (
@@ -18,7 +18,6 @@ from airlock.executors._base import (
     joined,
     name_unsent,
     named_by,
-    named_pairs,
     only_known,
     refuse_shared_holder,
     send_each,
@@ -248,7 +247,7 @@ class _Fallback(Group):
         if first is not None and not isinstance(first, Exception) and taken is not None:
             # What this flush of ours knows: every intent it took, and of them those not
             # surely sent (an interrupted hook held them, none took them, an error names them).
-            said = [pair for error in taken.others for pair in named_pairs(error)]
+            said = [pair for error in taken.others for pair in named_errors(error) or ()]
             speak_for(first, self, taken.took, [*stopped, *taken.given_up], said)
         if first is not None and (not given_up or fails_all(first)):
             raise first

@@ -17,14 +17,12 @@ from airlock.executors._base import (
     call_hooks,
     describe,
     fails_all,
-    hook_errors,
+    finish_hooks,
     joined,
     name_unsent,
     only_known,
     refuse_shared_holder,
     send_each,
-    speak_for,
-    unsent_after,
 )
 from airlock.typing import Executor
 
@@ -67,6 +65,7 @@ class _Broadcast(Group):
                 if errors:
                     joined(interrupt, BatchDispatchError("broadcast", errors=errors))
                 raise
+        flush = current_flush()
         if errors:
             error = BatchDispatchError(
                 f"broadcast of {intent}: {len(failed)} of {len(self.executors)} executors "
@@ -75,14 +74,16 @@ class _Broadcast(Group):
                 errors=errors,
             )
             error.__cause__ = errors[0][1]
-            if current_flush() is None or any(i is not None and i.id == intent.id
-                                              for i, _ in errors):
+            if flush is None or any(i is not None and i.id == intent.id for i, _ in errors):
                 raise error
+        if flush is None:
+            return
+        sent: _Sent = holding(self, self._flush, _Sent)
+        if errors:
             # Only others' intents failed (a batch sent from this call): this one is taken,
             # and may still be held by a member; after_flush reports the rest.
-            holding(self, self._flush, _Sent).later.append(error)
-        if current_flush() is not None:
-            holding(self, self._flush, _Sent).took[intent.id] = intent
+            sent.later.append(error)
+        sent.took[intent.id] = intent
 
     def after_flush(self) -> None:
         """Forwarded to every executor; also raises what a batch sent in a call said of
@@ -95,18 +96,12 @@ class _Broadcast(Group):
 
     def _finish(self, hook: Hook) -> None:
         sent: _Sent = held(self, self._flush, take=True) or _Sent()
-        first: BaseException | None = None
-        unsent: list[tuple[Intent, BaseException]] = []
-        for executor, exc in hook_errors(self.executors, hook):  # each member got every intent
-            unsent += unsent_after(executor, exc, sent.took.values())
-            first = exc if first is None else joined(first, exc)
-        for later in sent.later:
-            first = later if first is None else joined(first, later)
-        if first is None:
-            return
-        if not isinstance(first, Exception) and sent.took:
-            speak_for(first, self, set(sent.took), unsent)  # went where every member took it
-        raise first
+        finish_hooks(  # on an interrupt, what every member took went
+            self, self.executors, hook,
+            held_by=lambda executor: sent.took.values(),  # each member got every intent
+            took=sent.took.keys(),
+            later=sent.later,
+        )
 
     def __repr__(self) -> str:
         return f"<broadcast {', '.join(describe(e) for e in self.executors)}>"

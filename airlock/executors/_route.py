@@ -15,15 +15,12 @@ from airlock.executors._base import (
     buffers,
     describe,
     fails_all,
-    hook_errors,
-    joined,
+    finish_hooks,
     known_options,
     name_unsent,
     named_by,
     prepare_with,
     send_each,
-    speak_for,
-    unsent_after,
 )
 from airlock.typing import Executor, ExecutorWithHooks
 
@@ -173,17 +170,11 @@ class _Route(ExecutorWithHooks):
 
     def _finish(self, hook: Hook) -> None:
         routed: dict[str, tuple[int, Intent]] = held(self, self._routed, take=True) or {}
-        first: BaseException | None = None
-        unsent: list[tuple[Intent, BaseException]] = []
-        for executor, exc in hook_errors(self._executors(), hook):
-            mine = [i for key, i in routed.values() if key == id(executor)]
-            unsent += unsent_after(executor, exc, mine)
-            first = exc if first is None else joined(first, exc)
-        if first is None:
-            return
-        if not isinstance(first, Exception) and routed:
-            speak_for(first, self, set(routed), unsent)  # what the other routes sent went
-        raise first
+        finish_hooks(  # on an interrupt, what the other routes sent went
+            self, self._executors(), hook,
+            held_by=lambda executor: [i for key, i in routed.values() if key == id(executor)],
+            took=routed.keys(),
+        )
 
     def __repr__(self) -> str:
         by = describe(self.by) if callable(self.by) else repr(self.by)
