@@ -1,7 +1,13 @@
 """Compositions of ``batching`` and the wrappers, found by a fuzzer: each intent gets one true
 fate (``dispatched`` only if a broker took it), nothing in doubt is sent again, no failure or
 interrupt hides another, and ``batching`` around an executor that buffers past its call is
-refused when it is built (SPEC 2.6)."""
+refused when it is built (SPEC 2.6).
+
+The brokers here are in-process fakes, on purpose: the faults tested (a batch refused for some
+intents only, an answer lost so an intent is in doubt, an interrupt at a chosen send or hook)
+cannot be produced on demand by a real broker. The wrappers and the engine are the real ones;
+the queue executors' own batch paths run against real brokers and workers in ``integrations/``.
+"""
 
 from __future__ import annotations
 
