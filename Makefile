@@ -25,11 +25,15 @@ $(VENV)/.created:
 	$(PIP) install -q --upgrade pip
 	touch $@
 
-$(VENV)/.demo: $(VENV)/.created pyproject.toml
+# An editable install compiles airlock/_speedups.c in place (hatch_build.py): reinstall when
+# it changes.
+SPEEDUPS := airlock/_speedups.c hatch_build.py
+
+$(VENV)/.demo: $(VENV)/.created pyproject.toml $(SPEEDUPS)
 	$(PIP) install -q -e ".[django]"
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.created pyproject.toml
+$(VENV)/.dev: $(VENV)/.created pyproject.toml $(SPEEDUPS)
 	$(PIP) install -q -e ".[dev,ray]"
 	touch $@ $(VENV)/.demo
 
@@ -72,29 +76,31 @@ define new_venv
 	touch $(1)/.created
 endef
 
-# The core suite and the database suites on SQLite then PostgreSQL, in venv $(1).
+# The core suite and the database suites on SQLite then PostgreSQL, in venv $(1), with the
+# environment $(2) (AIRLOCK_PURE_PYTHON=1: the pure-Python scope core, see airlock/_core.py).
 define core_and_db_suites
-	$(1)/bin/python -m pytest -q tests/core $(DB_SUITES)
-	$(if $(DB_SUITES),AIRLOCK_TEST_DB=postgres $(1)/bin/python -m pytest -q $(DB_SUITES))
+	$(2) $(1)/bin/python -m pytest -q tests/core $(DB_SUITES)
+	$(if $(DB_SUITES),$(2) AIRLOCK_TEST_DB=postgres $(1)/bin/python -m pytest -q $(DB_SUITES))
 endef
 
-# Python 3.10, the oldest supported: the suites that need no Django version of their own.
-$(PY310)/.created: pyproject.toml Makefile
+# Python 3.10, the oldest supported: the suites that need no Django version of their own, on
+# the pure-Python scope core (the compiled one is built but not used: airlock/_core.py).
+$(PY310)/.created: pyproject.toml Makefile $(SPEEDUPS)
 	$(call new_venv,$(PY310),$(PYTHON310),"django~=5.2.0" "celery[redis]" boto3 "moto[server]" $(TEST_DEPS))
 
 test-python310: $(PY310)/.created
-	$(PY310)/bin/python -m pytest -q tests/core tests/executors
+	AIRLOCK_PURE_PYTHON=1 $(PY310)/bin/python -m pytest -q tests/core tests/executors
 
-# Django 6.0 on Python 3.12.
-$(DJ60)/.created: pyproject.toml Makefile
+# Django 6.0 on Python 3.12, on the pure-Python scope core (as Python 3.10 above).
+$(DJ60)/.created: pyproject.toml Makefile $(SPEEDUPS)
 	$(call new_venv,$(DJ60),$(PYTHON312),"django~=6.0.0" $(TEST_DEPS))
 
 test-django60: $(DJ60)/.created
-	$(call core_and_db_suites,$(DJ60))
+	$(call core_and_db_suites,$(DJ60),AIRLOCK_PURE_PYTHON=1)
 
 # Django 6.1 on Python 3.13, with its built-in django.tasks (no django-tasks backport) run by
 # django-tasks-db's worker: the executor's fast suite and the end-to-end suite.
-$(DJ61)/.created: pyproject.toml Makefile
+$(DJ61)/.created: pyproject.toml Makefile $(SPEEDUPS)
 	$(call new_venv,$(DJ61),$(PYTHON313),"django~=6.1.0" django-tasks-db redis $(TEST_DEPS))
 
 test-django61: $(DJ61)/.created
@@ -112,10 +118,10 @@ MATRIX_DEPS := "django~=5.2.0" "psycopg[binary]" pytest pytest-django pytest-tim
 MATRIX_OLDEST_PINS := celery==5.3.0 kombu==5.3.0 amqp==5.1.1 "dramatiq[redis,rabbitmq]==1.15.0" huey==2.5.0 redis==5.0.0 pika==1.3.0 packaging
 MATRIX_NEWEST_PINS := celery==5.7.0 kombu==5.7.0 amqp==5.4.2 "dramatiq[redis,rabbitmq]==2.2.1" huey==3.5.4 redis==8.1.0 pika==1.4.4 packaging
 
-$(MATRIX_OLDEST)/.created: pyproject.toml Makefile
+$(MATRIX_OLDEST)/.created: pyproject.toml Makefile $(SPEEDUPS)
 	$(call new_venv,$(MATRIX_OLDEST),$(PYTHON),$(MATRIX_OLDEST_PINS) $(MATRIX_DEPS))
 
-$(MATRIX_NEWEST)/.created: pyproject.toml Makefile
+$(MATRIX_NEWEST)/.created: pyproject.toml Makefile $(SPEEDUPS)
 	$(call new_venv,$(MATRIX_NEWEST),$(PYTHON),$(MATRIX_NEWEST_PINS) $(MATRIX_DEPS))
 
 define matrix_suites

@@ -5,10 +5,11 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from airlock import _config, _events, _outside
 from airlock._context import current, policy
+from airlock._core import COMPILED
 from airlock._intent import EMPTY_OPTIONS, Intent, build
 from airlock._scope import FRESH, Scope
 from airlock.policies import AllowAll
@@ -112,8 +113,12 @@ def scope(
     return cls(policy)
 
 
-_new = object.__new__
+_new = Scope.__new__  # Core's: no __init__
 _live_config = _config.current()  # updated in place by configure() / reset_configuration()
+if COMPILED and not TYPE_CHECKING:  # the call with no arguments in C (see _speedups.c)
+    from airlock import _speedups
+
+    scope = functools.update_wrapper(_speedups.Maker(scope, _live_config), scope)
 
 
 @overload

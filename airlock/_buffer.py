@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airlock import _events
+from airlock._core import Core
 from airlock._fates import Fates
 from airlock._intent import Intent
 
@@ -48,27 +49,30 @@ class Hooked:
             raise
 
 
-class Buffer(Fates):
-    """The intents a scope holds, in FIFO order; every field starts as a class default."""
+class Buffer(Core, Fates):
+    """The intents a scope holds, in FIFO order; every field starts as a class default (or, for
+    those of ``Core``, a C member).
 
-    _buffer: list[Intent] | None = None
-    _direct: Appends | None = None
-    """While ``enqueue`` may hand a new intent straight to the buffer (``_direct.append``): the
-    scope is active and an intent needs nothing but the append and the ``on_buffered`` hook (no
-    prepare, no watching or local policy, no key, no listener). The buffer itself, or a
-    ``Hooked`` when the class has the hook; before the first intent of a scope entered with
-    nothing to link, the scope (``Scope.append``). It follows from the scope's structure, found
-    at ``enter()`` or at the first enqueue."""
+    ``_buffer`` holds them. ``_direct`` and ``_plain`` (fields of ``Core``) say how an intent
+    may enter and leave:
+
+    - ``_direct``: while ``enqueue`` may hand a new intent straight to the buffer
+      (``_direct.append``): the scope is active and an intent needs nothing but the append and
+      the ``on_buffered`` hook (no prepare, no watching or local policy, no key, no listener).
+      The buffer itself, or a ``Hooked`` when the class has the hook; before the first intent
+      of a scope entered with nothing to link, the scope (``Scope.append``). It follows from
+      the scope's structure, found at ``enter()`` or at the first enqueue.
+    - ``_plain``: entered by ``Scope.enter()`` with nothing to link (no enclosing scope, the
+      default policy) on the configured executor, and holding no intent with local policies or
+      captured from a child (``_take`` clears it): ``with``'s exit has nothing to judge and
+      sends the buffer as it is.
+    """
+
     _hooked: type[Hooked] | None = None
     """What ``_direct`` is made of when the class has an ``on_buffered`` hook (``Hooked``), set
     by ``__init_subclass__``; None exactly when it has none."""
     _captured: list[Intent] | None = None
     _keys: dict[str, Intent] | None = None
-    _plain = False
-    """Entered by ``Scope.enter()`` with nothing to link (no enclosing scope, the default
-    policy) on the configured executor, and holding no intent with local policies or captured
-    from a child (``_take`` clears it): ``with``'s exit has nothing to judge and sends the
-    buffer as it is."""
 
     @property
     def intents(self) -> list[Intent]:

@@ -18,6 +18,7 @@ from typing import Any
 from airlock import _config, _dispatch, _events, _judging
 from airlock._buffer import Buffer
 from airlock._context import Value, current, exit_by_exit, guard, inherited_policies, scope_of
+from airlock._core import ACTIVE, COMPILED, DISCARDED, EXITED, FLUSHED, NEW
 from airlock._intent import EMPTY_OPTIONS, Intent, build, read_only
 from airlock.exceptions import ScopeStateError
 from airlock.policies import AllowAll
@@ -28,7 +29,7 @@ __all__ = ["FRESH", "Scope"]
 logger = logging.getLogger("airlock")
 
 _EXIT_STEPS = ("exit", "should_flush", "flush", "dispatch", "executor")
-_NEW, _ACTIVE, _EXITED, _FLUSHED, _DISCARDED = "new", "active", "exited", "flushed", "discarded"
+_NEW, _ACTIVE, _EXITED, _FLUSHED, _DISCARDED = NEW, ACTIVE, EXITED, FLUSHED, DISCARDED
 _ALLOW_ALL = AllowAll()
 _UNRESOLVED: Any = object()
 
@@ -65,9 +66,6 @@ class Scope(Buffer):
 
     # Every field starts as a class default, so building and entering a scope allocates
     # nothing but the object; lists and dicts appear when first needed.
-    _state = _NEW
-    _token: Any = None
-    _prior: Value = None
     _parent: Scope | None = None
     _inherited: tuple[Policy, ...] = ()
     _watchers: tuple[Scope, ...] = ()
@@ -83,8 +81,8 @@ class Scope(Buffer):
     """Error mode: False fails fast (raise ``DispatchError``), True settles each intent alone."""
     _simple = True
     """The class overrides none of exit(), should_flush(), flush(), dispatch() and executor,
-    and does not isolate: ``airlock.scope()`` marks its new scopes ``FRESH`` and they may take
-    the plain way. Worked out in ``__init_subclass__``."""
+    does not isolate and has no policy of its own: ``airlock.scope()`` marks its new scopes
+    ``FRESH`` and they may take the plain way. Worked out in ``__init_subclass__``."""
     _policy: Policy = _ALLOW_ALL
 
     bare_init = True
@@ -103,10 +101,10 @@ class Scope(Buffer):
         if policy is not None and not isinstance(policy, property):  # ``policy = ...`` in a body
             cls._policy = _config.resolve_policy(policy)
             del cls.policy
-        cls._simple = not cls._isolate and all(
+        cls._simple = not cls._isolate and cls._policy is _ALLOW_ALL and all(
             getattr(cls, name) is getattr(Scope, name) for name in _EXIT_STEPS
         )
-        if cls.enter is not Scope.enter and cls.__enter__ is Scope.enter:
+        if cls.enter is not Scope.enter and cls.__enter__ is Scope.__enter__:
             cls.__enter__ = Scope._enter_by_method
         if cls.exit is not Scope.exit and cls.__exit__ is Scope.__exit__:
             cls.__exit__ = Scope._exit_by_method  # type: ignore[method-assign]
@@ -135,6 +133,8 @@ class Scope(Buffer):
     def policy(self, policy: Policy) -> None:
         self._policy = policy
         self._plain = False  # the flush has a policy to ask
+        if self._direct is FRESH:
+            self._direct = None  # enter() must link it
 
     @property
     def executor(self) -> Executor:
@@ -180,7 +180,7 @@ class Scope(Buffer):
         """Make this the current scope of this context."""
         if self._direct is FRESH:  # made by airlock.scope() with no arguments, not entered
             prior = _get()
-            if prior is None and self._policy is _ALLOW_ALL:  # nothing to link
+            if prior is None:  # nothing to link (FRESH: the default policy)
                 self._plain = True
                 self._direct = self  # the first intent comes direct: append() below
             else:
@@ -409,23 +409,28 @@ class Scope(Buffer):
         _dispatch.send(intents, self, self.executor, self._isolate, self._pinned)
 
     # -- context manager -----------------------------------------------------------------------
-    __enter__ = enter
+    if not COMPILED:  # else Core's, in C: the same, calling _link / enter / exit / _after_exit
+        __enter__ = enter
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        # exit(), inlined: this runs for every scope.
-        if self._state is not _ACTIVE:
-            self.exit()  # raises the state error
-        try:
-            _reset(self._token)
-        except (ValueError, RuntimeError):
-            if _get() is self:  # exited from another context: see exit()
-                _set(self._prior)
-        self._direct = None
+        def __exit__(
+            self,
+            exc_type: type[BaseException] | None,
+            exc: BaseException | None,
+            tb: TracebackType | None,
+        ) -> None:
+            # exit(), inlined: this runs for every scope.
+            if self._state is not _ACTIVE:
+                self.exit()  # raises the state error
+            try:
+                _reset(self._token)
+            except (ValueError, RuntimeError):
+                if _get() is self:  # exited from another context: see exit()
+                    _set(self._prior)
+            self._direct = None
+            self._after_exit(exc)
+
+    def _after_exit(self, exc: BaseException | None) -> None:
+        # The rest of ``__exit__``, once this scope stopped being current.
         if exc is None:
             intents = self._buffer
             if self._plain:  # a simple class, nothing to judge: flush() and dispatch(), inlined
@@ -467,5 +472,9 @@ class Scope(Buffer):
 
 
 _should_flush = Scope.should_flush
+if COMPILED:
+    from airlock import _speedups
+
+    _speedups.setup(current, _NEW, _ACTIVE, _FLUSHED, FRESH)
 _get, _set, _reset = current.get, current.set, current.reset
 _live_config = _config.current()  # updated in place by configure() / reset_configuration()

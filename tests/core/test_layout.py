@@ -58,6 +58,9 @@ def test_no_module_resolves_names_through_a_module_level_getattr():
     for info in pkgutil.walk_packages([str(PACKAGE)], "airlock."):
         path = PACKAGE.joinpath(*info.name.split(".")[1:])
         source = path / "__init__.py" if info.ispkg else path.with_suffix(".py")
+        if not source.exists():  # the compiled scope core (airlock/_speedups.c)
+            assert info.name == "airlock._speedups"
+            continue
         tree = ast.parse(source.read_text())
         names = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
         assert "__getattr__" not in names, info.name
