@@ -151,4 +151,4 @@ bench: $(VENV)/.dev
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) $(PY310) $(DJ60) $(DJ61) $(MATRIX_OLDEST) $(MATRIX_NEWEST) .venv-extras build .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PY310) $(DJ60) $(DJ61) $(MATRIX_OLDEST) $(MATRIX_NEWEST) .venv-extras build .mypy_cache .ruff_cache airlock/_speedups.*.so

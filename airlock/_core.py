@@ -18,10 +18,15 @@ if TYPE_CHECKING:
     from airlock._context import Value
     from airlock._intent import Intent
 
-__all__ = ["ACTIVE", "COMPILED", "DISCARDED", "EXITED", "FLUSHED", "NEW", "Core", "PyCore"]
+__all__ = ["COMPILED", "FIELDS", "PURE", "Core", "PyCore"]  # and the states below
 
 NEW, ACTIVE, EXITED, FLUSHED, DISCARDED = "new", "active", "exited", "flushed", "discarded"
 """A scope's states: new -> active (entered) -> exited -> flushed or discarded."""
+
+
+FIELDS = ("_state", "_token", "_prior", "_direct", "_buffer", "_plain")
+"""``Core``'s fields: C members of the compiled one, so a subclass may not set them on its class
+(``Buffer.__init_subclass__`` refuses it: the C code would not see the class value)."""
 
 
 class PyCore:
@@ -36,7 +41,9 @@ class PyCore:
 
 
 COMPILED = False
-if TYPE_CHECKING or os.environ.get("AIRLOCK_PURE_PYTHON"):
+PURE = os.environ.get("AIRLOCK_PURE_PYTHON", "").lower() not in ("", "0", "false")
+"""``AIRLOCK_PURE_PYTHON`` asks for the pure-Python core (any value but empty, 0 or false)."""
+if TYPE_CHECKING or PURE:
     Core = PyCore
 else:
     try:

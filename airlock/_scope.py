@@ -11,15 +11,15 @@ into it: every field starts as a class-level default.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
 
 from airlock import _config, _dispatch, _events, _judging
 from airlock._buffer import Buffer
-from airlock._context import Value, current, exit_by_exit, guard, inherited_policies, scope_of
+from airlock._context import Value, current, exit_by_exit, inherited_policies, scope_of
 from airlock._core import ACTIVE, COMPILED, DISCARDED, EXITED, FLUSHED, NEW
-from airlock._intent import EMPTY_OPTIONS, Intent, build, read_only
+from airlock._intent import Intent
 from airlock.exceptions import ScopeStateError
 from airlock.policies import AllowAll
 from airlock.typing import Executor, Policy
@@ -31,7 +31,6 @@ logger = logging.getLogger("airlock")
 _EXIT_STEPS = ("exit", "should_flush", "flush", "dispatch", "executor")
 _NEW, _ACTIVE, _EXITED, _FLUSHED, _DISCARDED = NEW, ACTIVE, EXITED, FLUSHED, DISCARDED
 _ALLOW_ALL = AllowAll()
-_UNRESOLVED: Any = object()
 
 
 def _watches(policy: Policy) -> bool:
@@ -67,15 +66,6 @@ class Scope(Buffer):
     # Every field starts as a class default, so building and entering a scope allocates
     # nothing but the object; lists and dicts appear when first needed.
     _parent: Scope | None = None
-    _inherited: tuple[Policy, ...] = ()
-    _watchers: tuple[Scope, ...] = ()
-    """This scope and its ancestors whose policy has an ``on_enqueue``, innermost first."""
-    _executor: Executor | None = None
-    """The executor given to this scope, or None for the configured one."""
-    _default: Executor | None = None
-    """The configured executor, as it was when this scope first needed it (its first intent;
-    set only when no executor was given)."""
-    _prepare: Any = _UNRESOLVED
     _pinned: dict[int, Executor] | None = None
     _isolate = False
     """Error mode: False fails fast (raise ``DispatchError``), True settles each intent alone."""
@@ -196,47 +186,6 @@ class Scope(Buffer):
         self._token = _set(self)
         return self
 
-    def append(self, intent: Intent) -> Intent | None:
-        """``enqueue``'s direct path for the first intent of a scope entered with nothing to
-        link (no enclosing scope, the default policy) on the configured executor: fix that
-        executor, buffer the intent and arm ``_direct`` with the buffer for the next ones.
-        Returns the intent buffered when the executor prepared it (else None). Not for
-        application code."""
-        if self._state is not _ACTIVE:
-            raise self._inactive()
-        self._default, prepare = _live_config["resolved"] or _config.resolved_executor()
-        if prepare is not None:
-            return self._prepared(intent, prepare)
-        buffer = self._buffer  # None, unless a child's intents were captured first
-        if buffer is None:
-            buffer = self._buffer = [intent]
-        else:
-            buffer.append(intent)
-        if self._state is _ACTIVE:  # not exited (from another thread) meanwhile
-            self._direct = buffer
-        return None
-
-    def _append_hooked(self, intent: Intent) -> Intent | None:
-        # append() for a class with an on_buffered hook (see __init_subclass__).
-        if self._state is not _ACTIVE:
-            raise self._inactive()
-        self._default, prepare = _live_config["resolved"] or _config.resolved_executor()
-        if prepare is not None:
-            return self._prepared(intent, prepare)
-        self._direct = None  # the executor is fixed: a refused intent must not fix it again
-        if self._take(intent, None) and self._state is _ACTIVE:
-            self._direct = self._hooked(self)  # type: ignore[misc]
-        return None
-
-    def _prepared(self, intent: Intent, prepare: Any) -> Intent:
-        # The configured executor prepares each intent: this one and the next go the general
-        # way (_enqueue), which prepares them.
-        self._direct = None
-        self._prepare = prepare
-        prepared = _dispatch.prepare(intent, self._default, prepare)  # type: ignore[arg-type]
-        self._take(prepared, None)
-        return prepared
-
     def _enter_under(self, prior: Value) -> None:
         # Become active below ``prior`` without becoming the context value (LazyScope).
         if self._state is not _NEW:
@@ -294,64 +243,6 @@ class Scope(Buffer):
         ``ancestor`` (a ``DjangoScope`` keeps what waits for a transaction from a scope that
         cannot follow transactions). Default: none."""
         return None
-
-    # -- enqueue -------------------------------------------------------------------------------
-    def _enqueue(
-        self,
-        task: Any,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        name: str | None,
-        origin: str | None,
-        options: Mapping[str, Any] | None,
-        key: str | None,
-        local: tuple[Policy, ...] | None = None,
-    ) -> Intent:
-        if self._state is not _ACTIVE:
-            raise self._inactive()
-        if local is None:
-            local = self._inherited
-        intent = build(
-            task, args, kwargs, name, origin,
-            EMPTY_OPTIONS if options is None else read_only(options), key, local,
-        )
-        prepare = self._prepare
-        if prepare is _UNRESOLVED:  # first enqueue: fix the executor and look up its prepare
-            executor = self._executor
-            if executor is None:
-                executor = self._default
-            if executor is None:  # the configured one, as the ``executor`` property fixes it
-                self._default, prepare = _config.resolved_executor()
-            else:
-                prepare = getattr(executor, "prepare", None)
-            self._prepare = prepare
-            if self._direct is self:  # the executor is fixed now: append() must not fix it
-                self._direct = None
-        if prepare is not None or intent.dispatch_options:
-            intent = _dispatch.prepare(intent, self.executor, prepare)
-        if self._watchers or local:
-            with guard(self):
-                for policy in local:
-                    policy.on_enqueue(intent)
-                for scope in self._watchers:
-                    if scope._state is _ACTIVE:  # a finished ancestor is absent (SPEC 2.2)
-                        scope._policy.on_enqueue(intent)
-        if (
-            self._take(intent, None)
-            and self._state is _ACTIVE  # not exited (from another thread) while taking it
-            and not (prepare or self._watchers or local or _events.listeners)
-            and options is None
-            and key is None
-        ):
-            hooked = self._hooked
-            self._direct = self._buffer if hooked is None else hooked(self)
-        return intent
-
-    def _inactive(self) -> ScopeStateError:
-        return ScopeStateError(
-            f"cannot enqueue into {self!r}: it is {self._state}. The scope finished while "
-            "this code still held it (e.g. a thread that outlived its request)."
-        )
 
     # -- flush / discard -----------------------------------------------------------------------
     def _finishing(self, what: str) -> list[Intent]:
@@ -477,4 +368,3 @@ if COMPILED:
 
     _speedups.setup(current, _NEW, _ACTIVE, _FLUSHED, FRESH)
 _get, _set, _reset = current.get, current.set, current.reset
-_live_config = _config.current()  # updated in place by configure() / reset_configuration()

@@ -22,8 +22,11 @@ typedef struct {
 } Core;
 
 /* Given once by airlock/_scope.py (setup()). */
-static PyObject *current, *NEW, *ACTIVE, *FLUSHED, *FRESH;
+static PyObject *current, *NEW, *ACTIVE, *FLUSHED, *FRESH, *empty_tuple;
 static PyObject *s_enter, *s_exit, *s_link, *s_after_exit, *s_plain, *s_policy;
+
+/* A field read from C: None where Python code deleted it (``del scope._token``). */
+#define OR_NONE(field) ((field) != NULL ? (field) : Py_None)
 
 static void
 set_field(PyObject **field, PyObject *value)
@@ -42,7 +45,9 @@ Core_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_RuntimeError, "airlock._speedups.setup() was not called");
         return NULL;
     }
-    Core *self = (Core *)type->tp_alloc(type, 0);
+    /* object.__new__ allocates and sets up the instance dict of a Python subclass (its inline
+     * values: CPython 3.11 specialises attribute access on them only when set up there). */
+    Core *self = (Core *)PyBaseObject_Type.tp_new(type, empty_tuple, NULL);
     if (self != NULL) { /* never NULL: Python reads them as T_OBJECT_EX slots (specialised) */
         self->state = Py_NewRef(NEW);
         self->token = Py_NewRef(Py_None);
@@ -133,7 +138,7 @@ Core_exit(Core *self, PyObject *const *args, Py_ssize_t nargs)
     if (self->state != ACTIVE) {
         return PyObject_CallMethodNoArgs((PyObject *)self, s_exit); /* raises the state error */
     }
-    if (PyContextVar_Reset(current, self->token) < 0) {
+    if (PyContextVar_Reset(current, OR_NONE(self->token)) < 0) {
         /* Exited from another context than the one it was entered in (another task or
          * thread): step out only where we are current; that context's own scope stays. */
         if (!PyErr_ExceptionMatches(PyExc_ValueError)
@@ -147,7 +152,7 @@ Core_exit(Core *self, PyObject *const *args, Py_ssize_t nargs)
         }
         Py_DECREF(value); /* only its identity is compared */
         if (value == (PyObject *)self) {
-            PyObject *token = PyContextVar_Set(current, self->prior);
+            PyObject *token = PyContextVar_Set(current, OR_NONE(self->prior));
             if (token == NULL) {
                 return NULL;
             }
@@ -165,8 +170,10 @@ Core_exit(Core *self, PyObject *const *args, Py_ssize_t nargs)
 
 static PyMethodDef Core_methods[] = {
     {"__enter__", (PyCFunction)Core_enter, METH_NOARGS,
+     "__enter__($self, /)\n--\n\n"
      "Make this the current scope of this context (``enter()``); returns the scope."},
     {"__exit__", (PyCFunction)(void (*)(void))Core_exit, METH_FASTCALL,
+     "__exit__($self, exc_type, exc, tb, /)\n--\n\n"
      "Stop being current, then flush on success or settle the error (see ``Scope``)."},
     {NULL, NULL, 0, NULL},
 };
@@ -219,6 +226,7 @@ typedef struct {
     PyObject *func;   /* the Python scope() */
     PyObject *config; /* airlock's live configuration dict */
     PyObject *dict;   /* __wrapped__, __doc__, __name__ ... (functools.update_wrapper) */
+    PyObject *weakrefs;
     vectorcallfunc vectorcall;
 } Maker;
 
@@ -233,20 +241,19 @@ Maker_call(Maker *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
         if (plain != NULL && PyTuple_CheckExact(plain) && PyTuple_GET_SIZE(plain) == 3
             && PyType_Check(PyTuple_GET_ITEM(plain, 0))
             && PyType_IsSubtype((PyTypeObject *)PyTuple_GET_ITEM(plain, 0), &CoreType)) {
+            /* Held: allocating may run a finalizer that calls configure() and replaces it. */
+            Py_INCREF(plain);
             PyObject *policy = PyTuple_GET_ITEM(plain, 1);
             Core *made = (Core *)Core_new((PyTypeObject *)PyTuple_GET_ITEM(plain, 0), NULL, NULL);
-            if (made == NULL) {
-                return NULL;
-            }
-            if (policy != Py_None) {
+            if (made != NULL && policy != Py_None) {
                 if (PyObject_SetAttr((PyObject *)made, s_policy, policy) < 0) {
-                    Py_DECREF(made);
-                    return NULL;
+                    Py_CLEAR(made);
                 }
             }
-            else if (PyTuple_GET_ITEM(plain, 2) == Py_True) {
+            else if (made != NULL && PyTuple_GET_ITEM(plain, 2) == Py_True) {
                 set_field(&made->direct, FRESH); /* the defaults: enter() needs no checks */
             }
+            Py_DECREF(plain);
             return (PyObject *)made;
         }
     }
@@ -291,9 +298,34 @@ static void
 Maker_dealloc(Maker *self)
 {
     PyObject_GC_UnTrack(self);
+    if (self->weakrefs != NULL) {
+        PyObject_ClearWeakRefs((PyObject *)self);
+    }
     Maker_clear(self);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
+
+/* As a class attribute it binds like the function it stands for. */
+static PyObject *
+Maker_get(PyObject *self, PyObject *obj, PyObject *type)
+{
+    if (obj == NULL || obj == Py_None) {
+        return Py_NewRef(self);
+    }
+    return PyMethod_New(self, obj);
+}
+
+/* Pickled and copied by name, as the function is: airlock._api.scope. */
+static PyObject *
+Maker_reduce(PyObject *self, PyObject *unused)
+{
+    return PyObject_GetAttrString(self, "__name__");
+}
+
+static PyMethodDef Maker_methods[] = {
+    {"__reduce__", Maker_reduce, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
 
 static PyGetSetDef Maker_getset[] = {
     {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL},
@@ -313,6 +345,9 @@ static PyTypeObject MakerType = {
     .tp_call = PyVectorcall_Call,
     .tp_vectorcall_offset = offsetof(Maker, vectorcall),
     .tp_dictoffset = offsetof(Maker, dict),
+    .tp_weaklistoffset = offsetof(Maker, weakrefs),
+    .tp_descr_get = Maker_get,
+    .tp_methods = Maker_methods,
     .tp_getset = Maker_getset,
 };
 
@@ -337,8 +372,9 @@ PyInit__speedups(void)
     s_after_exit = PyUnicode_InternFromString("_after_exit");
     s_plain = PyUnicode_InternFromString("plain");
     s_policy = PyUnicode_InternFromString("_policy");
+    empty_tuple = PyTuple_New(0);
     if (s_enter == NULL || s_exit == NULL || s_link == NULL || s_after_exit == NULL
-        || s_plain == NULL || s_policy == NULL || PyType_Ready(&CoreType) < 0
+        || s_plain == NULL || s_policy == NULL || empty_tuple == NULL || PyType_Ready(&CoreType) < 0
         || PyType_Ready(&MakerType) < 0) {
         return NULL;
     }
