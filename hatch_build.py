@@ -41,19 +41,32 @@ def compile_speedups(root: Path, into: Path) -> Path:
         built = Path(command.get_ext_fullpath(MODULE))
         into.mkdir(parents=True, exist_ok=True)
         target = into / built.name
-        shutil.copyfile(built, target)
+        # Replaced, not overwritten: a process may have the old one loaded.
+        staged = into / f".{built.name}.new"
+        shutil.copyfile(built, staged)
+        os.replace(staged, target)
     return target
+
+
+def asked_pure() -> bool:
+    """``AIRLOCK_BUILD_PURE``: any value but empty, 0 or false (as ``AIRLOCK_PURE_PYTHON``)."""
+    return os.environ.get("AIRLOCK_BUILD_PURE", "").lower() not in ("", "0", "false")
 
 
 class SpeedupsHook(BuildHookInterface):  # type: ignore[type-arg]
     PLUGIN_NAME = "custom"
 
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
-        if self.target_name != "wheel" or os.environ.get("AIRLOCK_BUILD_PURE"):
+        if self.target_name != "wheel":
             return
         root = Path(self.root)
         editable = version == "editable"
         into = root / "airlock" if editable else root / "build" / "speedups"
+        suffix = sysconfig.get_config_var("EXT_SUFFIX")
+        if editable:  # one built earlier must not stay in use if this build makes none
+            (into / f"_speedups{suffix}").unlink(missing_ok=True)
+        if asked_pure():
+            return
         try:
             built = compile_speedups(root, into)
         except Exception as error:  # any failure: install the pure-Python scope
@@ -66,5 +79,4 @@ class SpeedupsHook(BuildHookInterface):  # type: ignore[type-arg]
         build_data["infer_tag"] = True
         if not editable:
             build_data["force_include"][str(built)] = f"airlock/{built.name}"
-        suffix = sysconfig.get_config_var("EXT_SUFFIX")
         self.app.display_info(f"airlock: compiled airlock/_speedups{suffix}")

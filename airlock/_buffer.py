@@ -115,12 +115,14 @@ class Buffer(Core, Fates):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        taken = [name for name in FIELDS if name in cls.__dict__]
-        if taken:
-            raise TypeError(
-                f"{cls.__name__} sets {', '.join(taken)} in its class body: a scope keeps these "
-                "per instance (airlock._core); set them on the scope, in __init__ or later"
-            )
+        for klass in cls.__mro__[: cls.__mro__.index(Core)]:  # itself and bases before Core
+            taken = [name for name in FIELDS if name in klass.__dict__]
+            if taken:
+                raise TypeError(
+                    f"{cls.__name__} sets {', '.join(taken)} in the body of {klass.__name__}: a "
+                    "scope keeps these per instance (airlock._core); set them on the scope, in "
+                    "__init__ or later"
+                )
         if cls._hooked is None and cls.on_buffered is not Buffer.on_buffered:
             cls._hooked = Hooked
 

@@ -40,7 +40,14 @@ set_field(PyObject **field, PyObject *value)
 static PyObject *
 Core_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    /* Arguments are __init__'s (as object.__new__ ignores them when __init__ is overridden). */
+    /* Arguments are __init__'s: ignored, as object.__new__ does, unless a subclass's own
+     * __new__ passes them on (object.__new__ refuses that too). */
+    if (type->tp_new != Core_new
+        && ((args != NULL && PyTuple_GET_SIZE(args)) || (kwds != NULL && PyDict_GET_SIZE(kwds)))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "object.__new__() takes exactly one argument (the type to instantiate)");
+        return NULL;
+    }
     if (NEW == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "airlock._speedups.setup() was not called");
         return NULL;

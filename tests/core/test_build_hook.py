@@ -66,3 +66,30 @@ def test_asked_for_pure_python_the_wheel_skips_the_compiler(tmp_path):
     wheel, log = _wheel(tmp_path, AIRLOCK_BUILD_PURE="1")
     assert wheel.name.endswith("-py3-none-any.whl")
     assert "could not compile" not in log
+
+
+def test_an_editable_build_that_makes_no_module_removes_the_one_built_before(tmp_path):
+    # An editable install compiles the module next to the source; a later build that makes
+    # none (asked for pure Python, or the compiler failing) must not leave the old one in use.
+    source = tmp_path / "src"
+    shutil.copytree(
+        ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "site", "*.so", "__pycache__")
+    )
+    built = source / "airlock" / f"_speedups{sysconfig.get_config_var('EXT_SUFFIX')}"
+
+    def build_editable(**env: str) -> None:
+        done = subprocess.run(
+            [sys.executable, "-c", "import hatchling.build as b; b.build_editable('dist')"],
+            cwd=source, env={**os.environ, **env}, capture_output=True, text=True, timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+
+    if shutil.which(sysconfig.get_config_var("CC").split()[0]) is None:
+        pytest.skip("no C compiler on this machine")
+    build_editable()
+    assert built.exists()
+    build_editable(AIRLOCK_BUILD_PURE="1")
+    assert not built.exists()
+    build_editable()
+    build_editable(CC="false")
+    assert not built.exists()

@@ -203,7 +203,7 @@ def test_a_field_deleted_from_a_scope_gives_an_error_not_a_crash():
 
 
 def test_a_scope_class_may_not_set_a_per_scope_field_in_its_body():
-    with pytest.raises(TypeError, match="_buffer in its class body"):
+    with pytest.raises(TypeError, match="_buffer in the body of Odd"):
 
         class Odd(Scope):
             _buffer = None
@@ -261,3 +261,23 @@ def test_airlock_scope_pickles_copies_binds_and_is_weakly_referenced_like_a_func
 def test_enter_and_exit_have_signatures():
     assert list(inspect.signature(Scope.__exit__).parameters) == ["self", "exc_type", "exc", "tb"]
     assert list(inspect.signature(Scope.__enter__).parameters) == ["self"]
+
+
+def test_a_base_class_listed_before_scope_may_not_set_a_per_scope_field_either():
+    class Defaults:
+        _buffer = None
+
+    with pytest.raises(TypeError, match="_buffer in the body of Defaults"):
+
+        class Mixed(Defaults, Scope):
+            pass
+
+
+def test_a_subclass_new_passing_arguments_to_object_new_is_refused_by_both_cores():
+    class Passes(Scope):
+        def __new__(cls, *args, **kwargs):  # type: ignore[no-untyped-def]
+            return super().__new__(cls, *args, **kwargs)
+
+    with pytest.raises(TypeError, match="exactly one argument"):
+        Passes(DropAll())
+    assert isinstance(Passes(), Passes)
