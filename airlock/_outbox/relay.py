@@ -55,7 +55,7 @@ from airlock._outbox import payload
 from airlock._outbox.settings import OutboxSettings
 from airlock._sending import sending
 from airlock.exceptions import AirlockError
-from airlock.executors._base import adopt_unsent
+from airlock.executors._unsent import adopt_unsent
 from airlock.integrations import _propagation
 from airlock.typing import Executor
 

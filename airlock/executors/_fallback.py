@@ -10,17 +10,13 @@ from typing import Literal
 from airlock._dispatch import current_flush, held, holding, named_errors, went_with
 from airlock._intent import Intent
 from airlock.exceptions import BatchDispatchError, DispatchError
-from airlock.executors._base import (
-    Group,
+from airlock.executors._base import Group, describe, only_known, refuse_shared_holder, send_each
+from airlock.executors._unsent import (
     batch_failures,
-    describe,
     fails_all,
     joined,
     name_unsent,
     named_by,
-    only_known,
-    refuse_shared_holder,
-    send_each,
     speak_for,
     unsent_after,
 )

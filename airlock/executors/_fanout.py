@@ -10,19 +10,21 @@ from airlock._intent import Intent
 from airlock.exceptions import BatchDispatchError
 from airlock.executors._base import (
     Group,
-    Hook,
     Wrapper,
-    batch_failures,
     buffers,
-    call_hooks,
     describe,
+    only_known,
+    refuse_shared_holder,
+    send_each,
+)
+from airlock.executors._unsent import (
+    Hook,
+    batch_failures,
+    call_hooks,
     fails_all,
     finish_hooks,
     joined,
     name_unsent,
-    only_known,
-    refuse_shared_holder,
-    send_each,
 )
 from airlock.typing import Executor
 

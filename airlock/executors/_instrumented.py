@@ -8,7 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from airlock._intent import Intent
-from airlock.executors._base import Wrapper, batch_failures, describe, guarded
+from airlock.executors._base import Wrapper, describe, guarded
+from airlock.executors._unsent import batch_failures
 from airlock.typing import Executor
 
 __all__ = ["ExecutorStatistics", "instrumented"]

@@ -12,15 +12,8 @@ from dataclasses import dataclass, field
 
 from airlock._intent import Intent
 from airlock.exceptions import BatchDispatchError, DispatchError
-from airlock.executors._base import (
-    Wrapper,
-    batch_failures,
-    describe,
-    fails_all,
-    joined,
-    name_unsent,
-    named_by,
-)
+from airlock.executors._base import Wrapper, describe
+from airlock.executors._unsent import batch_failures, fails_all, joined, name_unsent, named_by
 from airlock.typing import Executor
 
 __all__ = ["RetryStatistics", "exponential_backoff", "with_retry"]

@@ -9,18 +9,14 @@ from typing import Any
 from airlock._dispatch import current_flush, held, holding
 from airlock._intent import Intent
 from airlock.exceptions import BatchDispatchError, UsageError
-from airlock.executors._base import (
+from airlock.executors._base import buffers, describe, known_options, prepare_with, send_each
+from airlock.executors._unsent import (
     Hook,
     batch_failures,
-    buffers,
-    describe,
     fails_all,
     finish_hooks,
-    known_options,
     name_unsent,
     named_by,
-    prepare_with,
-    send_each,
 )
 from airlock.typing import Executor, ExecutorWithHooks
 

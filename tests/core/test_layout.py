@@ -80,3 +80,13 @@ def test_the_batched_executors_import_without_redis():
         "print(celery_batch_executor, dramatiq_batch_executor, huey_batch_executor)"
     )
     assert out == "celery_batch_executor dramatiq_batch_executor huey_batch_executor"
+
+
+def test_no_module_is_much_longer_than_400_lines():
+    # #12: each module holds one idea; a module past this has grown a second one.
+    long = {
+        str(path.relative_to(PACKAGE.parent)): count
+        for path in [*PACKAGE.rglob("*.py"), *PACKAGE.rglob("*.c")]
+        if (count := len(path.read_text().splitlines())) > 420
+    }
+    assert not long

@@ -374,7 +374,7 @@ def test_an_interrupt_raised_again_in_a_later_flush_is_read_afresh(events):
 def test_a_note_an_interrupt_carries_speaks_only_for_the_intents_it_covers(events):
     # Two flushes sharing one interrupt object can swap the notes on it (another thread's,
     # for the same executor): an intent the note never saw is failed, never dispatched.
-    from airlock.executors._base import name_unsent
+    from airlock.executors._unsent import name_unsent
 
     intents = [airlock.Intent(task=send_email, args=(n,)) for n in (1, 2)]
     stranger = airlock.Intent(task=send_email, args=(9,))

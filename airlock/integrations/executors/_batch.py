@@ -17,7 +17,7 @@ from typing import Any, TypeAlias
 from airlock._dispatch import held, holding
 from airlock._intent import Intent
 from airlock.exceptions import BatchDispatchError
-from airlock.executors._base import name_unsent, naming_unsent
+from airlock.executors._unsent import name_unsent, naming_unsent
 from airlock.typing import SupportsAfterFlush
 
 __all__ = [

@@ -35,7 +35,7 @@ with require("dramatiq", __name__):
 
 from airlock._intent import Intent
 from airlock.exceptions import BatchDispatchError
-from airlock.executors._base import naming_unsent
+from airlock.executors._unsent import naming_unsent
 from airlock.integrations.executors._dramatiq_messages import Built, Messages
 from airlock.integrations.executors._versions import FastPath
 

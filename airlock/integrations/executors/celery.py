@@ -44,7 +44,8 @@ with require("celery", __name__):
 
 from airlock._intent import Intent
 from airlock._sending import _sending
-from airlock.executors._base import check_options, name_unsent
+from airlock.executors._base import check_options
+from airlock.executors._unsent import name_unsent
 from airlock.integrations.executors._batch import CHUNK_SIZE, BatchDispatchError, BatchingExecutor
 from airlock.integrations.executors._queues import refuse_coroutine
 from airlock.integrations.executors._versions import FastPath
