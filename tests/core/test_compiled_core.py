@@ -168,11 +168,11 @@ def test_an_exit_from_another_thread_leaves_that_threads_own_scope_current():
     current.set(None)
 
 
-def test_a_finished_scope_is_freed_even_though_it_pointed_at_itself_while_active():
+def test_a_flushed_scope_is_freed_once_unreferenced():
     made = airlock.scope()
     with made:
         airlock.enqueue(print, "x")
-        assert made._direct is not None
+        assert made._direct is not None  # the buffer, held in a C field until the exit
     ref = weakref.ref(made)
     del made
     gc.collect()
